@@ -1,0 +1,43 @@
+"""The ``maestro`` command: a thin layer over the library.
+
+Errors from maestro-lite print as one line (what happened, and what to do) instead of a
+traceback; set ``MAESTRO_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from ..errors import MaestroError, UserError
+from ._common import err_console
+
+app = typer.Typer(
+    name="maestro",
+    help="Plan, execute and validate LLM work over documents, offline by default.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each module registers its commands on `app` when imported.
+from . import demo, doctor, models  # noqa: E402,F401
+
+
+def main() -> None:
+    """Entry point of the ``maestro`` script."""
+    try:
+        app()
+    except MaestroError as exc:
+        if os.environ.get("MAESTRO_DEBUG"):
+            raise
+        line = f"[bold red]error:[/] {exc}"
+        if exc.hint:
+            line += f" [dim]->[/] {exc.hint}"
+        err_console.print(line, highlight=False, soft_wrap=True)
+        sys.exit(2 if isinstance(exc, UserError) else 1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

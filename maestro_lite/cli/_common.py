@@ -1,0 +1,50 @@
+"""Shared pieces of the CLI: consoles, settings from options, progress bars."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ..models import Progress as ProgressCallback
+from ..models import parse_model_spec
+from ..settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def load_settings(model: str | None = None) -> Settings:
+    """Settings from the environment, with a ``--model provider:name`` option on top."""
+    settings = Settings()
+    return parse_model_spec(model, settings) if model else settings
+
+
+@contextmanager
+def byte_progress(description: str) -> Iterator[ProgressCallback]:
+    """A rich progress bar on stderr fed by (done, total) byte counts."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
+    task = bar.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update

@@ -1,0 +1,235 @@
+"""The exceptions maestro-lite raises.
+
+Everything derives from :class:`MaestroError`. Misuse (a bad argument, a missing setting)
+derives from :class:`UserError`; its message says what was wrong and how to fix it. Run-time
+failures carry structured fields a caller can act on (``status_code``, ``retry_after``,
+``usage``...) and say whether retrying could help through :attr:`MaestroError.is_retryable`.
+
+Every error renders as one actionable line on the CLI: ``str(error)`` says what happened and
+``error.hint`` (when set) says what to do about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .usage import Usage
+
+__all__ = [
+    "BudgetExceeded",
+    "ConfigError",
+    "DocumentError",
+    "EmbeddingMismatch",
+    "MaestroError",
+    "ModelAPIError",
+    "ModelAuthError",
+    "ModelConnectionError",
+    "ModelError",
+    "ModelIntegrityError",
+    "ModelNotAvailable",
+    "ModelTimeout",
+    "PlanError",
+    "RunNotFound",
+    "StoreError",
+    "StructuredOutputError",
+    "UserError",
+]
+
+
+class MaestroError(Exception):
+    """Root of every error raised by maestro-lite.
+
+    Args:
+        message: What happened, in one sentence.
+        hint: What the user can do about it, in one sentence (optional).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    @property
+    def is_retryable(self) -> bool:
+        """Whether trying the same thing again may succeed."""
+        return False
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UserError(MaestroError):
+    """The library was used in a way that cannot work; the message says how to fix it."""
+
+
+class ConfigError(UserError):
+    """A setting is missing or invalid (an API key, a path, a model name)."""
+
+
+class ModelError(MaestroError):
+    """A problem with a language model: not available, unreachable, or misbehaving."""
+
+    def __init__(self, message: str, *, model: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.model = model
+
+
+class ModelNotAvailable(ModelError):
+    """A local model file is not present and could not be pulled."""
+
+
+class ModelIntegrityError(ModelError):
+    """A model file does not match its pinned size or sha256; it is never loaded."""
+
+
+class ModelAPIError(ModelError):
+    """A model endpoint answered with an error or did not answer.
+
+    Attributes:
+        status_code: The HTTP status, or ``None`` when no response arrived.
+        retry_after: Seconds the server asked us to wait (``Retry-After``), if any.
+        body: The error body the server sent, truncated.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        body: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, model=model, hint=hint)
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.body = body
+
+    @property
+    def is_retryable(self) -> bool:
+        # 408 request timeout, 409 conflict, 429 rate limited, 5xx server faults.
+        if self.status_code is None:
+            return True
+        return self.status_code in (408, 409, 429) or self.status_code >= 500
+
+
+class ModelAuthError(ModelAPIError):
+    """The endpoint rejected our credentials (401/403). Retrying will not help."""
+
+    @property
+    def is_retryable(self) -> bool:
+        return False
+
+
+class ModelTimeout(ModelAPIError):
+    """A model call took longer than its timeout."""
+
+    @property
+    def is_retryable(self) -> bool:
+        return True
+
+
+class ModelConnectionError(ModelAPIError):
+    """The endpoint could not be reached or dropped the connection."""
+
+    @property
+    def is_retryable(self) -> bool:
+        return True
+
+
+class StructuredOutputError(ModelError):
+    """The model's output did not satisfy the requested schema, even after re-asking.
+
+    Attributes:
+        schema_name: The name of the output type.
+        attempts: How many answers were tried.
+        last_output: The last raw text the model produced (truncated).
+        errors: The validation errors of the last attempt.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        schema_name: str,
+        attempts: int,
+        last_output: str,
+        errors: str,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, model=model, hint=hint)
+        self.schema_name = schema_name
+        self.attempts = attempts
+        self.last_output = last_output
+        self.errors = errors
+
+
+class BudgetExceeded(MaestroError):
+    """A usage limit would be exceeded by the next call; the call was not made.
+
+    Attributes:
+        usage: Usage so far when the limit was hit.
+        limit: Which limit, for example ``"max_requests=20"``.
+    """
+
+    def __init__(self, message: str, *, usage: Usage, limit: str) -> None:
+        super().__init__(message, hint="Raise the budget or narrow the task.")
+        self.usage = usage
+        self.limit = limit
+
+
+class DocumentError(MaestroError):
+    """A document could not be read; names the file and the reason.
+
+    Attributes:
+        path: The file.
+        reason: A short machine-friendly reason such as ``"encrypted"``, ``"empty"``,
+            ``"malformed"``, ``"no_text"``, ``"unsupported"``.
+    """
+
+    def __init__(self, path: str | Path, reason: str, detail: str, *, hint: str | None = None):
+        super().__init__(f"{path}: {detail}", hint=hint)
+        self.path = str(path)
+        self.reason = reason
+        self.detail = detail
+
+
+class StoreError(MaestroError):
+    """The vector store failed or is unreachable."""
+
+
+class EmbeddingMismatch(UserError):
+    """A corpus was built with a different embedding model than the one used to query it."""
+
+    def __init__(self, corpus: str, stored: str, requested: str) -> None:
+        super().__init__(
+            f"corpus {corpus!r} was embedded with {stored!r}, not {requested!r}",
+            hint=f"Query it with embedder {stored!r}, or re-ingest it into a new corpus.",
+        )
+        self.corpus = corpus
+        self.stored = stored
+        self.requested = requested
+
+
+class PlanError(MaestroError):
+    """A plan is invalid (cycle, unknown dependency, unknown document...).
+
+    Attributes:
+        problems: One line per problem found.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid plan: " + "; ".join(problems))
+        self.problems = problems
+
+
+class RunNotFound(UserError):
+    """No run with this id is in the run store."""
+
+    def __init__(self, run_id: str, **kwargs: Any) -> None:
+        super().__init__(f"no run with id {run_id!r}", hint="List runs with `maestro runs list`.")
+        self.run_id = run_id

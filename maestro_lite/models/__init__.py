@@ -1,0 +1,93 @@
+"""Chat models: the interface, the backends, the test doubles, and :func:`generate`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from ..settings import Settings
+from .base import ChatModel, Message, ModelSettings, RawResponse
+from .generate import Attempt, Completion, RetryPolicy, UsageMeter, generate, json_schema_for
+from .registry import KNOWN_MODELS, KnownModel, ModelInfo, ModelRegistry, Progress
+from .scripted import FunctionModel, ModelCall, ScriptedModel
+
+if TYPE_CHECKING:
+    from .local import LocalModel
+    from .openai import OpenAIModel
+
+__all__ = [
+    "KNOWN_MODELS",
+    "Attempt",
+    "ChatModel",
+    "Completion",
+    "FunctionModel",
+    "KnownModel",
+    "LocalModel",
+    "Message",
+    "ModelCall",
+    "ModelInfo",
+    "ModelRegistry",
+    "ModelSettings",
+    "OpenAIModel",
+    "Progress",
+    "RawResponse",
+    "RetryPolicy",
+    "ScriptedModel",
+    "UsageMeter",
+    "generate",
+    "json_schema_for",
+    "model_from_settings",
+    "parse_model_spec",
+]
+
+
+def __getattr__(name: str) -> object:
+    # The backends import heavy SDKs; load them only when asked for.
+    if name == "LocalModel":
+        from .local import LocalModel
+
+        return LocalModel
+    if name == "OpenAIModel":
+        from .openai import OpenAIModel
+
+        return OpenAIModel
+    raise AttributeError(name)
+
+
+def parse_model_spec(spec: str, settings: Settings) -> Settings:
+    """Settings for a ``provider:model`` string, e.g. ``openai:gpt-4o-mini``,
+    ``local:qwen2.5-coder-0.5b`` or ``local:/models/x.gguf``. A bare name keeps the provider."""
+    provider, sep, name = spec.partition(":")
+    if not sep:
+        return settings.model_copy(update={"model": spec})
+    if provider not in ("local", "openai"):
+        raise ConfigError(
+            f"unknown provider {provider!r} in model {spec!r}",
+            hint="Use 'local:<name or .gguf path>' or 'openai:<model>'.",
+        )
+    return settings.model_copy(update={"provider": provider, "model": name})
+
+
+def model_from_settings(
+    settings: Settings, *, progress: Progress | None = None
+) -> LocalModel | OpenAIModel:
+    """The chat model the settings describe (nothing is loaded or contacted yet)."""
+    if settings.provider == "openai":
+        from .openai import OpenAIModel
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        return OpenAIModel(
+            settings.resolved_model,
+            base_url=settings.openai_base_url,
+            api_key=key,
+            timeout=settings.request_timeout,
+        )
+    from .local import LocalModel
+
+    return LocalModel(
+        settings.resolved_model,
+        registry=ModelRegistry(settings.models_dir, allow_download=settings.allow_download),
+        n_ctx=settings.n_ctx,
+        n_threads=settings.n_threads,
+        progress=progress,
+    )

@@ -1,0 +1,359 @@
+"""One model call as users think of it: validated output, retries, re-asks, accounting.
+
+:func:`generate` is the only place that loops over attempts. For each attempt it checks the
+usage limits first, then calls :meth:`ChatModel.request`, then records usage (failed attempts
+and re-asks included). Transient errors are retried with exponential backoff and jitter,
+honouring ``Retry-After``; output that does not validate against ``output_type`` is sent back
+to the model with the validation errors (instructor-style re-ask), a bounded number of times.
+
+We do not delegate this loop to ``instructor``: its retries happen inside one library call,
+so a budget could not be checked before each re-ask, and llama.cpp enforces a schema only for
+the ``json_object`` + ``schema`` form of ``response_format`` (see ``local.py``), which its
+JSON-schema mode does not send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar, overload
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ModelAPIError, ModelTimeout, StructuredOutputError
+from ..tokens import count_tokens
+from ..usage import Usage, UsageLimits, estimate_cost
+from .base import ChatModel, Message, ModelSettings, RawResponse
+
+__all__ = [
+    "Attempt",
+    "Completion",
+    "RetryPolicy",
+    "UsageMeter",
+    "generate",
+    "json_schema_for",
+]
+
+T = TypeVar("T", bound=BaseModel)
+OutputT = TypeVar("OutputT")
+
+
+class RetryPolicy(BaseModel):
+    """Exponential backoff with jitter for transient errors (429, 5xx, timeouts, drops)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_retries: int = Field(default=3, ge=0)
+    """Retries after the first attempt; 0 disables retrying."""
+    initial_delay: float = Field(default=0.5, ge=0)
+    multiplier: float = Field(default=2.0, ge=1)
+    max_delay: float = Field(default=30.0, ge=0)
+    jitter: float = Field(default=0.25, ge=0, le=1)
+    """Fraction of the delay added or removed at random, so clients do not retry in step."""
+
+    def delay(self, retry_number: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based)."""
+        base = min(self.max_delay, self.initial_delay * self.multiplier ** (retry_number - 1))
+        base *= 1 + random.uniform(-self.jitter, self.jitter)
+        if retry_after is not None:
+            # The server knows best when it will have capacity again.
+            base = max(base, min(retry_after, self.max_delay))
+        return max(0.0, base)
+
+
+class UsageMeter:
+    """Shared, mutable usage of a run, with the limits enforced before each call.
+
+    Several concurrent calls may share one meter: a call reserves its request and estimated
+    input tokens before it starts, so parallel calls cannot jointly overshoot a limit.
+    """
+
+    def __init__(self, limits: UsageLimits | None = None) -> None:
+        self.limits = limits or UsageLimits()
+        self.usage = Usage()
+        self._reserved_requests = 0
+        self._reserved_tokens = 0
+
+    def reserve(self, input_tokens: int) -> None:
+        """Check the limits for one more call and hold its share until :meth:`release`."""
+        pending = self.usage + Usage(
+            requests=self._reserved_requests, input_tokens=self._reserved_tokens
+        )
+        self.limits.check_before_request(pending, next_input_tokens=input_tokens)
+        self._reserved_requests += 1
+        self._reserved_tokens += input_tokens
+
+    def release(self, input_tokens: int) -> None:
+        self._reserved_requests -= 1
+        self._reserved_tokens -= input_tokens
+
+    def add(self, usage: Usage) -> None:
+        self.usage = self.usage + usage
+
+
+class Attempt(BaseModel):
+    """One call on the wire made by :func:`generate`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    outcome: Literal["ok", "invalid", "error"]
+    """``ok``: usable answer; ``invalid``: answer failed validation (re-asked);
+    ``error``: the call itself failed."""
+    error: str | None = None
+    usage: Usage
+    seconds: float
+
+
+@dataclass
+class Completion(Generic[OutputT]):
+    """The result of :func:`generate`."""
+
+    output: OutputT
+    """The validated ``output_type`` instance, or the text when no type was asked for."""
+    text: str
+    """The raw text of the answer that was accepted."""
+    model: str
+    """Which model answered."""
+    usage: Usage
+    """Everything this call consumed, failed attempts and re-asks included."""
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+def json_schema_for(output_type: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema sent to the model for ``output_type``."""
+    return output_type.model_json_schema()
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def _candidates(text: str) -> list[str]:
+    """Texts that may hold the JSON object: as is, inside a code fence, or between braces."""
+    out = [text.strip()]
+    fence = _FENCE.search(text)
+    if fence:
+        out.append(fence.group(1).strip())
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        out.append(text[start : end + 1])
+    return out
+
+
+def _parse(text: str, output_type: type[T]) -> T:
+    first_error: ValidationError | None = None
+    for candidate in _candidates(text):
+        try:
+            return output_type.model_validate_json(candidate)
+        except ValidationError as exc:
+            first_error = first_error or exc
+    assert first_error is not None
+    raise first_error
+
+
+def _schema_instruction(schema: dict[str, Any]) -> str:
+    return (
+        "Reply with one JSON object and nothing else. It must conform to this JSON schema "
+        "(field descriptions say what to put in each field):\n"
+        + json.dumps(schema, separators=(",", ":"))
+    )
+
+
+def _with_schema(messages: Sequence[Message], schema: dict[str, Any]) -> list[Message]:
+    instruction = _schema_instruction(schema)
+    out = list(messages)
+    if out and out[0].role == "system":
+        out[0] = Message.system(out[0].content + "\n\n" + instruction)
+    else:
+        out.insert(0, Message.system(instruction))
+    return out
+
+
+def _usage_of(model: ChatModel, messages: Sequence[Message], raw: RawResponse) -> Usage:
+    input_tokens = raw.input_tokens
+    if input_tokens is None:
+        input_tokens = sum(count_tokens(m.content) + 4 for m in messages)
+    output_tokens = raw.output_tokens
+    if output_tokens is None:
+        output_tokens = count_tokens(raw.text)
+    return Usage(
+        requests=1,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=estimate_cost(model.name, input_tokens, output_tokens),
+    )
+
+
+def _short(error: ValidationError, limit: int = 1500) -> str:
+    lines = []
+    for err in error.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"- {loc}: {err['msg']}")
+    text = "\n".join(lines)
+    return text if len(text) <= limit else text[:limit] + "\n- ..."
+
+
+@overload
+async def generate(
+    model: ChatModel,
+    messages: Sequence[Message],
+    *,
+    output_type: type[T],
+    settings: ModelSettings | None = None,
+    max_reasks: int = 2,
+    retry: RetryPolicy | None = None,
+    meter: UsageMeter | None = None,
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> Completion[T]: ...
+
+
+@overload
+async def generate(
+    model: ChatModel,
+    messages: Sequence[Message],
+    *,
+    output_type: None = None,
+    settings: ModelSettings | None = None,
+    max_reasks: int = 2,
+    retry: RetryPolicy | None = None,
+    meter: UsageMeter | None = None,
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> Completion[str]: ...
+
+
+async def generate(
+    model: ChatModel,
+    messages: Sequence[Message],
+    *,
+    output_type: type[T] | None = None,
+    settings: ModelSettings | None = None,
+    max_reasks: int = 2,
+    retry: RetryPolicy | None = None,
+    meter: UsageMeter | None = None,
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> Completion[T] | Completion[str]:
+    """Call ``model`` and return its answer, validated against ``output_type`` if given.
+
+    Args:
+        model: The backend to call.
+        messages: The conversation so far.
+        output_type: A pydantic model the answer must validate against; ``None`` for text.
+        settings: Sampling and timeout for each attempt.
+        max_reasks: How many times invalid output is sent back with its validation errors.
+        retry: Backoff for transient errors; ``RetryPolicy()`` by default.
+        meter: Shared usage and limits. Limits are checked before every attempt, and every
+            attempt's usage is added, whether it succeeds or not.
+        on_attempt: Called after every attempt (for logs and run records).
+
+    Raises:
+        BudgetExceeded: The next attempt would break a limit of ``meter``.
+        StructuredOutputError: The output never validated within ``max_reasks``.
+        ModelAPIError: A permanent error, or a transient one that outlasted its retries.
+    """
+    settings = settings or ModelSettings()
+    retry = retry or RetryPolicy()
+    meter = meter or UsageMeter()
+    schema = json_schema_for(output_type) if output_type is not None else None
+    convo = _with_schema(messages, schema) if schema is not None else list(messages)
+
+    total = Usage()
+    attempts: list[Attempt] = []
+    reasks = 0
+    retries = 0
+
+    def record(attempt: Attempt) -> None:
+        nonlocal total
+        total = total + attempt.usage
+        meter.add(attempt.usage)
+        attempts.append(attempt)
+        if on_attempt is not None:
+            on_attempt(attempt)
+
+    while True:
+        estimate = sum(count_tokens(m.content) + 4 for m in convo)
+        meter.reserve(estimate)
+        started = time.perf_counter()
+        try:
+            try:
+                if settings.timeout is not None:
+                    async with asyncio.timeout(settings.timeout):
+                        raw = await model.request(convo, json_schema=schema, settings=settings)
+                else:
+                    raw = await model.request(convo, json_schema=schema, settings=settings)
+            except TimeoutError:
+                raise ModelTimeout(
+                    f"{model.name} did not answer within {settings.timeout}s",
+                    model=model.name,
+                    hint="Raise the timeout or use a faster model.",
+                ) from None
+        except ModelAPIError as exc:
+            elapsed = time.perf_counter() - started
+            usage = Usage(
+                requests=1,
+                failed_requests=1,
+                reasks=1 if reasks else 0,
+                input_tokens=0,
+                model_seconds=elapsed,
+            )
+            record(
+                Attempt(
+                    model=model.name, outcome="error", error=str(exc), usage=usage, seconds=elapsed
+                )
+            )
+            if not exc.is_retryable or retries >= retry.max_retries:
+                raise
+            retries += 1
+            await asyncio.sleep(retry.delay(retries, exc.retry_after))
+            continue
+        finally:
+            meter.release(estimate)
+
+        elapsed = time.perf_counter() - started
+        # Every attempt after the first invalid answer counts as a re-ask.
+        usage = _usage_of(model, convo, raw).model_copy(
+            update={"model_seconds": elapsed, "reasks": 1 if reasks else 0}
+        )
+        if output_type is None:
+            record(Attempt(model=raw.model, outcome="ok", usage=usage, seconds=elapsed))
+            return Completion(
+                output=raw.text, text=raw.text, model=raw.model, usage=total, attempts=attempts
+            )
+        try:
+            parsed = _parse(raw.text, output_type)
+        except ValidationError as exc:
+            errors = _short(exc)
+            record(
+                Attempt(
+                    model=raw.model, outcome="invalid", error=errors, usage=usage, seconds=elapsed
+                )
+            )
+            if reasks >= max_reasks:
+                raise StructuredOutputError(
+                    f"{model.name} gave no valid {output_type.__name__} after "
+                    f"{reasks + 1} answer(s): {errors.splitlines()[0] if errors else ''}",
+                    model=model.name,
+                    schema_name=output_type.__name__,
+                    attempts=reasks + 1,
+                    last_output=raw.text[:2000],
+                    errors=errors,
+                    hint="Use a stronger model, simplify the output type, or raise max_reasks.",
+                ) from None
+            reasks += 1
+            convo = [
+                *convo,
+                Message.assistant(raw.text),
+                Message.user(
+                    "That reply does not match the required JSON schema:\n"
+                    f"{errors}\nReply again with only the corrected JSON object."
+                ),
+            ]
+            continue
+        record(Attempt(model=raw.model, outcome="ok", usage=usage, seconds=elapsed))
+        return Completion(
+            output=parsed, text=raw.text, model=raw.model, usage=total, attempts=attempts
+        )

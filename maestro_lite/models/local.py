@@ -1,0 +1,177 @@
+"""A GGUF model running in-process with llama-cpp-python. The only module importing it.
+
+Structured output is enforced with a grammar: llama-cpp-python compiles a JSON schema into a
+grammar only for ``response_format={"type": "json_object", "schema": ...}``. The OpenAI form
+(``{"type": "json_schema", ...}``) is accepted but NOT enforced, so we never send it here.
+``tests/models/test_local.py`` proves the enforcement with a schema the model would not
+follow unaided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelAPIError, ModelIntegrityError, ModelNotAvailable
+from .base import Message, ModelSettings, RawResponse
+from .registry import ModelRegistry, Progress, is_gguf
+
+__all__ = ["LocalModel"]
+
+_DEFAULT_MAX_TOKENS = 1024
+
+
+class LocalModel:
+    """A local GGUF model, loaded on first use.
+
+    Args:
+        model: A registry name (``qwen2.5-coder-1.5b``) or the path of any ``.gguf`` file.
+            A registry model that is not pulled yet is pulled (and verified) on first use.
+        registry: Where registry models live; required for a registry name.
+        n_ctx: Context window in tokens.
+        n_threads: CPU threads (default: all cores).
+        progress: Reports bytes while a model is pulled on first use.
+
+    Calls run one at a time in a worker thread (a llama.cpp context is not thread-safe), so
+    the event loop stays free while the model computes.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        registry: ModelRegistry | None = None,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        spec = str(model)
+        self._is_path = spec.endswith(".gguf") or os.sep in spec
+        if not self._is_path and registry is None:
+            raise ModelNotAvailable(
+                f"{spec!r} is not a .gguf path and no model registry was given",
+                model=spec,
+                hint="Pass registry=ModelRegistry(settings.models_dir) or a .gguf path.",
+            )
+        if not self._is_path and registry is not None:
+            registry.get(spec)  # fail early on an unknown name
+        self.spec = spec
+        self.registry = registry
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.progress = progress
+        self._llama: Any = None
+        # A thread lock, not an asyncio one: the model may be shared by several event loops
+        # (tests, run_sync), and calls wait for it inside their worker thread.
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return f"local:{Path(self.spec).stem if self._is_path else self.spec}"
+
+    @property
+    def context_window(self) -> int:
+        return self.n_ctx
+
+    def resolve_path(self) -> Path:
+        """The verified file to load (pulling a registry model first if needed)."""
+        if not self._is_path:
+            assert self.registry is not None
+            return self.registry.ensure(self.spec, progress=self.progress)
+        path = Path(self.spec).expanduser()
+        if not path.is_file():
+            raise ModelNotAvailable(
+                f"model file {path} does not exist",
+                model=self.name,
+                hint="Check MAESTRO_LOCAL_MODEL, or unset it to use the default model.",
+            )
+        if not is_gguf(path):
+            raise ModelIntegrityError(
+                f"{path} is not a GGUF file (bad magic bytes)", model=self.name
+            )
+        return path
+
+    def _load(self) -> Any:
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ModelNotAvailable(
+                "llama-cpp-python is not installed",
+                model=self.name,
+                hint="pip install 'maestro-lite[local]' (compiles llama.cpp, ~5 minutes).",
+            ) from None
+        path = self.resolve_path()
+        return Llama(
+            model_path=str(path),
+            n_ctx=self.n_ctx,
+            n_threads=self.n_threads,
+            seed=0,
+            verbose=False,
+        )
+
+    def _ensure_loaded(self) -> Any:
+        if self._llama is None:
+            self._llama = self._load()
+        return self._llama
+
+    async def load(self) -> None:
+        """Load the weights now rather than on the first request."""
+
+        def locked_load() -> None:
+            with self._lock:
+                self._ensure_loaded()
+
+        await asyncio.to_thread(locked_load)
+
+    def _complete(
+        self,
+        messages: list[dict[str, str]],
+        json_schema: dict[str, Any] | None,
+        settings: ModelSettings,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "messages": messages,
+            # Deterministic unless asked otherwise: answers must be reproducible.
+            "temperature": 0.0 if settings.temperature is None else settings.temperature,
+            "max_tokens": settings.max_tokens or _DEFAULT_MAX_TOKENS,
+        }
+        if settings.seed is not None:
+            kwargs["seed"] = settings.seed
+        if json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+        with self._lock:
+            llama = self._ensure_loaded()
+            result: dict[str, Any] = llama.create_chat_completion(**kwargs)
+        return result
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        json_schema: dict[str, Any] | None,
+        settings: ModelSettings,
+    ) -> RawResponse:
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+        try:
+            result = await asyncio.to_thread(self._complete, payload, json_schema, settings)
+        except ValueError as exc:
+            # llama.cpp raises ValueError when the prompt does not fit the context.
+            raise ModelAPIError(
+                f"{self.name}: {exc}",
+                model=self.name,
+                status_code=400,
+                hint=f"Shorten the input or raise MAESTRO_N_CTX (now {self.n_ctx}).",
+            ) from None
+        choice = result["choices"][0]
+        usage = result.get("usage") or {}
+        return RawResponse(
+            text=choice["message"].get("content") or "",
+            model=self.name,
+            input_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+            finish_reason=choice.get("finish_reason"),
+        )

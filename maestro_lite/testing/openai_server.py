@@ -1,0 +1,250 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests, with fault injection.
+
+It speaks ``POST /v1/chat/completions`` and ``GET /v1/models`` over real sockets (stdlib
+``http.server``, one thread per request), so clients are tested through their real HTTP
+stack. What it answers comes from a ``responder`` function; what goes wrong comes from a
+fault script or from random fault rates with a fixed seed. It counts requests and the most
+requests it ever had in flight at once.
+
+Example::
+
+    with OpenAICompatibleServer(lambda body: '{"answer": "42"}') as server:
+        model = OpenAIModel("test", base_url=server.base_url)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+__all__ = ["Fault", "FaultRates", "OpenAICompatibleServer", "Responder"]
+
+Fault = Literal["ok", "429", "500", "503", "401", "400", "404", "timeout", "drop", "malformed"]
+"""What the server does with one request: answer (``ok``), an HTTP error, hang past the
+client's timeout (``timeout``), close the connection without answering (``drop``), or send a
+body that is not JSON (``malformed``)."""
+
+Responder = Callable[[dict[str, Any]], str | dict[str, Any]]
+"""Maps the request body to the assistant message content (a dict is sent as JSON text)."""
+
+
+@dataclass
+class FaultRates:
+    """Random faults, drawn per request from a seeded generator (reproducible)."""
+
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_timeout: float = 0.0
+    rate_drop: float = 0.0
+    rate_malformed: float = 0.0
+    seed: int = 0
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def draw(self) -> Fault:
+        x = self._rng.random()
+        for fault, rate in (
+            ("429", self.rate_429),
+            ("500", self.rate_500),
+            ("timeout", self.rate_timeout),
+            ("drop", self.rate_drop),
+            ("malformed", self.rate_malformed),
+        ):
+            if x < rate:
+                return fault  # type: ignore[return-value]
+            x -= rate
+        return "ok"
+
+
+def _approx_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class OpenAICompatibleServer:
+    """An OpenAI-compatible server for tests; use as a context manager.
+
+    Args:
+        responder: Computes the reply content from the request body.
+        faults: Faults for the first requests, in order; ``ok`` afterwards.
+        rates: Random faults for requests beyond ``faults``.
+        latency: Seconds each answered request takes (simulates model time).
+        hang_seconds: How long a ``timeout`` fault holds the request before closing it.
+        retry_after: ``Retry-After`` seconds sent with 429 answers.
+        model_ids: Model ids listed by ``GET /v1/models``.
+        port: 0 picks a free port.
+    """
+
+    def __init__(
+        self,
+        responder: Responder,
+        *,
+        faults: Sequence[Fault] = (),
+        rates: FaultRates | None = None,
+        latency: float = 0.0,
+        hang_seconds: float = 5.0,
+        retry_after: float | None = 0.05,
+        model_ids: Sequence[str] = ("test-model",),
+        port: int = 0,
+    ) -> None:
+        self.responder = responder
+        self.faults = list(faults)
+        self.rates = rates
+        self.latency = latency
+        self.hang_seconds = hang_seconds
+        self.retry_after = retry_after
+        self.model_ids = list(model_ids)
+        self.requests: list[dict[str, Any]] = []
+        """Bodies of every chat request received, faulty ones included."""
+        self.outcomes: list[Fault] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    @property
+    def answered(self) -> int:
+        """Requests that got a real completion."""
+        return self.outcomes.count("ok")
+
+    def start(self) -> OpenAICompatibleServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> OpenAICompatibleServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _next_fault(self) -> Fault:
+        with self._lock:
+            index = len(self.outcomes)
+            if index < len(self.faults):
+                fault = self.faults[index]
+            elif self.rates is not None:
+                fault = self.rates.draw()
+            else:
+                fault = "ok"
+            self.outcomes.append(fault)
+            return fault
+
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        content = self.responder(body)
+        if not isinstance(content, str):
+            content = json.dumps(content)
+        prompt = "".join(str(m.get("content", "")) for m in body.get("messages", []))
+        return {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "test-model"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": _approx_tokens(prompt),
+                "completion_tokens": _approx_tokens(content),
+                "total_tokens": _approx_tokens(prompt) + _approx_tokens(content),
+            },
+        }
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _error(self, status: int, message: str, headers: dict[str, str] | None = None):
+                body = {"error": {"message": message, "type": "test_fault", "code": status}}
+                self._send(status, json.dumps(body).encode(), headers)
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    data = [
+                        {"id": m, "object": "model", "owned_by": "test"} for m in server.model_ids
+                    ]
+                    self._send(200, json.dumps({"object": "list", "data": data}).encode())
+                else:
+                    self._error(404, f"no route {self.path}")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._error(404, f"no route {self.path}")
+                    return
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    self._error(400, "request body is not JSON")
+                    return
+                with server._lock:
+                    server.requests.append(body)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer(body)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self, body: dict[str, Any]) -> None:
+                fault = server._next_fault()
+                if server.latency:
+                    time.sleep(server.latency)
+                match fault:
+                    case "ok":
+                        self._send(200, json.dumps(server._completion(body)).encode())
+                    case "429":
+                        headers = {}
+                        if server.retry_after is not None:
+                            headers["Retry-After"] = f"{server.retry_after:g}"
+                        self._error(429, "rate limited (injected)", headers)
+                    case "500" | "503" | "401" | "400" | "404":
+                        self._error(int(fault), f"injected HTTP {fault}")
+                    case "timeout":
+                        time.sleep(server.hang_seconds)
+                        self.close_connection = True
+                    case "drop":
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                    case "malformed":
+                        self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess')
+
+        return Handler

@@ -1,0 +1,123 @@
+"""Usage accounting (tokens, requests, cost, time) and the limits checked before each call."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import BudgetExceeded
+
+__all__ = ["PRICES_PER_MILLION", "Usage", "UsageLimits", "estimate_cost"]
+
+
+# USD per million tokens (input, output) for known OpenAI models, as published by OpenAI.
+# Estimates only: prices change; unknown models (local, self-hosted) cost 0.
+PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "text-embedding-3-small": (0.02, 0.0),
+    "text-embedding-3-large": (0.13, 0.0),
+}
+
+
+def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float:
+    """Estimated USD cost of a call; 0.0 for models without a known price.
+
+    Dated snapshots (``gpt-4o-mini-2024-07-18``) use the price of their family.
+    """
+    name = model.split(":", 1)[-1].lower()
+    best = ""
+    for known in PRICES_PER_MILLION:
+        if (name == known or name.startswith(known + "-")) and len(known) > len(best):
+            best = known
+    if not best:
+        return 0.0
+    price_in, price_out = PRICES_PER_MILLION[best]
+    return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
+
+
+class Usage(BaseModel):
+    """What model calls consumed. Adds up with ``+``.
+
+    Every attempt counts: failed requests, retries and re-asks after invalid output included.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    requests: int = 0
+    """Model calls made, successful or not."""
+    failed_requests: int = 0
+    """Calls that ended in an error (HTTP error, timeout, dropped connection)."""
+    reasks: int = 0
+    """Calls made because the previous answer did not validate against the schema."""
+    cached_requests: int = 0
+    """Calls answered from the response cache (not counted in ``requests``)."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    """Estimated cost, from the model's published prices (0 for local models)."""
+    model_seconds: float = 0.0
+    """Time spent waiting for models, summed over calls (parallel calls overlap)."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            requests=self.requests + other.requests,
+            failed_requests=self.failed_requests + other.failed_requests,
+            reasks=self.reasks + other.reasks,
+            cached_requests=self.cached_requests + other.cached_requests,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+            model_seconds=self.model_seconds + other.model_seconds,
+        )
+
+
+class UsageLimits(BaseModel):
+    """Limits checked *before* each model call; ``None`` means unlimited."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_requests: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+    """Input plus output tokens over all calls."""
+    max_cost_usd: float | None = Field(default=None, ge=0)
+
+    def check_before_request(self, usage: Usage, *, next_input_tokens: int = 0) -> None:
+        """Raise :class:`BudgetExceeded` if one more call would break a limit.
+
+        Args:
+            usage: Usage so far.
+            next_input_tokens: Estimated input tokens of the call about to be made.
+        """
+        if self.max_requests is not None and usage.requests + 1 > self.max_requests:
+            raise BudgetExceeded(
+                f"the next model call would exceed max_requests={self.max_requests}",
+                usage=usage,
+                limit=f"max_requests={self.max_requests}",
+            )
+        if self.max_tokens is not None and usage.total_tokens + next_input_tokens > self.max_tokens:
+            raise BudgetExceeded(
+                f"the next model call (~{next_input_tokens} input tokens) would exceed "
+                f"max_tokens={self.max_tokens} ({usage.total_tokens} used)",
+                usage=usage,
+                limit=f"max_tokens={self.max_tokens}",
+            )
+        if self.max_cost_usd is not None and usage.cost_usd >= self.max_cost_usd:
+            raise BudgetExceeded(
+                f"cost ${usage.cost_usd:.4f} has reached max_cost_usd={self.max_cost_usd}",
+                usage=usage,
+                limit=f"max_cost_usd={self.max_cost_usd}",
+            )
