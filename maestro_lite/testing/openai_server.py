@@ -181,7 +181,9 @@ class OpenAICompatibleServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
 
-            def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None):
+            def _send(
+                self, status: int, payload: bytes, headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -190,7 +192,9 @@ class OpenAICompatibleServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def _error(self, status: int, message: str, headers: dict[str, str] | None = None):
+            def _error(
+                self, status: int, message: str, headers: dict[str, str] | None = None
+            ) -> None:
                 body = {"error": {"message": message, "type": "test_fault", "code": status}}
                 self._send(status, json.dumps(body).encode(), headers)
 
