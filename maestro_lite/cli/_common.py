@@ -15,8 +15,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from ..models import ChatModel, ModelRegistry, model_from_settings, parse_model_spec
 from ..models import Progress as ProgressCallback
-from ..models import parse_model_spec
 from ..settings import Settings
 
 console = Console()
@@ -48,3 +48,16 @@ def byte_progress(description: str) -> Iterator[ProgressCallback]:
 
     with bar:
         yield update
+
+
+def open_model(settings: Settings) -> ChatModel:
+    """The configured chat model; a local registry model is pulled and verified first, with a
+    progress bar, so the first request does not stall silently."""
+    model = model_from_settings(settings)
+    if settings.provider == "local":
+        registry = ModelRegistry(settings.models_dir, allow_download=settings.allow_download)
+        name = settings.resolved_model
+        if name in registry.known and registry.info(name).status != "verified":
+            with byte_progress(f"pull {name}") as progress:
+                registry.ensure(name, progress=progress)
+    return model

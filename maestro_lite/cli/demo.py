@@ -8,9 +8,9 @@ import time
 import typer
 from pydantic import BaseModel, Field
 
-from ..models import Message, generate, model_from_settings
+from ..models import Message, generate
 from . import app
-from ._common import byte_progress, console, load_settings
+from ._common import console, load_settings, open_model
 
 _SNIPPET = (
     "Northwind Robotics reported third-quarter revenue of $48.2 million, up 12% from a year "
@@ -37,8 +37,7 @@ def demo(
 ) -> None:
     """Run the offline demo: the local model answers a structured request."""
     settings = load_settings(model)
-    with byte_progress("preparing model") as progress:
-        chat = model_from_settings(settings, progress=progress)
+    chat = open_model(settings)
     console.print(f"[bold]model[/] {chat.name}")
     console.print(f"[bold]text[/]  {_SNIPPET}")
     started = time.perf_counter()

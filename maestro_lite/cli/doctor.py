@@ -8,7 +8,6 @@ import os
 from dataclasses import dataclass
 
 import typer
-from rich.table import Table
 
 from ..errors import MaestroError
 from ..models import ModelRegistry, model_from_settings
@@ -127,14 +126,10 @@ def doctor(
     """Report the configured provider, the local model, the endpoint and where data lives."""
     settings = load_settings(model)
     checks = run_checks(settings)
-    table = Table(title="maestro doctor", show_header=False)
-    table.add_column("", width=2)
-    table.add_column("check")
-    table.add_column("detail")
     for check in checks:
         mark = "[green]ok[/]" if check.ok else ("[red]!![/]" if check.required else "[yellow]--[/]")
-        table.add_row(mark, check.name, check.detail)
-    console.print(table)
+        # One line per check, never wrapped: easy to read and to grep.
+        console.print(f"{mark} {check.name:<18} {check.detail}", soft_wrap=True, highlight=False)
     failed = [c for c in checks if c.required and not c.ok]
     if failed:
         console.print(f"[red]{len(failed)} problem(s)[/]: {', '.join(c.name for c in failed)}")

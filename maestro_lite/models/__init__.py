@@ -8,7 +8,7 @@ from ..errors import ConfigError
 from ..settings import Settings
 from .base import ChatModel, Message, ModelSettings, RawResponse
 from .generate import Attempt, Completion, RetryPolicy, UsageMeter, generate, json_schema_for
-from .registry import KNOWN_MODELS, KnownModel, ModelInfo, ModelRegistry, Progress
+from .registry import KNOWN_MODELS, KnownModel, ModelInfo, ModelPart, ModelRegistry, Progress
 from .scripted import FunctionModel, ModelCall, ScriptedModel
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = [
     "Message",
     "ModelCall",
     "ModelInfo",
+    "ModelPart",
     "ModelRegistry",
     "ModelSettings",
     "OpenAIModel",

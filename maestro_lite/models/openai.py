@@ -242,4 +242,11 @@ class OpenAIModel:
         return [m.id for m in page.data]
 
     async def aclose(self) -> None:
+        """Close the HTTP connections."""
         await self._client.close()
+
+    async def __aenter__(self) -> OpenAIModel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

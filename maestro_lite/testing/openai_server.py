@@ -127,7 +127,10 @@ class OpenAICompatibleServer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        """Stop serving and close the port (safe to call on a server never started)."""
+        if self._thread is not None:
+            self._httpd.shutdown()  # blocks until serve_forever returns: only if it runs
+            self._thread = None
         self._httpd.server_close()
 
     def __enter__(self) -> OpenAICompatibleServer:

@@ -1,0 +1,233 @@
+"""generate(): validation, re-asks, retries, usage and budgets, driven by scripted models."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import BaseModel, Field
+
+from maestro_lite import (
+    BudgetExceeded,
+    FunctionModel,
+    Message,
+    ModelAPIError,
+    ModelAuthError,
+    ModelSettings,
+    ModelTimeout,
+    RetryPolicy,
+    ScriptedModel,
+    StructuredOutputError,
+    UsageLimits,
+    UsageMeter,
+    generate,
+)
+from maestro_lite.models import ModelCall
+
+NO_WAIT = RetryPolicy(max_retries=3, initial_delay=0.0, jitter=0.0)
+
+
+class Figure(BaseModel):
+    label: str
+    value: float = Field(ge=0)
+
+
+class Report(BaseModel):
+    title: str
+    figures: list[Figure]
+
+
+PROMPT = [Message.system("Extract."), Message.user("Revenue was 10.")]
+
+
+async def test_text_output_and_usage_counted_locally() -> None:
+    model = ScriptedModel(["hello there"])
+    result = await generate(model, [Message.user("hi")])
+    assert result.output == "hello there"
+    assert result.usage.requests == 1
+    assert result.usage.input_tokens > 0  # counted with tiktoken: the model reported none
+    assert result.usage.output_tokens == 2
+    model.assert_complete()
+
+
+async def test_structured_output_is_validated_and_schema_is_sent() -> None:
+    model = ScriptedModel([Report(title="Q3", figures=[Figure(label="revenue", value=10)])])
+    result = await generate(model, PROMPT, output_type=Report)
+    assert isinstance(result.output, Report)
+    assert result.output.figures[0].value == 10
+    call = model.calls[0]
+    assert call.json_schema is not None and call.json_schema["title"] == "Report"
+    # The schema also goes into the instructions, for backends that cannot enforce it.
+    assert '"figures"' in call.system
+
+
+async def test_invalid_output_is_reasked_with_the_errors() -> None:
+    bad = {"title": "Q3", "figures": [{"label": "revenue", "value": -1}]}
+    good = {"title": "Q3", "figures": [{"label": "revenue", "value": 1}]}
+    model = ScriptedModel(["not json at all", bad, good])
+    result = await generate(model, PROMPT, output_type=Report, max_reasks=2)
+    assert result.output.figures[0].value == 1
+    assert [a.outcome for a in result.attempts] == ["invalid", "invalid", "ok"]
+    assert result.usage.requests == 3
+    assert result.usage.reasks == 2
+    # The re-ask carries the validation error back to the model.
+    assert "figures.0.value" in model.calls[2].last_user
+    assert (
+        model.calls[2].messages[-2].content == '{"title": "Q3", "figures": [{"label": '
+        '"revenue", "value": -1}]}'
+    )
+
+
+async def test_reasks_are_bounded() -> None:
+    model = ScriptedModel(["{}", "{}"])
+    with pytest.raises(StructuredOutputError) as info:
+        await generate(model, PROMPT, output_type=Report, max_reasks=1)
+    assert info.value.attempts == 2
+    assert info.value.schema_name == "Report"
+    assert "title" in info.value.errors
+    model.assert_complete()
+
+
+async def test_json_inside_a_code_fence_is_accepted() -> None:
+    model = ScriptedModel(['Sure!\n```json\n{"title": "t", "figures": []}\n```'])
+    result = await generate(model, PROMPT, output_type=Report)
+    assert result.output.title == "t"
+
+
+async def test_transient_errors_are_retried_and_counted() -> None:
+    model = ScriptedModel(
+        [
+            ModelAPIError("busy", model="scripted", status_code=429, retry_after=0.0),
+            ModelAPIError("boom", model="scripted", status_code=503),
+            "fine",
+        ]
+    )
+    meter = UsageMeter()
+    result = await generate(model, PROMPT, retry=NO_WAIT, meter=meter)
+    assert result.output == "fine"
+    assert result.usage.requests == 3
+    assert result.usage.failed_requests == 2
+    assert meter.usage == result.usage
+
+
+async def test_permanent_errors_fail_fast() -> None:
+    model = ScriptedModel([ModelAuthError("bad key", model="scripted", status_code=401), "x"])
+    with pytest.raises(ModelAuthError):
+        await generate(model, PROMPT, retry=NO_WAIT)
+    assert len(model.calls) == 1
+
+
+async def test_retries_are_bounded() -> None:
+    errors = [ModelAPIError("down", model="scripted", status_code=500) for _ in range(3)]
+    model = ScriptedModel(errors)
+    with pytest.raises(ModelAPIError):
+        await generate(model, PROMPT, retry=RetryPolicy(max_retries=2, initial_delay=0))
+    model.assert_complete()
+
+
+def test_retry_delay_grows_and_honours_retry_after() -> None:
+    policy = RetryPolicy(initial_delay=1.0, multiplier=2.0, max_delay=10.0, jitter=0.0)
+    assert [policy.delay(n) for n in (1, 2, 3, 5)] == [1.0, 2.0, 4.0, 10.0]
+    assert policy.delay(1, retry_after=7.0) == 7.0
+    assert policy.delay(1, retry_after=99.0) == 10.0  # capped by max_delay
+    jittered = RetryPolicy(initial_delay=1.0, jitter=0.5)
+    assert all(0.5 <= jittered.delay(1) <= 1.5 for _ in range(50))
+
+
+async def test_budget_is_checked_before_each_call_including_reasks() -> None:
+    model = ScriptedModel(["{}", '{"title": "t", "figures": []}'])
+    meter = UsageMeter(UsageLimits(max_requests=1))
+    with pytest.raises(BudgetExceeded) as info:
+        await generate(model, PROMPT, output_type=Report, meter=meter)
+    assert info.value.limit == "max_requests=1"
+    assert len(model.calls) == 1  # the re-ask was never sent
+    assert meter.usage.requests == 1
+
+
+async def test_token_budget_refuses_a_call_that_would_not_fit() -> None:
+    model = ScriptedModel(["never"])
+    meter = UsageMeter(UsageLimits(max_tokens=5))
+    with pytest.raises(BudgetExceeded):
+        await generate(model, [Message.user("a fairly long prompt " * 10)], meter=meter)
+    assert model.calls == []
+
+
+async def test_concurrent_calls_cannot_jointly_overshoot_the_request_limit() -> None:
+    release = asyncio.Event()
+    two_started = asyncio.Event()
+    started = 0
+
+    async def slow(call: ModelCall) -> str:
+        nonlocal started
+        started += 1
+        if started == 2:
+            two_started.set()
+        await release.wait()
+        return "ok"
+
+    model = FunctionModel(slow)
+    meter = UsageMeter(UsageLimits(max_requests=2))
+    tasks = [asyncio.create_task(generate(model, PROMPT, meter=meter)) for _ in range(3)]
+    await two_started.wait()
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert sum(isinstance(r, BudgetExceeded) for r in results) == 1
+    assert len(model.calls) == 2
+    assert meter.usage.requests == 2
+
+
+async def test_timeout_becomes_model_timeout_and_is_retried() -> None:
+    calls = 0
+
+    async def sometimes_hangs(call: ModelCall) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.Event().wait()  # never answers
+        return "late but fine"
+
+    model = FunctionModel(sometimes_hangs)
+    result = await generate(model, PROMPT, settings=ModelSettings(timeout=0.05), retry=NO_WAIT)
+    assert result.output == "late but fine"
+    assert result.attempts[0].outcome == "error"
+    assert "did not answer within" in (result.attempts[0].error or "")
+    assert result.usage.failed_requests == 1
+
+
+async def test_timeout_error_type() -> None:
+    async def hangs(call: ModelCall) -> str:
+        await asyncio.Event().wait()
+        return ""
+
+    with pytest.raises(ModelTimeout):
+        await generate(
+            FunctionModel(hangs),
+            PROMPT,
+            settings=ModelSettings(timeout=0.01),
+            retry=RetryPolicy(max_retries=0),
+        )
+
+
+async def test_on_attempt_sees_every_attempt() -> None:
+    seen: list[str] = []
+    model = ScriptedModel(
+        [ModelAPIError("x", model="s", status_code=500), "{}", '{"title": "t", "figures": []}']
+    )
+    await generate(
+        model,
+        PROMPT,
+        output_type=Report,
+        retry=NO_WAIT,
+        on_attempt=lambda a: seen.append(a.outcome),
+    )
+    assert seen == ["error", "invalid", "ok"]
+
+
+def test_scripted_model_reports_unused_and_exhausted_replies() -> None:
+    model = ScriptedModel(["a", "b"])
+    asyncio.run(generate(model, PROMPT))
+    with pytest.raises(AssertionError, match="1 scripted reply"):
+        model.assert_complete()
+    asyncio.run(generate(model, PROMPT))
+    with pytest.raises(AssertionError, match="ran out of replies"):
+        asyncio.run(generate(model, PROMPT))

@@ -1,0 +1,64 @@
+"""Configuration precedence: explicit beats environment beats the offline default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from maestro_lite import Settings
+from maestro_lite.models import model_from_settings, parse_model_spec
+from maestro_lite.models.local import LocalModel
+from maestro_lite.models.openai import OpenAIModel
+
+
+def test_offline_default() -> None:
+    settings = Settings()
+    assert settings.provider == "local"
+    assert settings.resolved_model == "qwen2.5-coder-1.5b"
+    assert isinstance(model_from_settings(settings), LocalModel)
+
+
+def test_environment_beats_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MAESTRO_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("MAESTRO_HOME", str(tmp_path))
+    settings = Settings()
+    assert settings.provider == "openai"
+    assert settings.resolved_model == "gpt-4o-mini"
+    assert settings.openai_api_key is not None
+    assert settings.openai_api_key.get_secret_value() == "sk-env"
+    assert settings.home == tmp_path
+    model = model_from_settings(settings)
+    assert isinstance(model, OpenAIModel) and model.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_explicit_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAESTRO_PROVIDER", "openai")
+    monkeypatch.setenv("MAESTRO_MODEL", "gpt-4o")
+    settings = Settings(provider="local", model="qwen2.5-coder-0.5b")
+    assert settings.provider == "local"
+    assert settings.resolved_model == "qwen2.5-coder-0.5b"
+
+
+def test_maestro_local_model_may_be_a_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAESTRO_LOCAL_MODEL", "/models/other.gguf")
+    assert Settings().resolved_model == "/models/other.gguf"
+
+
+def test_model_specs() -> None:
+    base = Settings()
+    assert parse_model_spec("openai:gpt-4.1", base).provider == "openai"
+    assert parse_model_spec("openai:gpt-4.1", base).resolved_model == "gpt-4.1"
+    assert parse_model_spec("local:/m/x.gguf", base).resolved_model == "/m/x.gguf"
+    assert parse_model_spec("qwen2.5-coder-0.5b", base).provider == "local"
+
+
+def test_settings_are_immutable_and_validated() -> None:
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.provider = "openai"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        Settings(provider="anthropic")  # type: ignore[arg-type]
