@@ -12,6 +12,7 @@ so a citation (document, page, offsets) always resolves to the exact original te
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,3 +94,10 @@ class DocumentInfo(BaseModel):
     status: Literal["ok", "no_text"] = "ok"
     """``no_text``: the file has no text layer (for example a scan); nothing is embedded."""
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    media_type: str = ""
+    size: int = Field(default=0, ge=0)
+    """Bytes of the source file (0 for documents ingested from memory)."""
+    ingested_at: datetime | None = None
+    notes: list[str] = Field(default_factory=list)
+    """What the loader noticed without failing: pages without a text layer, recovered
+    damage, a fallback text encoding."""
