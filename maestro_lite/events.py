@@ -1,0 +1,174 @@
+"""The typed event stream of a run.
+
+Events are frozen pydantic models with a ``kind`` discriminator, in one :data:`Event` union
+serialised by one :data:`EVENT_ADAPTER`. Subscribe with ``Maestro(..., on_event=callback)`` or
+iterate ``Maestro.stream(...)``; the run store records them; the CLI renders them live.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from .plan import Plan
+from .requirements import RequirementResult
+from .usage import Usage
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "BudgetExhausted",
+    "Event",
+    "FixStarted",
+    "ModelAttempted",
+    "PlanCreated",
+    "PlanRejected",
+    "Replanned",
+    "RunFinished",
+    "RunStarted",
+    "StepFailed",
+    "StepFinished",
+    "StepSkipped",
+    "StepStarted",
+    "ValidationFinished",
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    at: datetime = Field(default_factory=_now)
+
+
+class RunStarted(_Event):
+    kind: Literal["run_started"] = "run_started"
+    task: str
+    corpus: str | None = None
+    requirements: list[str] = Field(default_factory=list)
+    budget: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlanCreated(_Event):
+    kind: Literal["plan_created"] = "plan_created"
+    plan: Plan
+    round: int = 1
+    source: Literal["planner", "user", "replan"] = "planner"
+
+
+class PlanRejected(_Event):
+    """The planner's draft was invalid and went back with these problems."""
+
+    kind: Literal["plan_rejected"] = "plan_rejected"
+    problems: str
+    attempt: int
+
+
+class StepStarted(_Event):
+    kind: Literal["step_started"] = "step_started"
+    step_id: str
+    round: int = 1
+
+
+class StepFinished(_Event):
+    kind: Literal["step_finished"] = "step_finished"
+    step_id: str
+    round: int = 1
+    answer: str = ""
+    citations: int = 0
+    usage: Usage = Field(default_factory=Usage)
+
+
+class StepFailed(_Event):
+    kind: Literal["step_failed"] = "step_failed"
+    step_id: str
+    round: int = 1
+    error: str
+
+
+class StepSkipped(_Event):
+    """A step did not run because a step it depends on failed."""
+
+    kind: Literal["step_skipped"] = "step_skipped"
+    step_id: str
+    round: int = 1
+    reason: str
+
+
+class ModelAttempted(_Event):
+    """One call on the wire (failed ones and re-asks included)."""
+
+    kind: Literal["model_attempted"] = "model_attempted"
+    purpose: str
+    """``plan``, ``step:<id>`` or ``judge``."""
+    model: str
+    outcome: Literal["ok", "invalid", "error"]
+    error: str | None = None
+    usage: Usage
+    seconds: float
+
+
+class ValidationFinished(_Event):
+    kind: Literal["validation_finished"] = "validation_finished"
+    round: int
+    passed: bool
+    results: list[RequirementResult]
+
+
+class FixStarted(_Event):
+    """Failing steps are re-run with the failure reasons as feedback."""
+
+    kind: Literal["fix_started"] = "fix_started"
+    round: int
+    step_ids: list[str]
+    reason: str
+
+
+class Replanned(_Event):
+    """The planner was asked for a revised plan that keeps the steps that passed."""
+
+    kind: Literal["replanned"] = "replanned"
+    round: int
+    kept: list[str]
+    reason: str
+
+
+class BudgetExhausted(_Event):
+    kind: Literal["budget_exhausted"] = "budget_exhausted"
+    limit: str
+    usage: Usage
+
+
+class RunFinished(_Event):
+    kind: Literal["run_finished"] = "run_finished"
+    status: Literal["passed", "unmet", "failed"]
+    usage: Usage
+    wall_seconds: float
+    error: str | None = None
+
+
+Event: TypeAlias = Annotated[
+    RunStarted
+    | PlanCreated
+    | PlanRejected
+    | StepStarted
+    | StepFinished
+    | StepFailed
+    | StepSkipped
+    | ModelAttempted
+    | ValidationFinished
+    | FixStarted
+    | Replanned
+    | BudgetExhausted
+    | RunFinished,
+    Field(discriminator="kind"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+"""Serialises and parses any event: ``EVENT_ADAPTER.dump_json(e)``,
+``EVENT_ADAPTER.validate_json(raw)``."""

@@ -1,0 +1,324 @@
+"""The executor: runs a plan's steps as their dependencies finish, in parallel within a limit.
+
+Per step: retrieval with the step's queries and filters, evidence packed into the model's
+window (whole chunks, most relevant first), one structured LLM call whose evidence ids are an
+enum, and a :class:`~maestro_lite.result.StepResult` with citations resolved to exact spans.
+A failed step records its cause; steps that depend on it are skipped, never run on garbage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from .errors import BudgetExceeded, MaestroError
+from .events import (
+    Event,
+    ModelAttempted,
+    StepFailed,
+    StepFinished,
+    StepSkipped,
+    StepStarted,
+)
+from .evidence import EvidencePool
+from .models.base import ChatModel, ModelSettings
+from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
+from .plan import Plan, Step
+from .result import StepResult
+from .retrieval import Retriever, SearchHit, SearchMode
+from .step_io import build_messages, output_model, read_output
+from .tokens import count_tokens
+from .usage import Usage
+
+__all__ = ["Execution", "Executor"]
+
+Emit = Callable[[Event], None]
+
+
+@dataclass
+class Execution:
+    """The results of one execution of a plan."""
+
+    results: dict[str, StepResult]
+    budget_error: BudgetExceeded | None = None
+    """Set when a limit stopped the execution; later steps were skipped."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _interleave(ranked: Sequence[Sequence[SearchHit]]) -> list[SearchHit]:
+    """Merge the hit lists of several queries fairly: first hits first, no duplicates."""
+    out: list[SearchHit] = []
+    seen: set[str] = set()
+    for position in range(max((len(r) for r in ranked), default=0)):
+        for hits in ranked:
+            if position < len(hits) and hits[position].chunk.id not in seen:
+                seen.add(hits[position].chunk.id)
+                out.append(hits[position].model_copy(update={"rank": len(out) + 1}))
+    return out
+
+
+class Executor:
+    """Runs plans.
+
+    Args:
+        model: The model that answers steps.
+        retriever: Where steps search; ``None`` for plans whose steps need no retrieval.
+        concurrency: Most steps in flight at once.
+        mode: Retrieval mode for step queries.
+        output_tokens: Tokens reserved for each step's answer.
+        retry: Backoff for transient model errors.
+        max_reasks: Re-asks when an answer does not match its schema.
+    """
+
+    def __init__(
+        self,
+        model: ChatModel,
+        retriever: Retriever | None,
+        *,
+        concurrency: int = 4,
+        mode: SearchMode = "hybrid",
+        output_tokens: int = 1024,
+        retry: RetryPolicy | None = None,
+        max_reasks: int = 2,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.model = model
+        self.retriever = retriever
+        self.concurrency = concurrency
+        self.mode: SearchMode = mode
+        self.output_tokens = output_tokens
+        self.retry = retry
+        self.max_reasks = max_reasks
+
+    async def execute(
+        self,
+        plan: Plan,
+        *,
+        task: str,
+        run_id: str,
+        meter: UsageMeter,
+        emit: Emit,
+        round: int = 1,
+        reuse: Mapping[str, StepResult] | None = None,
+        feedback: Mapping[str, str] | None = None,
+        final_type: type[BaseModel] | None = None,
+        data_types: Mapping[str, type[BaseModel]] | None = None,
+    ) -> Execution:
+        """Run ``plan`` and return every step's result.
+
+        Args:
+            reuse: Results to keep as they are (steps finished in an earlier round or run).
+            feedback: Failure reasons per step id, for steps run again.
+            final_type: Output type of the final step.
+            data_types: Output types of ``extract`` steps, by step id.
+        """
+        reuse = dict(reuse or {})
+        feedback = feedback or {}
+        types = dict(data_types or {})
+        if final_type is not None:
+            types[plan.final.id] = final_type
+        results: dict[str, StepResult] = {}
+        done: dict[str, asyncio.Event] = {s.id: asyncio.Event() for s in plan.steps}
+        limit = asyncio.Semaphore(self.concurrency)
+        exhausted: list[BudgetExceeded] = []
+
+        async def run_one(step: Step) -> None:
+            for dep in step.depends_on:
+                await done[dep].wait()
+            try:
+                blocked = [d for d in step.depends_on if results[d].status != "done"]
+                if step.id in reuse and reuse[step.id].status == "done":
+                    results[step.id] = reuse[step.id]
+                elif exhausted:
+                    results[step.id] = self._skipped(
+                        step, round, "the budget is spent", emit, run_id
+                    )
+                elif blocked:
+                    results[step.id] = self._skipped(
+                        step,
+                        round,
+                        f"depends on {', '.join(blocked)}, which did not finish",
+                        emit,
+                        run_id,
+                    )
+                else:
+                    async with limit:
+                        results[step.id] = await self._run_step(
+                            step,
+                            task=task,
+                            run_id=run_id,
+                            meter=meter,
+                            emit=emit,
+                            round=round,
+                            deps=[results[d] for d in step.depends_on],
+                            feedback=feedback.get(step.id),
+                            data_type=types.get(step.id),
+                            exhausted=exhausted,
+                        )
+            finally:
+                done[step.id].set()
+
+        await asyncio.gather(*(run_one(step) for step in plan.steps))
+        ordered = {s.id: results[s.id] for s in plan.steps}
+        return Execution(ordered, exhausted[0] if exhausted else None)
+
+    @staticmethod
+    def _skipped(step: Step, round: int, reason: str, emit: Emit, run_id: str) -> StepResult:
+        emit(StepSkipped(run_id=run_id, step_id=step.id, round=round, reason=reason))
+        return StepResult(
+            step_id=step.id, kind=step.kind, status="skipped", round=round, error=reason
+        )
+
+    async def _retrieve(self, step: Step) -> list[SearchHit]:
+        if not step.queries:
+            return []
+        if self.retriever is None:
+            raise MaestroError(
+                f"step {step.id!r} has retrieval queries but the run has no corpus",
+                hint="Pass corpus=... to run(), or remove the step's queries.",
+            )
+        retriever = self.retriever
+        ranked = await asyncio.gather(
+            *(
+                retriever.search(q, k=step.k, filters=step.filters, mode=self.mode)
+                for q in step.queries
+            )
+        )
+        return _interleave(ranked)
+
+    def _evidence_budget(self, base_tokens: int) -> int:
+        window = self.model.context_window
+        # The schema repeats every evidence id; keep a margin for it and the instructions.
+        return max(256, window - self.output_tokens - base_tokens - 400)
+
+    async def _run_step(
+        self,
+        step: Step,
+        *,
+        task: str,
+        run_id: str,
+        meter: UsageMeter,
+        emit: Emit,
+        round: int,
+        deps: list[StepResult],
+        feedback: str | None,
+        data_type: type[BaseModel] | None,
+        exhausted: list[BudgetExceeded],
+    ) -> StepResult:
+        emit(StepStarted(run_id=run_id, step_id=step.id, round=round))
+        started = _now()
+        attempts: list[Attempt] = []
+        hits: list[SearchHit] = []
+
+        def on_attempt(attempt: Attempt) -> None:
+            attempts.append(attempt)
+            emit(
+                ModelAttempted(
+                    run_id=run_id,
+                    purpose=f"step:{step.id}",
+                    model=attempt.model,
+                    outcome=attempt.outcome,
+                    error=attempt.error,
+                    usage=attempt.usage,
+                    seconds=attempt.seconds,
+                )
+            )
+
+        def failed(error: str) -> StepResult:
+            emit(StepFailed(run_id=run_id, step_id=step.id, round=round, error=error))
+            return StepResult(
+                step_id=step.id,
+                kind=step.kind,
+                status="failed",
+                round=round,
+                error=error,
+                retrieved=hits,
+                attempts=attempts,
+                usage=sum((a.usage for a in attempts), Usage()),
+                feedback=feedback,
+                started_at=started,
+                finished_at=_now(),
+            )
+
+        try:
+            hits = await self._retrieve(step)
+            inherited = await self._inherited_evidence(deps)
+            base = build_messages(
+                step, task=task, pool=EvidencePool([], []), dependencies=deps, feedback=feedback
+            )
+            base_tokens = sum(count_tokens(m.content) for m in base)
+            retrieved = EvidencePool.from_hits(hits, max_tokens=self._evidence_budget(base_tokens))
+            pool = inherited.merged(retrieved)
+            messages = build_messages(
+                step, task=task, pool=pool, dependencies=deps, feedback=feedback
+            )
+            schema = output_model(step.kind, pool.ids, data_type)
+            completion = await generate(
+                self.model,
+                messages,
+                output_type=schema,
+                settings=ModelSettings(max_tokens=self.output_tokens),
+                max_reasks=self.max_reasks,
+                retry=self.retry,
+                meter=meter,
+                on_attempt=on_attempt,
+            )
+        except BudgetExceeded as exc:
+            exhausted.append(exc)
+            return failed(f"budget spent: {exc}")
+        except MaestroError as exc:
+            return failed(f"{type(exc).__name__}: {exc}")
+        answer, claims, data, missing, unknown = read_output(completion.output, pool, data_type)
+        if unknown:  # impossible under an enum schema; kept as a guard for custom models
+            return failed(f"cited unknown evidence ids {unknown}")
+        result = StepResult(
+            step_id=step.id,
+            kind=step.kind,
+            status="done",
+            round=round,
+            answer=answer,
+            data=data,
+            claims=claims,
+            missing=missing,
+            retrieved=hits,
+            evidence_ids=pool.ids,
+            prompt=[m.model_dump() for m in messages],
+            feedback=feedback,
+            attempts=attempts,
+            usage=completion.usage,
+            model=completion.model,
+            started_at=started,
+            finished_at=_now(),
+        )
+        emit(
+            StepFinished(
+                run_id=run_id,
+                step_id=step.id,
+                round=round,
+                answer=answer[:500],
+                citations=len(result.citations),
+                usage=completion.usage,
+            )
+        )
+        return result
+
+    async def _inherited_evidence(self, deps: Sequence[StepResult]) -> EvidencePool:
+        """Citations of the dependencies, offered again (``e1``...) so a later step can cite
+        the same sources."""
+        citations = [c for dep in deps for c in dep.citations]
+        if not citations:
+            return EvidencePool([], [])
+        chunks = {h.chunk.id: h.chunk for dep in deps for h in dep.retrieved}
+        missing = [c.chunk_id for c in citations if c.chunk_id not in chunks]
+        if missing and self.retriever is not None:
+            for chunk in await self.retriever.get_chunks(sorted(set(missing))):
+                chunks[chunk.id] = chunk
+        return EvidencePool.from_citations(citations, chunks)

@@ -1,0 +1,202 @@
+"""Plans: a DAG of steps, written by the planner or declared in Python.
+
+A plan is checked before anything runs (:meth:`Plan.problems`): ids unique, dependencies
+known, no cycle, exactly one final step, size within budget, document filters naming
+documents that exist. The same check guards the planner's output (an invalid plan goes back
+to the planner with the problems) and plans users declare themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .errors import PlanError
+from .retrieval import SearchFilter
+
+__all__ = ["STEP_KINDS", "Plan", "Step", "StepKind"]
+
+StepKind = Literal["answer", "extract", "compare", "summarize", "synthesize"]
+"""What a step does:
+
+* ``answer``: retrieve and answer a focused question with cited evidence;
+* ``extract``: fill a schema from the evidence (each field cited);
+* ``compare``: set documents side by side on an aspect, with citations for each;
+* ``summarize``: condense evidence or earlier results;
+* ``synthesize``: combine earlier steps into the final, cited output.
+"""
+
+_STEP_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+
+STEP_KINDS: tuple[StepKind, ...] = ("answer", "extract", "compare", "summarize", "synthesize")
+
+
+class Step(BaseModel):
+    """One unit of work in a plan."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: StepKind = "answer"
+    instruction: str = Field(min_length=1)
+    """What the step must do, in one or two sentences."""
+    depends_on: list[str] = Field(default_factory=list)
+    """Steps whose results this step needs; it starts when they finish and sees them."""
+    queries: list[str] = Field(default_factory=list)
+    """Retrieval queries; none means the step works from its dependencies alone."""
+    filters: SearchFilter | None = None
+    """Restrict retrieval, e.g. to one document or a page range."""
+    k: int = Field(default=6, ge=1, le=50)
+    """Chunks retrieved per query."""
+    expected_output: str = ""
+    """What the step must produce (shown to the model and to the judge)."""
+
+    @property
+    def document_ids(self) -> list[str]:
+        return list(self.filters.document_ids or []) if self.filters else []
+
+
+class Plan(BaseModel):
+    """A DAG of steps. The last step in topological order that nothing depends on is the
+    final step: its output is the run's output."""
+
+    model_config = ConfigDict(frozen=True)
+
+    steps: list[Step] = Field(min_length=1)
+    rationale: str = ""
+    """Why the planner chose this decomposition (recorded, never shown to the judge)."""
+
+    @model_validator(mode="after")
+    def _check_structure(self) -> Plan:
+        problems = structural_problems(self.steps)
+        if problems:
+            raise PlanError(problems)
+        return self
+
+    @classmethod
+    def single(cls, instruction: str, *, queries: Sequence[str] = (), **step: Any) -> Plan:
+        """A one-step plan (retrieve with ``queries``, answer ``instruction``)."""
+        return cls(
+            steps=[
+                Step(
+                    id="answer",
+                    instruction=instruction,
+                    queries=list(queries or [instruction]),
+                    **step,
+                )
+            ]
+        )
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    @property
+    def final(self) -> Step:
+        """The step whose output is the run's output."""
+        needed = {d for s in self.steps for d in s.depends_on}
+        sinks = [s for s in self.topological() if s.id not in needed]
+        return sinks[-1]
+
+    def topological(self) -> list[Step]:
+        """Steps in an order where each comes after its dependencies (stable)."""
+        order: list[Step] = []
+        done: set[str] = set()
+        pending = list(self.steps)
+        while pending:
+            ready = [s for s in pending if all(d in done for d in s.depends_on)]
+            for s in ready:
+                order.append(s)
+                done.add(s.id)
+            pending = [s for s in pending if s.id not in done]
+        return order
+
+    def dependants(self, step_ids: Iterable[str]) -> set[str]:
+        """Every step that depends, directly or not, on one of ``step_ids``."""
+        out: set[str] = set()
+        frontier = set(step_ids)
+        while frontier:
+            nxt = {s.id for s in self.steps if frontier & set(s.depends_on)} - out
+            out |= nxt
+            frontier = nxt
+        return out
+
+    def problems(
+        self, *, document_ids: Iterable[str] | None = None, max_steps: int | None = None
+    ) -> list[str]:
+        """What makes the plan unusable for this corpus and budget (empty if none)."""
+        return plan_problems(self.steps, document_ids=document_ids, max_steps=max_steps)
+
+
+def structural_problems(steps: Sequence[Step]) -> list[str]:
+    """Problems of the graph itself: duplicate or unknown ids, cycles, several final steps."""
+    problems: list[str] = []
+    ids = [s.id for s in steps]
+    seen: set[str] = set()
+    for step_id in ids:
+        if not _STEP_ID.fullmatch(step_id):
+            problems.append(f"step id {step_id!r} must be 1-40 letters, digits, '_', '.' or '-'")
+        if step_id in seen:
+            problems.append(f"step id {step_id!r} is used twice")
+        seen.add(step_id)
+    for s in steps:
+        for dep in s.depends_on:
+            if dep not in seen:
+                problems.append(f"step {s.id!r} depends on unknown step {dep!r}")
+            elif dep == s.id:
+                problems.append(f"step {s.id!r} depends on itself")
+    if problems:
+        return problems
+    # Kahn's algorithm: whatever cannot be ordered lies on a cycle.
+    remaining = {s.id: set(s.depends_on) for s in steps}
+    while True:
+        ready = [k for k, deps in remaining.items() if not deps]
+        if not ready:
+            break
+        for k in ready:
+            del remaining[k]
+        for deps in remaining.values():
+            deps.difference_update(ready)
+    if remaining:
+        problems.append(f"steps {sorted(remaining)} form a dependency cycle")
+        return problems
+    needed = {d for s in steps for d in s.depends_on}
+    sinks = [s.id for s in steps if s.id not in needed]
+    if len(sinks) > 1:
+        problems.append(
+            f"the plan must end in exactly one final step, but {sinks} have no dependant; "
+            "add a final synthesize step that depends on them"
+        )
+    return problems
+
+
+def plan_problems(
+    steps: Sequence[Step],
+    *,
+    document_ids: Iterable[str] | None = None,
+    max_steps: int | None = None,
+) -> list[str]:
+    """Structural problems plus those relative to a corpus and a budget."""
+    problems = structural_problems(steps)
+    if max_steps is not None and len(steps) > max_steps:
+        problems.append(f"the plan has {len(steps)} steps; the budget allows {max_steps}")
+    known = set(document_ids) if document_ids is not None else None
+    for s in steps:
+        if known is not None:
+            unknown = [d for d in s.document_ids if d not in known]
+            if unknown:
+                problems.append(f"step {s.id!r} filters on unknown document(s) {unknown}")
+        if s.filters and s.filters.page_from and s.filters.page_to:
+            if s.filters.page_from > s.filters.page_to:
+                problems.append(f"step {s.id!r} has page_from after page_to")
+        if not s.queries and not s.depends_on:
+            problems.append(
+                f"step {s.id!r} has neither retrieval queries nor dependencies: "
+                "it would have nothing to work from"
+            )
+    return problems

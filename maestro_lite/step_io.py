@@ -1,0 +1,139 @@
+"""What one step sends to the model and how its answer becomes cited results.
+
+The output schema of a step is built for that step: evidence ids are an ``enum`` of the ids
+the step was shown, so a grammar-constrained model can only cite real evidence, and any other
+model's invented id fails validation and is re-asked. For ``extract`` steps and typed final
+outputs every top-level field of the user's type is wrapped as ``{value, evidence,
+missing_reason}``: each value carries its own source span, and a field the documents do not
+state is null with the reason, never invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field, create_model
+
+from ._dynamic import list_of, literal_of, optional
+from .evidence import EvidencePool
+from .models.base import Message
+from .plan import Step, StepKind
+from .result import Claim, StepResult
+
+__all__ = ["StepOutput", "build_messages", "output_model", "read_output"]
+
+_SYSTEM = (
+    "You are a meticulous analyst. Use only the evidence given and the results of earlier "
+    "steps. Cite evidence by its id (like c1.s2 or e3). If the evidence does not contain "
+    "what is asked, say so plainly; never guess or use outside knowledge."
+)
+
+_GUIDANCE: dict[StepKind, str] = {
+    "answer": "Answer the step's question directly. Then list each supporting fact as a claim "
+    "citing the ids of the sentences that state it.",
+    "extract": "Fill each field from the evidence and cite the ids that state it. If the "
+    "evidence does not state a field, set its value to null and give missing_reason.",
+    "compare": "For each document, state what it says on the aspect, citing it. Then state "
+    "plainly what differs and what is the same.",
+    "summarize": "Summarize the evidence faithfully and briefly; every claim cites its ids.",
+    "synthesize": "Write the final answer to the overall task from the earlier results. Every "
+    "claim cites evidence ids. If sources contradict each other, say so and cite both.",
+}
+
+StepOutput = BaseModel
+
+
+def _evidence_type(ids: Sequence[str]) -> Any:
+    return literal_of(ids) if ids else None
+
+
+def output_model(
+    kind: StepKind, evidence_ids: Sequence[str], data_type: type[BaseModel] | None = None
+) -> type[BaseModel]:
+    """The schema a step's model must fill."""
+    ev = _evidence_type(evidence_ids)
+    if data_type is not None:
+        fields: dict[str, Any] = {}
+        for name, info in data_type.model_fields.items():
+            wrapped: dict[str, Any] = {
+                "value": (
+                    optional(info.annotation),
+                    Field(default=None, description=info.description or name),
+                ),
+                "missing_reason": (
+                    str | None,
+                    Field(default=None, description="Why the evidence does not give a value"),
+                ),
+            }
+            if ev is not None:
+                wrapped["evidence"] = (list_of(ev), Field(default_factory=list))
+            fields[name] = (create_model(f"{data_type.__name__}_{name}", **wrapped), ...)
+        return create_model(f"Extracted{data_type.__name__}", **fields)
+    answer_field = (str, Field(description="The direct answer, in 1-4 sentences"))
+    if ev is None:
+        return create_model("StepAnswer", answer=answer_field)
+    claim = create_model(
+        "CitedClaim",
+        text=(str, Field(description="One factual statement")),
+        evidence=(list_of(ev), Field(description="ids of the sentences that state it")),
+    )
+    return create_model("StepAnswer", answer=answer_field, claims=(list[claim], ...))
+
+
+def build_messages(
+    step: Step,
+    *,
+    task: str,
+    pool: EvidencePool,
+    dependencies: Sequence[StepResult],
+    feedback: str | None,
+) -> list[Message]:
+    """The messages of one step call."""
+    lines = [f"Overall task: {task}", f"Your step ({step.kind}): {step.instruction}"]
+    if step.expected_output:
+        lines.append(f"It must produce: {step.expected_output}")
+    lines.append(_GUIDANCE[step.kind])
+    if dependencies:
+        lines += ["", "Results of earlier steps:"]
+        for dep in dependencies:
+            body = dep.answer or (str(dep.data) if dep.data else "(no answer)")
+            lines.append(f"- {dep.step_id}: {body}")
+    if feedback:
+        lines += ["", "Your previous answer to this step failed these checks; fix them:", feedback]
+    lines += ["", "Evidence (cite by id):" if len(pool) else "Evidence: none."]
+    if len(pool):
+        lines.append(pool.render())
+    return [Message.system(_SYSTEM), Message.user("\n".join(lines))]
+
+
+def read_output(
+    output: BaseModel, pool: EvidencePool, data_type: type[BaseModel] | None
+) -> tuple[str, list[Claim], dict[str, Any] | None, dict[str, str], list[str]]:
+    """``(answer, claims, data, missing, unknown ids)`` from a validated step output."""
+    unknown: list[str] = []
+    if data_type is not None:
+        data: dict[str, Any] = {}
+        missing: dict[str, str] = {}
+        claims: list[Claim] = []
+        for name in data_type.model_fields:
+            field = getattr(output, name)
+            value = field.value
+            data[name] = value.model_dump() if isinstance(value, BaseModel) else value
+            ids = getattr(field, "evidence", [])
+            citations, bad = pool.resolve(ids)
+            unknown += bad
+            if value is None or value == [] or value == "":
+                missing[name] = field.missing_reason or "not stated in the evidence"
+            else:
+                shown = value if not isinstance(value, BaseModel) else value.model_dump_json()
+                claims.append(Claim(text=f"{name}: {shown}", citations=citations))
+        answer = "; ".join(c.text for c in claims) or "no field found in the evidence"
+        return answer, claims, data, missing, unknown
+    answer = str(getattr(output, "answer", "")).strip()
+    claims = []
+    for raw in getattr(output, "claims", []):
+        citations, bad = pool.resolve(raw.evidence)
+        unknown += bad
+        claims.append(Claim(text=raw.text.strip(), citations=citations))
+    return answer, claims, None, {}, unknown

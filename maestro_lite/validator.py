@@ -1,0 +1,413 @@
+"""The validator: checks a round's results and returns a report. It decides nothing.
+
+Built-in checks always run, per step:
+
+* the step finished (a failed or skipped step fails with its cause);
+* every citation points at a chunk that was actually retrieved for the step (or cited by a
+  step it depends on), and its quote is exactly the source text at its offsets (compared with
+  the store's copy, whitespace-normalised);
+* a step that had evidence makes at least one cited claim; extracted fields cite a source or
+  say why they are missing.
+
+and on the final output: it is not empty, and it validates against the output type.
+
+User requirements follow: programmatic ones run in Python; natural-language ones go to an LLM
+judge in one call per scope, which sees the output and its cited evidence, not the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from .documents.model import Chunk
+from .errors import BudgetExceeded, MaestroError
+from .events import Event, ModelAttempted
+from .models.base import ChatModel, Message
+from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
+from .plan import Plan
+from .requirements import CheckContext, Requirement, RequirementResult
+from .result import Citation, StepResult, ValidationReport
+from .retrieval import Retriever
+
+__all__ = ["JUDGE_SCORES", "Validator", "check_citations"]
+
+Emit = Callable[[Event], None]
+
+Verdict = Literal["met", "mostly met", "partly met", "not met"]
+JUDGE_SCORES: dict[str, float] = {"met": 1.0, "mostly met": 0.75, "partly met": 0.4, "not met": 0.0}
+
+_JUDGE_SYSTEM = (
+    "You check whether an output meets requirements. Judge only from the output and the "
+    "evidence shown; do not use outside knowledge. Be strict: 'met' only if the output clearly "
+    "satisfies the requirement. Give a one-sentence reason before each verdict."
+)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def check_citations(
+    citations: Sequence[Citation],
+    *,
+    retrieved: set[str],
+    sources: Mapping[str, Chunk],
+) -> list[str]:
+    """Problems with ``citations``: chunks never retrieved, quotes not in the source text.
+
+    Args:
+        retrieved: Ids of the chunks the step actually saw.
+        sources: The store's copy of the cited chunks, by id.
+    """
+    problems: list[str] = []
+    for c in citations:
+        if c.chunk_id not in retrieved:
+            problems.append(f"{c.evidence_id} cites chunk {c.chunk_id} that was never retrieved")
+            continue
+        chunk = sources.get(c.chunk_id)
+        if chunk is None:
+            problems.append(f"{c.evidence_id}: chunk {c.chunk_id} is not in the store")
+            continue
+        span = chunk.text[c.start - chunk.start : c.end - chunk.start]
+        if _norm(span) != _norm(c.quote) or _norm(c.quote) not in _norm(chunk.text):
+            problems.append(
+                f"{c.evidence_id}: quote {c.quote[:60]!r} is not the source text of "
+                f"{chunk.title or chunk.document_id} page {c.page}"
+            )
+    return problems
+
+
+class _VerdictBase(BaseModel):
+    reason: str = Field(description="One sentence: why")
+    verdict: Verdict
+
+
+def _verdicts_model(requirement_ids: Sequence[str]) -> type[BaseModel]:
+    fields: dict[str, Any] = dict.fromkeys(requirement_ids, (_VerdictBase, ...))
+    return create_model("Verdicts", **fields)
+
+
+class Validator:
+    """Checks results against built-in checks and the user's requirements.
+
+    Args:
+        judge: The model judging natural-language requirements.
+        retriever: The corpus, to compare quotes with the stored source text.
+    """
+
+    def __init__(
+        self,
+        judge: ChatModel,
+        retriever: Retriever | None,
+        *,
+        retry: RetryPolicy | None = None,
+        max_reasks: int = 2,
+    ) -> None:
+        self.judge = judge
+        self.retriever = retriever
+        self.retry = retry
+        self.max_reasks = max_reasks
+
+    async def validate(
+        self,
+        *,
+        task: str,
+        plan: Plan,
+        results: Mapping[str, StepResult],
+        requirements: Sequence[Requirement],
+        output: Any,
+        output_type: type[BaseModel] | None,
+        round: int,
+        run_id: str,
+        meter: UsageMeter,
+        emit: Emit,
+    ) -> tuple[ValidationReport, BudgetExceeded | None]:
+        """Every check for one round, and the limit that stopped the judge, if one did (then
+        the requirements it could not judge are marked unmet, "not judged")."""
+        checks: list[RequirementResult] = []
+        sources = await self._sources(results.values())
+        for step in plan.steps:
+            result = results.get(step.id)
+            if result is None:
+                continue
+            checks += self._step_checks(plan, result, results, sources)
+        final = results.get(plan.final.id)
+        text = _output_text(output)
+        claims = final.claims if final else []
+        citations = final.citations if final else []
+        checks.append(
+            _builtin(
+                "output",
+                "the output is not empty",
+                bool(text.strip()),
+                "empty output" if not text.strip() else "ok",
+            )
+        )
+        if output_type is not None:
+            ok, reason = _validates(output, output_type)
+            checks.append(
+                _builtin(
+                    "output-schema", f"the output is a valid {output_type.__name__}", ok, reason
+                )
+            )
+        final_reqs = [r for r in requirements if r.scope == "final"]
+        ctx = CheckContext(task=task, output=output, text=text, claims=claims, citations=citations)
+        checks += [self._programmatic(r, ctx) for r in final_reqs if r.kind != "judge"]
+        step_reqs = [r for r in requirements if r.scope == "steps" and r.kind != "judge"]
+        for step_result in results.values():
+            if step_result.status != "done" or not step_reqs:
+                continue
+            sctx = CheckContext(
+                task=task,
+                output=step_result.data or step_result.answer,
+                text=step_result.answer,
+                claims=step_result.claims,
+                citations=step_result.citations,
+                step_id=step_result.step_id,
+            )
+            checks += [self._programmatic(r, sctx, step_result.step_id) for r in step_reqs]
+        judged = [r for r in final_reqs if r.kind == "judge"]
+        try:
+            if judged and text.strip():
+                checks += await self._judge(
+                    task,
+                    text,
+                    citations,
+                    judged,
+                    run_id=run_id,
+                    meter=meter,
+                    emit=emit,
+                    purpose="judge",
+                )
+            elif judged:
+                checks += [_result(r, 0.0, "nothing to judge: the output is empty") for r in judged]
+            for step_result in results.values():
+                step_judged = [r for r in requirements if r.scope == "steps" and r.kind == "judge"]
+                if step_judged and step_result.status == "done":
+                    checks += await self._judge(
+                        task,
+                        step_result.answer,
+                        step_result.citations,
+                        step_judged,
+                        run_id=run_id,
+                        meter=meter,
+                        emit=emit,
+                        purpose=f"judge:{step_result.step_id}",
+                        step_id=step_result.step_id,
+                    )
+        except BudgetExceeded as exc:
+            judged_ids = {c.id for c in checks}
+            checks += [
+                _result(r, 0.0, "not judged: the budget is spent")
+                for r in judged
+                if r.id not in judged_ids
+            ]
+            return ValidationReport(round=round, results=checks), exc
+        return ValidationReport(round=round, results=checks), None
+
+    async def _sources(self, results: Any) -> dict[str, Chunk]:
+        """The store's copy of every cited chunk (falling back to what retrieval returned)."""
+        cited = {c.chunk_id for r in results for c in r.citations}
+        sources: dict[str, Chunk] = {}
+        if cited and self.retriever is not None:
+            for chunk in await self.retriever.get_chunks(sorted(cited)):
+                sources[chunk.id] = chunk
+        return sources
+
+    def _step_checks(
+        self,
+        plan: Plan,
+        result: StepResult,
+        results: Mapping[str, StepResult],
+        sources: Mapping[str, Chunk],
+    ) -> list[RequirementResult]:
+        sid = result.step_id
+        if result.status != "done":
+            return [
+                _builtin(
+                    f"{sid}.completed",
+                    "the step completed",
+                    False,
+                    result.error or result.status,
+                    step_id=sid,
+                )
+            ]
+        out: list[RequirementResult] = []
+        step = plan.step(sid)
+        retrieved = {h.chunk.id for h in result.retrieved}
+        for dep in step.depends_on:
+            if dep in results:
+                retrieved |= {c.chunk_id for c in results[dep].citations}
+        local = dict(sources)
+        for hit in result.retrieved:
+            local.setdefault(hit.chunk.id, hit.chunk)
+        if self.retriever is None:
+            for dep in step.depends_on:
+                for hit in results[dep].retrieved if dep in results else []:
+                    local.setdefault(hit.chunk.id, hit.chunk)
+        problems = check_citations(result.citations, retrieved=retrieved, sources=local)
+        out.append(
+            _builtin(
+                f"{sid}.citations",
+                "citations resolve to retrieved source text",
+                not problems,
+                "; ".join(problems[:3]) or f"{len(result.citations)} citation(s) verified",
+                step_id=sid,
+            )
+        )
+        if result.evidence_ids:
+            if result.data is not None:
+                bare = [c.text.split(":")[0] for c in result.claims if not c.citations]
+                ok = not bare
+                reason = (
+                    ("fields without a cited source: " + ", ".join(bare))
+                    if bare
+                    else f"{len(result.claims)} field(s) cited, {len(result.missing)} missing with "
+                    "a reason"
+                )
+            else:
+                cited = [c for c in result.claims if c.citations]
+                ok = bool(cited)
+                reason = (
+                    f"{len(cited)} of {len(result.claims)} claim(s) cited"
+                    if cited
+                    else "the step makes no claim that cites the evidence"
+                )
+            out.append(
+                _builtin(
+                    f"{sid}.supported",
+                    "the answer is supported by cited evidence",
+                    ok,
+                    reason,
+                    step_id=sid,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _programmatic(
+        req: Requirement, ctx: CheckContext, step_id: str | None = None
+    ) -> RequirementResult:
+        outcome = req.evaluate(ctx)
+        return RequirementResult(
+            id=req.id if step_id is None else f"{step_id}.{req.id}",
+            description=req.description,
+            kind=req.kind,
+            score=outcome.score,
+            passed=outcome.score >= req.threshold,
+            reason=outcome.reason,
+            step_id=step_id,
+        )
+
+    async def _judge(
+        self,
+        task: str,
+        text: str,
+        citations: Sequence[Citation],
+        requirements: Sequence[Requirement],
+        *,
+        run_id: str,
+        meter: UsageMeter,
+        emit: Emit,
+        purpose: str,
+        step_id: str | None = None,
+    ) -> list[RequirementResult]:
+        evidence = (
+            "\n".join(
+                f"[{i}] {c.title or c.document_id}, page {c.page}: {_norm(c.quote)}"
+                for i, c in enumerate(citations, start=1)
+            )
+            or "(the output cites no evidence)"
+        )
+        listing = "\n".join(f"{r.id}: {r.description}" for r in requirements)
+        messages = [
+            Message.system(_JUDGE_SYSTEM),
+            Message.user(
+                f"Task: {task}\n\nOutput:\n{text}\n\nEvidence cited by the output:\n"
+                f"{evidence}\n\nRequirements:\n{listing}"
+            ),
+        ]
+
+        def on_attempt(a: Attempt) -> None:
+            emit(
+                ModelAttempted(
+                    run_id=run_id,
+                    purpose=purpose,
+                    model=a.model,
+                    outcome=a.outcome,
+                    error=a.error,
+                    usage=a.usage,
+                    seconds=a.seconds,
+                )
+            )
+
+        try:
+            completion = await generate(
+                self.judge,
+                messages,
+                output_type=_verdicts_model([r.id for r in requirements]),
+                retry=self.retry,
+                max_reasks=self.max_reasks,
+                meter=meter,
+                on_attempt=on_attempt,
+            )
+        except BudgetExceeded:
+            raise
+        except MaestroError as exc:
+            return [_result(r, 0.0, f"the judge failed: {exc}", step_id) for r in requirements]
+        out: list[RequirementResult] = []
+        for r in requirements:
+            verdict = getattr(completion.output, r.id)
+            score = JUDGE_SCORES[verdict.verdict]
+            out.append(_result(r, score, f"{verdict.verdict}: {verdict.reason}", step_id))
+        return out
+
+
+def _result(
+    req: Requirement, score: float, reason: str, step_id: str | None = None
+) -> RequirementResult:
+    return RequirementResult(
+        id=req.id if step_id is None else f"{step_id}.{req.id}",
+        description=req.description,
+        kind=req.kind,
+        score=score,
+        passed=score >= req.threshold,
+        reason=reason,
+        step_id=step_id,
+    )
+
+
+def _builtin(
+    check_id: str, description: str, ok: bool, reason: str, step_id: str | None = None
+) -> RequirementResult:
+    return RequirementResult(
+        id=check_id,
+        description=description,
+        kind="builtin",
+        score=1.0 if ok else 0.0,
+        passed=ok,
+        reason=reason,
+        step_id=step_id,
+    )
+
+
+def _output_text(output: Any) -> str:
+    if output is None:
+        return ""
+    if isinstance(output, BaseModel):
+        return output.model_dump_json()
+    return str(output)
+
+
+def _validates(output: Any, output_type: type[BaseModel]) -> tuple[bool, str]:
+    try:
+        if isinstance(output, output_type):
+            output_type.model_validate(output.model_dump())
+        else:
+            output_type.model_validate_json(_output_text(output))
+    except ValidationError as exc:
+        return False, f"{exc.error_count()} error(s): {exc.errors()[0]['msg']}"
+    return True, "valid"
