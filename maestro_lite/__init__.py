@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .budget import Budget
 from .errors import (
     BudgetExceeded,
     ConfigError,
@@ -16,11 +17,13 @@ from .errors import (
     ModelNotAvailable,
     ModelTimeout,
     PlanError,
+    RequirementsNotMet,
     RunNotFound,
     StoreError,
     StructuredOutputError,
     UserError,
 )
+from .events import EVENT_ADAPTER, Event
 from .models import (
     ChatModel,
     Completion,
@@ -35,12 +38,41 @@ from .models import (
     generate,
     model_from_settings,
 )
+from .orchestrator import CorpusStore, Maestro
+from .plan import Plan, Step, StepKind
+from .requirements import CheckContext, CheckOutcome, Requirement, RequirementResult
+from .result import Citation, Claim, Decision, RunResult, StepResult, ValidationReport
+from .retrieval import Retriever, SearchFilter, SearchHit, SearchMode
 from .settings import Settings
 from .usage import Usage, UsageLimits
 
 __version__ = "0.1.0"
 
 __all__ = [
+    # orchestration
+    "Maestro",
+    "CorpusStore",
+    "Plan",
+    "Step",
+    "StepKind",
+    "Budget",
+    "Requirement",
+    "CheckContext",
+    "CheckOutcome",
+    "RunResult",
+    "StepResult",
+    "RequirementResult",
+    "ValidationReport",
+    "Decision",
+    "Claim",
+    "Citation",
+    "Event",
+    "EVENT_ADAPTER",
+    # retrieval protocol
+    "Retriever",
+    "SearchFilter",
+    "SearchHit",
+    "SearchMode",
     # configuration
     "Settings",
     # models
@@ -73,6 +105,7 @@ __all__ = [
     "ModelNotAvailable",
     "ModelTimeout",
     "PlanError",
+    "RequirementsNotMet",
     "RunNotFound",
     "StoreError",
     "StructuredOutputError",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BudgetExceeded",
     "ConfigError",
+    "CorpusNotFound",
     "DocumentError",
     "EmbeddingMismatch",
     "MaestroError",
@@ -31,6 +32,7 @@ __all__ = [
     "ModelNotAvailable",
     "ModelTimeout",
     "PlanError",
+    "RequirementsNotMet",
     "RunNotFound",
     "StoreError",
     "StructuredOutputError",
@@ -233,3 +235,37 @@ class RunNotFound(UserError):
     def __init__(self, run_id: str, **kwargs: Any) -> None:
         super().__init__(f"no run with id {run_id!r}", hint="List runs with `maestro runs list`.")
         self.run_id = run_id
+
+
+class CorpusNotFound(UserError):
+    """No corpus with this name in the store.
+
+    Attributes:
+        corpus: The name asked for.
+        available: The corpora that do exist.
+    """
+
+    def __init__(self, corpus: str, available: list[str]) -> None:
+        listed = ", ".join(available) if available else "none yet"
+        super().__init__(
+            f"no corpus named {corpus!r} (corpora: {listed})",
+            hint="Ingest documents into it first (`maestro ingest PATH --corpus NAME`).",
+        )
+        self.corpus = corpus
+        self.available = available
+
+
+class RequirementsNotMet(MaestroError):
+    """A run ended with requirements unmet and its budget asked to raise rather than return.
+
+    Attributes:
+        result: The best result the run produced, with ``result.unmet`` listing what failed.
+    """
+
+    def __init__(self, result: Any) -> None:
+        unmet = ", ".join(r.id for r in result.unmet) or "none"
+        super().__init__(
+            f"run {result.run_id} ended {result.status} with requirements unmet: {unmet}",
+            hint="Raise the budget, relax the requirements, or use a stronger model.",
+        )
+        self.result = result
