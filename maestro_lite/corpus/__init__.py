@@ -1,0 +1,21 @@
+"""Corpora: ingestion into a vector store, and dense, lexical and hybrid search over it."""
+
+from .corpus import DEFAULT_CORPUS, Corpus, HybridSearch, list_corpora
+from .fusion import convex_fusion, reciprocal_rank_fusion
+from .ingest import IngestEvent, IngestFailure, IngestProgress, IngestReport, IngestTimings
+from .lexical import LexicalIndex
+
+__all__ = [
+    "DEFAULT_CORPUS",
+    "Corpus",
+    "HybridSearch",
+    "IngestEvent",
+    "IngestFailure",
+    "IngestProgress",
+    "IngestReport",
+    "IngestTimings",
+    "LexicalIndex",
+    "convex_fusion",
+    "list_corpora",
+    "reciprocal_rank_fusion",
+]

@@ -1,0 +1,417 @@
+"""Ingestion: files in, chunks with vectors out, crash-safe and idempotent.
+
+The pipeline has two stages joined by a bounded queue, so parsing the next file (in the
+guarded child process) overlaps with embedding the current one (in a torch thread):
+
+1. *prepare*: read the file, hash it (an unchanged file stops here), parse it, chunk it.
+2. *write*: for a batch of prepared documents, record them as incomplete, embed and store
+   their chunks, mark them complete, delete the versions they replace, bump the corpus
+   version.
+
+A document becomes visible only when its record is marked complete, after all its chunks
+are stored. A crash leaves at most incomplete records (and their chunks), which readers
+ignore and the next ingestion deletes before it starts; that run then ingests the file again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..documents._worker import ParseWorker
+from ..documents.loaders import LoaderRegistry, build_document, document_id, read_file
+from ..documents.model import Chunk, Document, DocumentInfo, MetadataValue
+from ..errors import DocumentError
+from ..store.base import StoredDocument
+
+if TYPE_CHECKING:
+    from .corpus import Corpus
+
+__all__ = [
+    "IngestEvent",
+    "IngestFailure",
+    "IngestProgress",
+    "IngestReport",
+    "IngestTimings",
+    "absolute_keys",
+    "collect_files",
+]
+
+
+class IngestFailure(BaseModel):
+    """A file that could not be ingested, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    reason: str
+    """``empty``, ``encrypted``, ``malformed``, ``unsupported``, ``timeout``..."""
+    detail: str
+    hint: str | None = None
+
+
+class IngestTimings(BaseModel):
+    """Busy seconds per stage. Stages overlap, so they add up to more than ``total``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total: float = 0.0
+    read: float = 0.0
+    parse: float = 0.0
+    chunk: float = 0.0
+    embed: float = 0.0
+    store: float = 0.0
+
+
+class IngestReport(BaseModel):
+    """What an ingestion did, file by file."""
+
+    corpus: str
+    ingested: list[DocumentInfo] = Field(default_factory=list)
+    """New documents."""
+    updated: list[DocumentInfo] = Field(default_factory=list)
+    """New versions of files already in the corpus; their old chunks were removed."""
+    unchanged: list[str] = Field(default_factory=list)
+    """Paths whose content is already in the corpus (maybe under another path, or earlier
+    in the same batch): nothing was added."""
+    no_text: list[DocumentInfo] = Field(default_factory=list)
+    """Documents without a text layer (scans): recorded, nothing embedded."""
+    failed: list[IngestFailure] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    """Files found in directories that no loader reads."""
+    recovered: int = 0
+    """Incomplete documents left by an interrupted ingestion and removed first."""
+    pages: int = 0
+    chunks: int = 0
+    timings: IngestTimings = Field(default_factory=IngestTimings)
+
+    @property
+    def ok(self) -> bool:
+        """Whether no file failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """One line: counts per outcome."""
+        parts = [
+            f"{len(self.ingested)} ingested",
+            f"{len(self.updated)} updated",
+            f"{len(self.unchanged)} unchanged",
+            f"{len(self.no_text)} without text",
+            f"{len(self.failed)} failed",
+        ]
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        return f"{', '.join(parts)}; {self.chunks} chunks from {self.pages} pages"
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    """Where an ingestion stands; passed to the progress callback."""
+
+    files_total: int
+    files_done: int
+    chunks_done: int
+    path: str | None = None
+    """The file just finished, if any."""
+
+
+IngestProgress = Callable[[IngestEvent], None]
+
+
+def collect_files(
+    paths: Iterable[str | Path], registry: LoaderRegistry
+) -> tuple[list[Path], list[str]]:
+    """Expand directories (recursively, skipping hidden entries) into the files to ingest.
+
+    Returns:
+        The files, each once, as absolute paths in a stable order; and the files found in
+        directories that no loader reads (a file named directly is always kept: if no loader
+        reads it, it fails visibly).
+    """
+    files: list[Path] = []
+    skipped: list[str] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(n for n in names if not n.startswith(".")):
+                found = Path(root, name)
+                if registry.supports(found):
+                    files.append(found)
+                else:
+                    skipped.append(str(found))
+    return list(dict.fromkeys(_absolute(f) for f in files)), skipped
+
+
+def _absolute(path: str | Path) -> Path:
+    # abspath, not resolve: a symlinked folder keeps the path the user knows.
+    return Path(os.path.abspath(os.path.expanduser(path)))
+
+
+def absolute_keys(passwords: Mapping[str, str] | Mapping[Path, str]) -> dict[Path, str]:
+    """Passwords keyed by absolute path, the form :func:`collect_files` returns."""
+    return {_absolute(path): password for path, password in passwords.items()}
+
+
+@dataclass
+class _Prepared:
+    chunks: list[Chunk]
+    info: DocumentInfo
+    replaces: list[str]
+
+
+@dataclass
+class _Clock:
+    spent: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, started: float) -> None:
+        self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - started
+
+
+_BATCH_CHUNKS = 256
+"""Chunks per embedding call: big enough to keep the model busy, small enough for steady
+progress."""
+_QUEUE_DOCUMENTS = 64
+"""How far preparation may run ahead of writing, in documents (bounds memory)."""
+
+
+class Ingestion:
+    """One ingestion run into one corpus (use :meth:`Corpus.ingest`)."""
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        *,
+        passwords: Mapping[Path, str],
+        password: str | None,
+        metadata: Mapping[str, MetadataValue],
+        progress: IngestProgress | None,
+    ) -> None:
+        self.corpus = corpus
+        self.passwords = passwords
+        self.password = password
+        self.metadata = dict(metadata)
+        self.progress = progress
+        self.report = IngestReport(corpus=corpus.name)
+        self._clock = _Clock()
+        self._files_total = 0
+        self._files_done = 0
+        self._chunks_done = 0
+        self._complete: dict[str, DocumentInfo] = {}
+        self._seen: set[str] = set()
+
+    async def _start(self) -> None:
+        stored = await self.corpus.store.documents(self.corpus.name)
+        stale = [d.info.id for d in stored if not d.complete]
+        if stale:
+            await self.corpus.store.delete_documents(self.corpus.name, stale)
+            await self.corpus.store.bump_version(self.corpus.name)
+            self.report.recovered = len(stale)
+        self._complete = {d.info.id: d.info for d in stored if d.complete}
+
+    def _tick(self, path: str | None) -> None:
+        if path is not None:
+            self._files_done += 1
+        if self.progress is not None:
+            self.progress(IngestEvent(self._files_total, self._files_done, self._chunks_done, path))
+
+    async def run_files(self, files: Sequence[Path], skipped: list[str]) -> IngestReport:
+        """Ingest ``files``."""
+        self.report.skipped = skipped
+        self._files_total = len(files)
+        worker = ParseWorker(timeout=self.corpus.parse_timeout)
+        try:
+            return await self._run(self._prepare_files(files, worker))
+        finally:
+            await asyncio.to_thread(worker.close)
+
+    async def run_documents(self, documents: Iterable[Document]) -> IngestReport:
+        """Ingest documents already in memory."""
+        documents = list(documents)
+        self._files_total = len(documents)
+        return await self._run(self._prepare_documents(documents))
+
+    async def _run(self, prepared: AsyncIterator[_Prepared | None]) -> IngestReport:
+        started = time.perf_counter()
+        await self._start()
+        queue: asyncio.Queue[_Prepared | None] = asyncio.Queue(maxsize=_QUEUE_DOCUMENTS)
+
+        async def produce() -> None:
+            async for item in prepared:
+                if item is not None:
+                    await queue.put(item)
+            await queue.put(None)
+
+        producer = asyncio.create_task(produce())
+        try:
+            await self._consume(queue, producer)
+            await producer  # re-raises a failure in preparation
+        finally:
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+        spent = self._clock.spent
+        self.report.timings = IngestTimings(
+            total=time.perf_counter() - started, **{k: round(v, 3) for k, v in spent.items()}
+        )
+        return self.report
+
+    async def _consume(
+        self, queue: asyncio.Queue[_Prepared | None], producer: asyncio.Task[None]
+    ) -> None:
+        done = False
+        while not done:
+            getter = asyncio.ensure_future(queue.get())
+            # Wake up if the producer dies, instead of waiting forever for its next item.
+            await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                return
+            first = getter.result()
+            if first is None:
+                return
+            batch = [first]
+            size = len(first.chunks)
+            while size < _BATCH_CHUNKS and not queue.empty():
+                item = queue.get_nowait()
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+                size += len(item.chunks)
+            await self._write(batch)
+
+    async def _prepare_files(
+        self, files: Sequence[Path], worker: ParseWorker
+    ) -> AsyncIterator[_Prepared | None]:
+        registry = self.corpus.loaders
+        for path in files:
+            try:
+                t = time.perf_counter()
+                data = await asyncio.to_thread(read_file, path)
+                doc_id = document_id(data)
+                self._clock.add("read", t)
+                if self._is_unchanged(doc_id, str(path)):
+                    yield None
+                    continue
+                loader = registry.for_path(path)
+                password = self.passwords.get(path, self.password)
+                t = time.perf_counter()
+                if loader.isolated:
+                    parsed = await asyncio.to_thread(
+                        worker.parse, loader, data, path=path, password=password
+                    )
+                else:
+                    parsed = await asyncio.to_thread(
+                        loader.parse, data, path=path, password=password
+                    )
+                self._clock.add("parse", t)
+            except DocumentError as exc:
+                self.report.failed.append(
+                    IngestFailure(
+                        path=str(path), reason=exc.reason, detail=exc.detail, hint=exc.hint
+                    )
+                )
+                self._tick(str(path))
+                yield None
+                continue
+            document = build_document(
+                parsed, id=doc_id, path=path, media_type=loader.media_type, metadata=self.metadata
+            )
+            yield await self._prepare(document, notes=parsed.notes, size=len(data))
+
+    async def _prepare_documents(
+        self, documents: Sequence[Document]
+    ) -> AsyncIterator[_Prepared | None]:
+        for document in documents:
+            if self._is_unchanged(document.id, document.path):
+                yield None
+                continue
+            if self.metadata:
+                document = document.model_copy(
+                    update={"metadata": {**document.metadata, **self.metadata}}
+                )
+            yield await self._prepare(document, notes=[], size=0)
+
+    def _is_unchanged(self, doc_id: str, path: str) -> bool:
+        if doc_id in self._complete or doc_id in self._seen:
+            self.report.unchanged.append(path)
+            self._tick(path)
+            return True
+        self._seen.add(doc_id)
+        return False
+
+    async def _prepare(self, document: Document, *, notes: list[str], size: int) -> _Prepared:
+        has_text = any(page.text.strip() for page in document.pages)
+        chunks: list[Chunk] = []
+        if has_text:
+            t = time.perf_counter()
+            chunks = await asyncio.to_thread(self.corpus.chunker.chunk, document)
+            self._clock.add("chunk", t)
+        info = DocumentInfo(
+            id=document.id,
+            title=document.title,
+            path=document.path,
+            pages=len(document.pages),
+            chars=sum(len(p.text) for p in document.pages),
+            chunks=len(chunks),
+            status="ok" if chunks else "no_text",
+            metadata=document.metadata,
+            media_type=document.media_type,
+            size=size,
+            ingested_at=datetime.now(UTC),
+            notes=notes,
+        )
+        replaces = [
+            old.id
+            for old in self._complete.values()
+            if old.path == document.path and old.id != document.id
+        ]
+        return _Prepared(chunks, info, replaces)
+
+    async def _write(self, batch: list[_Prepared]) -> None:
+        store, name = self.corpus.store, self.corpus.name
+        chunks = [c for item in batch for c in item.chunks]
+        t = time.perf_counter()
+        await store.put_documents(
+            name, [StoredDocument(info=i.info, complete=False) for i in batch]
+        )
+        self._clock.add("store", t)
+        if chunks:
+            t = time.perf_counter()
+            vectors = await self.corpus.embed_documents(chunks)
+            self._clock.add("embed", t)
+            t = time.perf_counter()
+            await store.put_chunks(name, chunks, vectors)
+            self._clock.add("store", t)
+        t = time.perf_counter()
+        await store.put_documents(name, [StoredDocument(info=i.info, complete=True) for i in batch])
+        replaced = [old for item in batch for old in item.replaces]
+        await store.delete_documents(name, replaced)
+        await store.bump_version(name)
+        self._clock.add("store", t)
+        for item in batch:
+            info = item.info
+            self._complete[info.id] = info
+            if info.status == "no_text":
+                self.report.no_text.append(info)
+            elif item.replaces:
+                self.report.updated.append(info)
+            else:
+                self.report.ingested.append(info)
+            for old in item.replaces:
+                self._complete.pop(old, None)
+            self.report.pages += info.pages
+            self.report.chunks += info.chunks
+            self._chunks_done += info.chunks
+            self._tick(info.path)

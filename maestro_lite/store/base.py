@@ -1,0 +1,136 @@
+"""The store interface: what a corpus needs from a vector database, and nothing more."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from ..documents.model import Chunk, DocumentInfo
+from ..embeddings.base import Vectors
+from ..errors import UserError
+from ..retrieval import SearchFilter
+
+__all__ = [
+    "CorpusConfig",
+    "StoredDocument",
+    "VectorStore",
+    "check_corpus_name",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
+
+
+def check_corpus_name(name: str) -> str:
+    """``name`` if it is a valid corpus name, else a ``UserError`` saying what is allowed."""
+    if not _NAME.match(name) or ".." in name:
+        raise UserError(
+            f"invalid corpus name {name!r}",
+            hint="Use 1-64 letters, digits, '.', '_' or '-', starting and ending with a "
+            "letter or digit.",
+        )
+    return name
+
+
+class CorpusConfig(BaseModel):
+    """What a corpus was built with; recorded by the store when the corpus is created."""
+
+    model_config = ConfigDict(frozen=True)
+
+    embedder: str
+    """:attr:`Embedder.name` of the model whose vectors the corpus holds."""
+    chunk_tokens: int
+    overlap_tokens: int
+    title_in_index: bool = True
+    """Whether the document title is prepended to each chunk's text when it is embedded and
+    indexed for BM25 (the stored chunk text stays the exact page span)."""
+    created_at: datetime
+
+
+class StoredDocument(BaseModel):
+    """A document record as the store keeps it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    info: DocumentInfo
+    complete: bool
+    """``False`` while its chunks are being written: readers ignore the document, and the
+    next ingestion removes it if the writer never finished (a crash)."""
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Chunks with their vectors, document records and a per-corpus config and version.
+
+    The version is an opaque stamp the corpus changes after every write; caches derived from
+    the store (the BM25 index) are keyed by it, so they can never serve stale results, even
+    when another process wrote.
+    """
+
+    async def corpora(self) -> list[str]:
+        """Names of the corpora in the store."""
+        ...
+
+    async def create_corpus(self, corpus: str, config: CorpusConfig) -> None:
+        """Create an empty corpus."""
+        ...
+
+    async def corpus_config(self, corpus: str) -> CorpusConfig | None:
+        """The corpus's config, or ``None`` when there is no such corpus."""
+        ...
+
+    async def drop_corpus(self, corpus: str) -> None:
+        """Delete the corpus and everything in it."""
+        ...
+
+    async def version(self, corpus: str) -> str:
+        """The corpus's current version stamp."""
+        ...
+
+    async def bump_version(self, corpus: str) -> str:
+        """Give the corpus a new version stamp (after a write) and return it."""
+        ...
+
+    async def put_documents(self, corpus: str, documents: Sequence[StoredDocument]) -> None:
+        """Insert or replace document records."""
+        ...
+
+    async def documents(self, corpus: str) -> list[StoredDocument]:
+        """Every document record, complete or not."""
+        ...
+
+    async def delete_documents(self, corpus: str, ids: Sequence[str]) -> None:
+        """Delete documents: their records and their chunks."""
+        ...
+
+    async def put_chunks(self, corpus: str, chunks: Sequence[Chunk], vectors: Vectors) -> None:
+        """Insert or replace chunks with their vectors (row ``i`` belongs to ``chunks[i]``)."""
+        ...
+
+    async def get_chunks(self, corpus: str, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids, in the order asked; unknown ids are left out."""
+        ...
+
+    def scan_chunks(self, corpus: str, *, batch_size: int = 1000) -> AsyncIterator[list[Chunk]]:
+        """Every chunk, in batches (to rebuild derived indexes)."""
+        ...
+
+    async def query(
+        self,
+        corpus: str,
+        vector: Vectors,
+        *,
+        k: int,
+        filters: SearchFilter | None = None,
+        exclude_documents: Sequence[str] = (),
+    ) -> list[tuple[str, float]]:
+        """``(chunk id, cosine similarity)`` of the ``k`` chunks nearest to ``vector`` (one
+        row) that pass ``filters``, best first, leaving out ``exclude_documents``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
