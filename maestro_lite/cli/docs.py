@@ -1,0 +1,217 @@
+"""``maestro ingest``, ``maestro docs list|remove|corpora`` and ``maestro search``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..corpus import DEFAULT_CORPUS, Corpus, IngestEvent, IngestProgress, IngestReport
+from ..corpus import list_corpora as _list_corpora
+from ..errors import UserError
+from ..retrieval import SearchFilter, SearchMode
+from . import app
+from ._common import console, err_console, load_settings
+
+docs_app = typer.Typer(help="List and remove the documents of a corpus.")
+app.add_typer(docs_app, name="docs")
+
+_CORPUS = typer.Option(DEFAULT_CORPUS, "--corpus", "-c", help="Corpus name.")
+
+
+async def _open(corpus: str, *, create: bool) -> Corpus:
+    return await Corpus.open(corpus, settings=load_settings(), create=create)
+
+
+@contextmanager
+def _file_progress() -> Iterator[IngestProgress]:
+    bar = Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files, {task.fields[chunks]} chunks"),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[current]}"),
+        console=err_console,
+        transient=True,
+    )
+    task = bar.add_task("ingest", total=None, chunks=0, current="")
+
+    def update(event: IngestEvent) -> None:
+        current = Path(event.path).name if event.path else ""
+        bar.update(
+            task,
+            completed=event.files_done,
+            total=event.files_total,
+            chunks=event.chunks_done,
+            current=current,
+        )
+
+    with bar:
+        yield update
+
+
+def _split_password(spec: str) -> tuple[str, str]:
+    path, sep, password = spec.rpartition("=")
+    if not sep or not path:
+        raise UserError(
+            f"--file-password expects PATH=PASSWORD, got {spec!r}",
+            hint="For example --file-password report.pdf=secret.",
+        )
+    return path, password
+
+
+def _print_report(report: IngestReport) -> None:
+    for label, infos in (
+        ("[green]ingested[/] ", report.ingested),
+        ("[cyan]updated[/]  ", report.updated),
+    ):
+        for info in infos:
+            console.print(f"{label} {escape(info.path)} ({info.chunks} chunks)")
+            for note in info.notes:
+                console.print(f"          [dim]note: {escape(note)}[/]", soft_wrap=True)
+    for info in report.no_text:
+        console.print(f"[yellow]no text[/]   {escape(info.path)} (no text layer; nothing embedded)")
+    for failure in report.failed:
+        hint = f" [dim]-> {escape(failure.hint)}[/]" if failure.hint else ""
+        console.print(
+            f"[red]failed[/]    {escape(failure.path)}: {failure.reason}: "
+            f"{escape(failure.detail)}{hint}",
+            soft_wrap=True,
+        )
+    if report.recovered:
+        console.print(
+            f"[dim]removed {report.recovered} incomplete document(s) left by an "
+            "interrupted ingestion[/]"
+        )
+    console.print(f"[bold]{report.corpus}[/]: {report.summary()} in {report.timings.total:.1f}s")
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files and directories (searched recursively)."),
+    corpus: str = _CORPUS,
+    password: str | None = typer.Option(
+        None, "--password", help="Password for encrypted PDFs (every file)."
+    ),
+    file_password: list[str] = typer.Option(
+        [], "--file-password", help="PATH=PASSWORD for one file; repeatable."
+    ),
+) -> None:
+    """Ingest documents into a corpus: unchanged files are skipped, changed ones replaced.
+
+    Exits with status 1 when a file failed (the others are ingested all the same).
+    """
+    passwords = dict(_split_password(spec) for spec in file_password)
+
+    async def run() -> IngestReport:
+        async with await _open(corpus, create=True) as target:
+            with _file_progress() as progress:
+                return await target.ingest(
+                    paths, password=password, passwords=passwords, progress=progress
+                )
+
+    report = asyncio.run(run())
+    _print_report(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@docs_app.command("list")
+def list_documents(corpus: str = _CORPUS) -> None:
+    """Show the documents of a corpus."""
+
+    async def run() -> list[tuple[str, str, int, int, str, str]]:
+        async with await _open(corpus, create=False) as source:
+            return [
+                (d.id, d.title, d.pages, d.chunks, d.status, d.path)
+                for d in await source.documents()
+            ]
+
+    rows = asyncio.run(run())
+    table = Table(title=f"corpus {corpus}: {len(rows)} document(s)")
+    for column in ("id", "title", "pages", "chunks", "status", "path"):
+        table.add_column(column, overflow="fold")
+    for id, title, pages, chunks, status, path in rows:
+        colour = "green" if status == "ok" else "yellow"
+        table.add_row(
+            id, escape(title), str(pages), str(chunks), f"[{colour}]{status}[/]", escape(path)
+        )
+    console.print(table)
+
+
+@docs_app.command("remove")
+def remove_document(
+    document_id: str = typer.Argument(..., help="Document id, or a unique prefix of it."),
+    corpus: str = _CORPUS,
+) -> None:
+    """Remove a document and its chunks from a corpus."""
+
+    async def run() -> tuple[str, str]:
+        async with await _open(corpus, create=False) as source:
+            info = await source.remove(document_id)
+            return info.id, info.path
+
+    id, path = asyncio.run(run())
+    console.print(f"removed {id} ({escape(path)}) from {corpus}")
+
+
+@docs_app.command("corpora")
+def corpora() -> None:
+    """List the corpora in the store."""
+    names = asyncio.run(_list_corpora(load_settings()))
+    for name in names:
+        console.print(name)
+    if not names:
+        console.print("[dim]no corpora yet: `maestro ingest PATH` creates 'default'[/]")
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    corpus: str = _CORPUS,
+    k: int = typer.Option(5, "-k", help="How many chunks.", min=1),
+    mode: str = typer.Option("hybrid", "--mode", help="dense, lexical or hybrid."),
+    document: list[str] = typer.Option(
+        [], "--document", "-d", help="Only this document id (repeatable)."
+    ),
+) -> None:
+    """Print the best-matching chunks with their document, page and score."""
+    if mode not in ("dense", "lexical", "hybrid"):
+        raise UserError(f"unknown mode {mode!r}", hint="Use dense, lexical or hybrid.")
+    search_mode: SearchMode = mode  # type: ignore[assignment]
+    filters = SearchFilter(document_ids=document) if document else None
+
+    async def run() -> list[tuple[int, float, str, str, int, int, int, str]]:
+        async with await _open(corpus, create=False) as source:
+            hits = await source.search(query, k=k, filters=filters, mode=search_mode)
+            return [
+                (
+                    h.rank,
+                    h.score,
+                    h.chunk.document_id,
+                    h.chunk.title,
+                    h.chunk.page,
+                    h.chunk.start,
+                    h.chunk.end,
+                    h.chunk.text,
+                )
+                for h in hits
+            ]
+
+    hits = asyncio.run(run())
+    if not hits:
+        console.print("[dim]no matches[/]")
+    for rank, score, doc_id, title, page, start, end, text in hits:
+        console.print(
+            f"[bold]{rank}.[/] [cyan]{escape(title)}[/] p.{page} [{start}:{end}] "
+            f"[dim]{doc_id} score {score:.3f}[/]"
+        )
+        snippet = " ".join(text.split())
+        console.print(f"   {escape(snippet[:300])}{'...' if len(snippet) > 300 else ''}")

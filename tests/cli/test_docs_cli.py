@@ -1,0 +1,84 @@
+"""`maestro ingest`, `maestro docs ...` and `maestro search`, as a user runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.pdfs import write_pdf
+
+from .conftest import Maestro
+
+HASHING = {"MAESTRO_EMBEDDER": "hashing"}  # the fast fake: no torch in these subprocesses
+
+
+def _docs(root: Path) -> Path:
+    write_pdf(root / "tides.pdf", ["Intro page.", "The moon raises ocean tides twice daily."])
+    write_pdf(root / "locked.pdf", ["Locked away"], password="pw")
+    (root / "bread.md").write_text("# Bread\n\nYeast makes the dough rise.")
+    (root / "empty.txt").write_text("")
+    return root
+
+
+def test_ingest_list_search_remove(maestro: Maestro, tmp_path: Path) -> None:
+    root = _docs(tmp_path / "docs")
+    first = maestro("ingest", str(root), "--corpus", "notes", env=HASHING)
+    assert first.returncode == 1, first.stderr  # two files failed; the others went in
+    out = first.stdout
+    assert "ingested  " + str(root / "tides.pdf") in out
+    assert f"failed    {root / 'locked.pdf'}: encrypted" in out
+    assert f"failed    {root / 'empty.txt'}: empty" in out
+    assert "notes: 2 ingested, 0 updated, 0 unchanged, 0 without text, 2 failed" in out
+
+    unlocked = maestro(
+        "ingest",
+        str(root / "locked.pdf"),
+        "-c",
+        "notes",
+        "--file-password",
+        f"{root / 'locked.pdf'}=pw",
+        env=HASHING,
+    )
+    assert unlocked.returncode == 0 and "1 ingested" in unlocked.stdout
+
+    again = maestro("ingest", str(root / "tides.pdf"), "-c", "notes", env=HASHING)
+    assert again.returncode == 0 and "1 unchanged" in again.stdout
+
+    listed = maestro("docs", "list", "--corpus", "notes", env=HASHING)
+    assert listed.returncode == 0, listed.stderr
+    assert "3 document(s)" in listed.stdout
+    tides_row = next(line for line in listed.stdout.splitlines() if "tides" in line)
+    doc_id = tides_row.split()[1]
+
+    found = maestro("search", "ocean tides moon", "-c", "notes", "-k", "2", env=HASHING)
+    assert found.returncode == 0, found.stderr
+    first_hit = found.stdout.splitlines()[0]
+    assert first_hit.startswith("1. tides p.2 [0:") and doc_id in first_hit and "score" in first_hit
+    assert "The moon raises ocean tides twice daily." in found.stdout
+
+    lexical = maestro("search", "yeast", "-c", "notes", "--mode", "lexical", env=HASHING)
+    assert lexical.stdout.startswith("1. Bread p.1")
+
+    removed = maestro("docs", "remove", doc_id[:8], "-c", "notes", env=HASHING)
+    assert removed.returncode == 0 and f"removed {doc_id}" in removed.stdout
+    gone = maestro("search", "ocean tides moon", "-c", "notes", "--mode", "lexical", env=HASHING)
+    assert "tides p." not in gone.stdout
+
+    corpora = maestro("docs", "corpora", env=HASHING)
+    assert corpora.stdout.split() == ["notes"]
+
+
+def test_errors_are_one_line(maestro: Maestro, tmp_path: Path) -> None:
+    missing = maestro("search", "anything", "--corpus", "nope", env=HASHING)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().startswith("error: no corpus named 'nope'")
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in missing.stderr
+
+    (tmp_path / "a.txt").write_text("alpha")
+    assert maestro("ingest", str(tmp_path / "a.txt"), env=HASHING).returncode == 0
+    mismatch = maestro("search", "alpha", "--mode", "dense", env={"MAESTRO_EMBEDDER": "hashing:64"})
+    assert mismatch.returncode == 2
+    assert "was embedded with 'hashing:256', not 'hashing:64'" in mismatch.stderr
+
+    bad_mode = maestro("search", "alpha", "--mode", "fuzzy", env=HASHING)
+    assert bad_mode.returncode == 2 and "unknown mode 'fuzzy'" in bad_mode.stderr
