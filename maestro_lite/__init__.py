@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 from .budget import Budget
+from .corpus import (
+    Corpus,
+    HybridSearch,
+    IngestEvent,
+    IngestFailure,
+    IngestReport,
+    list_corpora,
+)
+from .documents import (
+    Chunk,
+    Chunker,
+    Document,
+    DocumentInfo,
+    Loader,
+    LoaderRegistry,
+    Page,
+    ParsedFile,
+    load_document,
+)
+from .embeddings import Embedder, embedder_from_settings
 from .errors import (
     BudgetExceeded,
     ConfigError,
+    CorpusNotFound,
     DocumentError,
     EmbeddingMismatch,
     MaestroError,
@@ -44,6 +65,7 @@ from .requirements import CheckContext, CheckOutcome, Requirement, RequirementRe
 from .result import Citation, Claim, Decision, RunResult, StepResult, ValidationReport
 from .retrieval import Retriever, SearchFilter, SearchHit, SearchMode
 from .settings import Settings
+from .store import VectorStore, store_from_settings
 from .usage import Usage, UsageLimits
 
 __version__ = "0.1.0"
@@ -73,6 +95,26 @@ __all__ = [
     "SearchFilter",
     "SearchHit",
     "SearchMode",
+    # documents and retrieval
+    "Corpus",
+    "HybridSearch",
+    "IngestReport",
+    "IngestFailure",
+    "IngestEvent",
+    "list_corpora",
+    "Document",
+    "DocumentInfo",
+    "Page",
+    "Chunk",
+    "Chunker",
+    "Loader",
+    "LoaderRegistry",
+    "ParsedFile",
+    "load_document",
+    "Embedder",
+    "embedder_from_settings",
+    "VectorStore",
+    "store_from_settings",
     # configuration
     "Settings",
     # models
@@ -94,6 +136,7 @@ __all__ = [
     # errors
     "BudgetExceeded",
     "ConfigError",
+    "CorpusNotFound",
     "DocumentError",
     "EmbeddingMismatch",
     "MaestroError",
