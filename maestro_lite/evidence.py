@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .documents.model import Chunk
 from .result import Citation
@@ -29,9 +30,11 @@ _MIN_SENTENCE = 12
 _MAX_SENTENCES_PER_CHUNK = 40
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=8192)
+def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
     """``(start, end)`` offsets of the sentences of ``text``, stripped of outer whitespace.
-    Fragments shorter than a few characters are merged into their neighbour."""
+    Fragments shorter than a few characters are merged into their neighbour. (Cached: the
+    same chunks come back in many steps.)"""
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
@@ -60,7 +63,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             (merged[i][0], merged[min(i + size, len(merged)) - 1][1])
             for i in range(0, len(merged), size)
         ]
-    return merged
+    return tuple(merged)
+
+
+@lru_cache(maxsize=8192)
+def _chunk_cost(text: str) -> int:
+    """Prompt tokens a chunk costs: its text, a header, and an id per sentence."""
+    return count_tokens(text) + 12 + 6 * len(sentence_spans(text))
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ class EvidencePool:
             chunk = hit.chunk
             if chunk.id in seen:
                 continue
-            cost = count_tokens(chunk.text) + 12 + 6 * len(sentence_spans(chunk.text))
+            cost = _chunk_cost(chunk.text)
             if used + cost > max_tokens:
                 if chunks:
                     continue  # a smaller, lower-ranked chunk may still fit

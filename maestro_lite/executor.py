@@ -9,6 +9,7 @@ A failed step records its cause; steps that depend on it are skipped, never run 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,8 +31,7 @@ from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
 from .plan import Plan, Step
 from .result import StepResult
 from .retrieval import Retriever, SearchHit, SearchMode
-from .step_io import build_messages, output_model, read_output
-from .tokens import count_tokens
+from .step_io import build_messages, head_tokens, output_model, prompt_head, read_output
 from .usage import Usage
 
 __all__ = ["Execution", "Executor"]
@@ -126,47 +126,67 @@ class Executor:
         if final_type is not None:
             types[plan.final.id] = final_type
         results: dict[str, StepResult] = {}
-        done: dict[str, asyncio.Event] = {s.id: asyncio.Event() for s in plan.steps}
-        limit = asyncio.Semaphore(self.concurrency)
         exhausted: list[BudgetExceeded] = []
+        # A ready-queue dispatcher: a step is started only once its dependencies are done,
+        # and at most `concurrency` run at once. No task waits on another's completion, which
+        # keeps per-step scheduling cost flat on large plans.
+        steps = {s.id: s for s in plan.steps}
+        waiting = {s.id: len(set(s.depends_on)) for s in plan.steps}
+        users: dict[str, list[str]] = {}
+        for s in plan.steps:
+            for dep in set(s.depends_on):
+                users.setdefault(dep, []).append(s.id)
+        ready: deque[str] = deque(s.id for s in plan.steps if waiting[s.id] == 0)
+        running: set[asyncio.Task[StepResult]] = set()
 
-        async def run_one(step: Step) -> None:
-            for dep in step.depends_on:
-                await done[dep].wait()
-            try:
-                blocked = [d for d in step.depends_on if results[d].status != "done"]
-                if step.id in reuse and reuse[step.id].status == "done":
-                    results[step.id] = reuse[step.id]
-                elif exhausted:
-                    results[step.id] = self._skipped(
-                        step, round, "the budget is spent", emit, run_id
-                    )
-                elif blocked:
-                    results[step.id] = self._skipped(
+        def settle(step_id: str, result: StepResult) -> None:
+            results[step_id] = result
+            for user in users.get(step_id, ()):
+                waiting[user] -= 1
+                if waiting[user] == 0:
+                    ready.append(user)
+
+        def decide(step: Step) -> StepResult | None:
+            """The result of a step that needs no model call, or None if it must run."""
+            if step.id in reuse and reuse[step.id].status == "done":
+                return reuse[step.id]
+            if exhausted:
+                return self._skipped(step, round, "the budget is spent", emit, run_id)
+            blocked = [d for d in step.depends_on if results[d].status != "done"]
+            if blocked:
+                reason = f"depends on {', '.join(blocked)}, which did not finish"
+                return self._skipped(step, round, reason, emit, run_id)
+            return None
+
+        while ready or running:
+            while ready and len(running) < self.concurrency:
+                step = steps[ready.popleft()]
+                immediate = decide(step)
+                if immediate is not None:
+                    settle(step.id, immediate)
+                    continue
+                job = asyncio.create_task(
+                    self._run_step(
                         step,
-                        round,
-                        f"depends on {', '.join(blocked)}, which did not finish",
-                        emit,
-                        run_id,
-                    )
-                else:
-                    async with limit:
-                        results[step.id] = await self._run_step(
-                            step,
-                            task=task,
-                            run_id=run_id,
-                            meter=meter,
-                            emit=emit,
-                            round=round,
-                            deps=[results[d] for d in step.depends_on],
-                            feedback=feedback.get(step.id),
-                            data_type=types.get(step.id),
-                            exhausted=exhausted,
-                        )
-            finally:
-                done[step.id].set()
-
-        await asyncio.gather(*(run_one(step) for step in plan.steps))
+                        task=task,
+                        run_id=run_id,
+                        meter=meter,
+                        emit=emit,
+                        round=round,
+                        deps=[results[d] for d in step.depends_on],
+                        feedback=feedback.get(step.id),
+                        data_type=types.get(step.id),
+                        exhausted=exhausted,
+                    ),
+                    name=step.id,
+                )
+                running.add(job)
+            if not running:
+                continue
+            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for done_task in finished:
+                running.discard(done_task)
+                settle(done_task.get_name(), done_task.result())
         ordered = {s.id: results[s.id] for s in plan.steps}
         return Execution(ordered, exhausted[0] if exhausted else None)
 
@@ -251,15 +271,13 @@ class Executor:
         try:
             hits = await self._retrieve(step)
             inherited = await self._inherited_evidence(deps)
-            base = build_messages(
-                step, task=task, pool=EvidencePool([], []), dependencies=deps, feedback=feedback
-            )
-            base_tokens = sum(count_tokens(m.content) for m in base)
-            retrieved = EvidencePool.from_hits(hits, max_tokens=self._evidence_budget(base_tokens))
+            head = prompt_head(step, task=task, dependencies=deps, feedback=feedback)
+            retrieved = EvidencePool([], [])
+            if hits:  # packing leaves room for everything else in the prompt
+                budget = self._evidence_budget(head_tokens(head))
+                retrieved = EvidencePool.from_hits(hits, max_tokens=budget)
             pool = inherited.merged(retrieved)
-            messages = build_messages(
-                step, task=task, pool=pool, dependencies=deps, feedback=feedback
-            )
+            messages = build_messages(head, pool)
             schema = output_model(step.kind, pool.ids, data_type)
             completion = await generate(
                 self.model,

@@ -52,9 +52,9 @@ EventHandler = Callable[[Event], Awaitable[None] | None]
 
 @runtime_checkable
 class CorpusStore(Protocol):
-    """Opens a corpus by name (the vector store implements it)."""
+    """Opens a corpus by name (:class:`~maestro_lite.corpora.Corpora` implements it)."""
 
-    def retriever(self, name: str) -> Retriever: ...
+    async def corpus(self, name: str) -> Retriever: ...
 
 
 @dataclass
@@ -143,15 +143,15 @@ class Maestro:
             hint="In async code (Jupyter, FastAPI, asyncio.run), await run() instead.",
         )
 
-    def _retriever(self, corpus: str | Retriever | None) -> Retriever | None:
+    async def _retriever(self, corpus: str | Retriever | None) -> Retriever | None:
         if corpus is None or isinstance(corpus, Retriever):
             return corpus
         if self.store is None:
             raise UserError(
                 f"corpus {corpus!r} was given by name but Maestro has no store",
-                hint="Pass store=... to Maestro, or pass a retriever as corpus=.",
+                hint="Pass store=Corpora(settings) to Maestro, or a retriever as corpus=.",
             )
-        return self.store.retriever(corpus)
+        return await self.store.corpus(corpus)
 
     async def run(
         self,
@@ -192,7 +192,7 @@ class Maestro:
         return await _Run(
             self,
             task,
-            corpus=self._retriever(corpus),
+            corpus=await self._retriever(corpus),
             requirements=requirements,
             budget=Budget.of(budget),
             output_type=output_type,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -90,13 +91,15 @@ class Plan(BaseModel):
             ]
         )
 
-    def step(self, step_id: str) -> Step:
-        for s in self.steps:
-            if s.id == step_id:
-                return s
-        raise KeyError(step_id)
+    # A plan is immutable, so its index, order and final step are computed once.
+    @cached_property
+    def _index(self) -> dict[str, Step]:
+        return {s.id: s for s in self.steps}
 
-    @property
+    def step(self, step_id: str) -> Step:
+        return self._index[step_id]
+
+    @cached_property
     def final(self) -> Step:
         """The step whose output is the run's output."""
         needed = {d for s in self.steps for d in s.depends_on}
@@ -105,25 +108,42 @@ class Plan(BaseModel):
 
     def topological(self) -> list[Step]:
         """Steps in an order where each comes after its dependencies (stable)."""
+        return list(self._order)
+
+    @cached_property
+    def _order(self) -> tuple[Step, ...]:
+        waiting = {s.id: len(set(s.depends_on)) for s in self.steps}
+        users: dict[str, list[str]] = {}
+        for s in self.steps:
+            for dep in set(s.depends_on):
+                users.setdefault(dep, []).append(s.id)
+        position = {s.id: i for i, s in enumerate(self.steps)}
+        ready = [s.id for s in self.steps if waiting[s.id] == 0]
         order: list[Step] = []
-        done: set[str] = set()
-        pending = list(self.steps)
-        while pending:
-            ready = [s for s in pending if all(d in done for d in s.depends_on)]
-            for s in ready:
-                order.append(s)
-                done.add(s.id)
-            pending = [s for s in pending if s.id not in done]
-        return order
+        while ready:
+            ready.sort(key=position.__getitem__)  # stable: declaration order among peers
+            batch, ready = ready, []
+            for sid in batch:
+                order.append(self._index[sid])
+                for user in users.get(sid, ()):
+                    waiting[user] -= 1
+                    if waiting[user] == 0:
+                        ready.append(user)
+        return tuple(order)
 
     def dependants(self, step_ids: Iterable[str]) -> set[str]:
         """Every step that depends, directly or not, on one of ``step_ids``."""
+        users: dict[str, list[str]] = {}
+        for s in self.steps:
+            for dep in s.depends_on:
+                users.setdefault(dep, []).append(s.id)
         out: set[str] = set()
-        frontier = set(step_ids)
+        frontier = list(step_ids)
         while frontier:
-            nxt = {s.id for s in self.steps if frontier & set(s.depends_on)} - out
-            out |= nxt
-            frontier = nxt
+            for user in users.get(frontier.pop(), ()):
+                if user not in out:
+                    out.add(user)
+                    frontier.append(user)
         return out
 
     def problems(
@@ -153,17 +173,20 @@ def structural_problems(steps: Sequence[Step]) -> list[str]:
     if problems:
         return problems
     # Kahn's algorithm: whatever cannot be ordered lies on a cycle.
-    remaining = {s.id: set(s.depends_on) for s in steps}
-    while True:
-        ready = [k for k, deps in remaining.items() if not deps]
-        if not ready:
-            break
-        for k in ready:
-            del remaining[k]
-        for deps in remaining.values():
-            deps.difference_update(ready)
-    if remaining:
-        problems.append(f"steps {sorted(remaining)} form a dependency cycle")
+    waiting = {s.id: len(set(s.depends_on)) for s in steps}
+    users: dict[str, list[str]] = {}
+    for s in steps:
+        for dep in set(s.depends_on):
+            users.setdefault(dep, []).append(s.id)
+    ready = [sid for sid, n in waiting.items() if n == 0]
+    while ready:
+        for user in users.get(ready.pop(), ()):
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                ready.append(user)
+    cyclic = sorted(sid for sid, n in waiting.items() if n > 0)
+    if cyclic:
+        problems.append(f"steps {cyclic} form a dependency cycle")
         return problems
     needed = {d for s in steps for d in s.depends_on}
     sinks = [s.id for s in steps if s.id not in needed]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -87,8 +88,9 @@ class StepResult(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
-    @property
+    @cached_property
     def citations(self) -> list[Citation]:
+        """Every distinct citation of the step's claims."""
         seen: dict[tuple[str, int, int], Citation] = {}
         for claim in self.claims:
             for c in claim.citations:

@@ -11,6 +11,7 @@ state is null with the reason, never invented.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field, create_model
@@ -20,8 +21,16 @@ from .evidence import EvidencePool
 from .models.base import Message
 from .plan import Step, StepKind
 from .result import Claim, StepResult
+from .tokens import count_tokens
 
-__all__ = ["StepOutput", "build_messages", "output_model", "read_output"]
+__all__ = [
+    "StepOutput",
+    "build_messages",
+    "head_tokens",
+    "output_model",
+    "prompt_head",
+    "read_output",
+]
 
 _SYSTEM = (
     "You are a meticulous analyst. Use only the evidence given and the results of earlier "
@@ -51,7 +60,18 @@ def _evidence_type(ids: Sequence[str]) -> Any:
 def output_model(
     kind: StepKind, evidence_ids: Sequence[str], data_type: type[BaseModel] | None = None
 ) -> type[BaseModel]:
-    """The schema a step's model must fill."""
+    """The schema a step's model must fill.
+
+    Ids are positional (``c1.s1``...), so steps of the same shape share one schema: building
+    a pydantic model and its JSON schema costs milliseconds, which a cache saves per step.
+    """
+    return _output_model(kind, tuple(evidence_ids), data_type)
+
+
+@lru_cache(maxsize=512)
+def _output_model(
+    kind: StepKind, evidence_ids: tuple[str, ...], data_type: type[BaseModel] | None
+) -> type[BaseModel]:
     ev = _evidence_type(evidence_ids)
     if data_type is not None:
         fields: dict[str, Any] = {}
@@ -81,15 +101,14 @@ def output_model(
     return create_model("StepAnswer", answer=answer_field, claims=(list[claim], ...))
 
 
-def build_messages(
+def prompt_head(
     step: Step,
     *,
     task: str,
-    pool: EvidencePool,
     dependencies: Sequence[StepResult],
     feedback: str | None,
-) -> list[Message]:
-    """The messages of one step call."""
+) -> str:
+    """Everything in a step's prompt except the evidence."""
     lines = [f"Overall task: {task}", f"Your step ({step.kind}): {step.instruction}"]
     if step.expected_output:
         lines.append(f"It must produce: {step.expected_output}")
@@ -101,10 +120,26 @@ def build_messages(
             lines.append(f"- {dep.step_id}: {body}")
     if feedback:
         lines += ["", "Your previous answer to this step failed these checks; fix them:", feedback]
-    lines += ["", "Evidence (cite by id):" if len(pool) else "Evidence: none."]
+    return "\n".join(lines)
+
+
+def head_tokens(head: str) -> int:
+    """Tokens of the system prompt and ``head``: what packing must leave room for."""
+    return _system_tokens() + count_tokens(head)
+
+
+@lru_cache(maxsize=1)
+def _system_tokens() -> int:
+    return count_tokens(_SYSTEM)
+
+
+def build_messages(head: str, pool: EvidencePool) -> list[Message]:
+    """The messages of one step call: the head, then the numbered evidence."""
     if len(pool):
-        lines.append(pool.render())
-    return [Message.system(_SYSTEM), Message.user("\n".join(lines))]
+        user = f"{head}\n\nEvidence (cite by id):\n{pool.render()}"
+    else:
+        user = f"{head}\n\nEvidence: none."
+    return [Message.system(_SYSTEM), Message.user(user)]
 
 
 def read_output(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import BudgetExceeded
@@ -34,24 +37,31 @@ def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float:
 
     Dated snapshots (``gpt-4o-mini-2024-07-18``) use the price of their family.
     """
+    prices = _prices(model)
+    if prices is None:
+        return 0.0
+    price_in, price_out = prices
+    return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
+
+
+@lru_cache(maxsize=256)
+def _prices(model: str) -> tuple[float, float] | None:
     name = model.split(":", 1)[-1].lower()
     best = ""
     for known in PRICES_PER_MILLION:
         if (name == known or name.startswith(known + "-")) and len(known) > len(best):
             best = known
-    if not best:
-        return 0.0
-    price_in, price_out = PRICES_PER_MILLION[best]
-    return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
+    return PRICES_PER_MILLION[best] if best else None
 
 
-class Usage(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Usage:
     """What model calls consumed. Adds up with ``+``.
 
     Every attempt counts: failed requests, retries and re-asks after invalid output included.
+    A plain frozen dataclass rather than a pydantic model: it is added up on every model call,
+    and pydantic still validates and serialises it wherever it appears in results and events.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     requests: int = 0
     """Model calls made, successful or not."""
@@ -74,14 +84,14 @@ class Usage(BaseModel):
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            requests=self.requests + other.requests,
-            failed_requests=self.failed_requests + other.failed_requests,
-            reasks=self.reasks + other.reasks,
-            cached_requests=self.cached_requests + other.cached_requests,
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cost_usd=self.cost_usd + other.cost_usd,
-            model_seconds=self.model_seconds + other.model_seconds,
+            self.requests + other.requests,
+            self.failed_requests + other.failed_requests,
+            self.reasks + other.reasks,
+            self.cached_requests + other.cached_requests,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cost_usd + other.cost_usd,
+            self.model_seconds + other.model_seconds,
         )
 
 

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -81,9 +82,12 @@ class UsageMeter:
 
     def reserve(self, input_tokens: int) -> None:
         """Check the limits for one more call and hold its share until :meth:`release`."""
-        pending = self.usage + Usage(
-            requests=self._reserved_requests, input_tokens=self._reserved_tokens
-        )
+        if self._reserved_requests or self._reserved_tokens:
+            pending = self.usage + Usage(
+                requests=self._reserved_requests, input_tokens=self._reserved_tokens
+            )
+        else:
+            pending = self.usage
         self.limits.check_before_request(pending, next_input_tokens=input_tokens)
         self._reserved_requests += 1
         self._reserved_tokens += input_tokens
@@ -125,8 +129,10 @@ class Completion(Generic[OutputT]):
     attempts: list[Attempt] = field(default_factory=list)
 
 
+@lru_cache(maxsize=1024)
 def json_schema_for(output_type: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema sent to the model for ``output_type``."""
+    """The JSON schema sent to the model for ``output_type`` (computed once per type; treat
+    the returned dict as read-only)."""
     return output_type.model_json_schema()
 
 
@@ -146,26 +152,30 @@ def _candidates(text: str) -> list[str]:
 
 
 def _parse(text: str, output_type: type[T]) -> T:
-    first_error: ValidationError | None = None
-    for candidate in _candidates(text):
+    try:
+        return output_type.model_validate_json(text)
+    except ValidationError as exc:
+        first_error = exc
+    # Lenient fallbacks for backends that cannot enforce a schema: fences, prose around JSON.
+    for candidate in _candidates(text)[1:]:
         try:
             return output_type.model_validate_json(candidate)
-        except ValidationError as exc:
-            first_error = first_error or exc
-    assert first_error is not None
+        except ValidationError:
+            pass
     raise first_error
 
 
-def _schema_instruction(schema: dict[str, Any]) -> str:
+@lru_cache(maxsize=1024)
+def _schema_instruction(output_type: type[BaseModel]) -> str:
     return (
         "Reply with one JSON object and nothing else. It must conform to this JSON schema "
         "(field descriptions say what to put in each field):\n"
-        + json.dumps(schema, separators=(",", ":"))
+        + json.dumps(json_schema_for(output_type), separators=(",", ":"))
     )
 
 
-def _with_schema(messages: Sequence[Message], schema: dict[str, Any]) -> list[Message]:
-    instruction = _schema_instruction(schema)
+def _with_schema(messages: Sequence[Message], output_type: type[BaseModel]) -> list[Message]:
+    instruction = _schema_instruction(output_type)
     out = list(messages)
     if out and out[0].role == "system":
         out[0] = Message.system(out[0].content + "\n\n" + instruction)
@@ -174,18 +184,33 @@ def _with_schema(messages: Sequence[Message], schema: dict[str, Any]) -> list[Me
     return out
 
 
-def _usage_of(model: ChatModel, messages: Sequence[Message], raw: RawResponse) -> Usage:
+def _estimate(messages: Sequence[Message]) -> int:
+    """Input tokens of ``messages`` counted with tiktoken (4 per message for the framing)."""
+    return sum(count_tokens(m.content) + 4 for m in messages)
+
+
+def _usage_of(
+    model: ChatModel,
+    messages: Sequence[Message],
+    raw: RawResponse,
+    estimate: int | None,
+    *,
+    seconds: float,
+    reask: bool,
+) -> Usage:
     input_tokens = raw.input_tokens
     if input_tokens is None:
-        input_tokens = sum(count_tokens(m.content) + 4 for m in messages)
+        input_tokens = estimate if estimate is not None else _estimate(messages)
     output_tokens = raw.output_tokens
     if output_tokens is None:
         output_tokens = count_tokens(raw.text)
     return Usage(
         requests=1,
+        reasks=1 if reask else 0,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cost_usd=estimate_cost(model.name, input_tokens, output_tokens),
+        model_seconds=seconds,
     )
 
 
@@ -259,7 +284,7 @@ async def generate(
     retry = retry or RetryPolicy()
     meter = meter or UsageMeter()
     schema = json_schema_for(output_type) if output_type is not None else None
-    convo = _with_schema(messages, schema) if schema is not None else list(messages)
+    convo = _with_schema(messages, output_type) if output_type is not None else list(messages)
 
     total = Usage()
     attempts: list[Attempt] = []
@@ -274,9 +299,13 @@ async def generate(
         if on_attempt is not None:
             on_attempt(attempt)
 
+    # Tokenising a prompt costs tens of microseconds: only do it before the call when a token
+    # limit needs the estimate; providers usually report the real count afterwards.
+    needs_estimate = meter.limits.max_tokens is not None
     while True:
-        estimate = sum(count_tokens(m.content) + 4 for m in convo)
-        meter.reserve(estimate)
+        estimate = _estimate(convo) if needs_estimate else None
+        reserved = estimate or 0
+        meter.reserve(reserved)
         started = time.perf_counter()
         try:
             try:
@@ -311,13 +340,11 @@ async def generate(
             await asyncio.sleep(retry.delay(retries, exc.retry_after))
             continue
         finally:
-            meter.release(estimate)
+            meter.release(reserved)
 
         elapsed = time.perf_counter() - started
         # Every attempt after the first invalid answer counts as a re-ask.
-        usage = _usage_of(model, convo, raw).model_copy(
-            update={"model_seconds": elapsed, "reasks": 1 if reasks else 0}
-        )
+        usage = _usage_of(model, convo, raw, estimate, seconds=elapsed, reask=reasks > 0)
         if output_type is None:
             record(Attempt(model=raw.model, outcome="ok", usage=usage, seconds=elapsed))
             return Completion(

@@ -55,18 +55,22 @@ class ModelCall:
         return None if self.json_schema is None else self.json_schema.get("title")
 
 
-ScriptedReply: TypeAlias = str | dict[str, Any] | BaseModel | BaseException
+ScriptedReply: TypeAlias = str | dict[str, Any] | BaseModel | RawResponse | BaseException
+"""Text, a dict or pydantic object (sent as JSON text), a :class:`RawResponse` (to report
+token usage as a provider would), or an exception to raise."""
 FunctionReply: TypeAlias = ScriptedReply | Awaitable[ScriptedReply]
 
 
-def _to_text(reply: ScriptedReply) -> str:
+def _to_response(reply: ScriptedReply, model: str) -> RawResponse:
     if isinstance(reply, BaseException):
         raise reply
+    if isinstance(reply, RawResponse):
+        return reply
     if isinstance(reply, BaseModel):
-        return reply.model_dump_json()
+        return RawResponse(text=reply.model_dump_json(), model=model)
     if isinstance(reply, dict):
-        return json.dumps(reply)
-    return reply
+        return RawResponse(text=json.dumps(reply), model=model)
+    return RawResponse(text=reply, model=model)
 
 
 class _TestModelBase:
@@ -134,7 +138,7 @@ class ScriptedModel(_TestModelBase):
             )
         reply = self._replies[self._next]
         self._next += 1
-        return RawResponse(text=_to_text(reply), model=self.name)
+        return _to_response(reply, self.name)
 
     def assert_complete(self) -> None:
         """Fail if some scripted replies were never asked for."""
@@ -149,7 +153,8 @@ class FunctionModel(_TestModelBase):
     """Answers computed by a function of the call (sync or async).
 
     The function receives a :class:`ModelCall` and returns text, a dict, a pydantic object,
-    or raises. An async function can wait on events, which lets tests observe concurrency.
+    a :class:`RawResponse`, or raises. An async function can wait on events, which lets
+    tests observe concurrency.
     """
 
     def __init__(
@@ -173,4 +178,4 @@ class FunctionModel(_TestModelBase):
         reply = self._function(call)
         if inspect.isawaitable(reply):
             reply = await reply
-        return RawResponse(text=_to_text(reply), model=self.name)
+        return _to_response(reply, self.name)
