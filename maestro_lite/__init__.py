@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .budget import Budget
+from .corpora import Corpora
 from .corpus import (
     Corpus,
     HybridSearch,
@@ -74,6 +75,7 @@ __all__ = [
     # orchestration
     "Maestro",
     "CorpusStore",
+    "Corpora",
     "Plan",
     "Step",
     "StepKind",
