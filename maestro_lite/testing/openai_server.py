@@ -4,7 +4,9 @@ It speaks ``POST /v1/chat/completions`` and ``GET /v1/models`` over real sockets
 ``http.server``, one thread per request), so clients are tested through their real HTTP
 stack. What it answers comes from a ``responder`` function; what goes wrong comes from a
 fault script or from random fault rates with a fixed seed. It counts requests and the most
-requests it ever had in flight at once.
+requests it ever had in flight at once. A request stops counting as in flight just before
+its outcome reaches the client (or, for a ``timeout`` fault, as soon as the client gives
+up), so a client that limits its own concurrency can check the limit here exactly.
 
 Example::
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import json
 import random
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -64,6 +68,23 @@ class FaultRates:
         return "ok"
 
 
+def _peer_closed(sock: socket.socket) -> bool:
+    """Whether the client closed its end (a read would return end-of-file now)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+@dataclass(eq=False)
+class _Exchange:
+    """One chat request while the server counts it as in flight."""
+
+    sock: socket.socket
+    counted: bool = True
+
+
 def _approx_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
@@ -107,6 +128,7 @@ class OpenAICompatibleServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
+        self._hung: set[_Exchange] = set()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -122,7 +144,10 @@ class OpenAICompatibleServer:
         return self.outcomes.count("ok")
 
     def start(self) -> OpenAICompatibleServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval: stop() waits up to one interval for the loop to notice.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -150,6 +175,24 @@ class OpenAICompatibleServer:
                 fault = "ok"
             self.outcomes.append(fault)
             return fault
+
+    def _settle(self, exchange: _Exchange) -> None:
+        """Stop counting ``exchange`` as in flight (once)."""
+        with self._lock:
+            if exchange.counted:
+                exchange.counted = False
+                self.in_flight -= 1
+            self._hung.discard(exchange)
+
+    def _sweep(self) -> None:
+        """Settle hung requests whose clients have given up. Runs before a new request is
+        counted: a client closes its connection before it starts the next call, so a limit it
+        keeps is never seen exceeded because a hung thread has not noticed the close yet."""
+        with self._lock:
+            hung = list(self._hung)
+        for exchange in hung:
+            if _peer_closed(exchange.sock):
+                self._settle(exchange)
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         content = self.responder(body)
@@ -184,9 +227,16 @@ class OpenAICompatibleServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
 
+            exchange: _Exchange | None = None
+
+            def _settle(self) -> None:
+                if self.exchange is not None:
+                    server._settle(self.exchange)
+
             def _send(
                 self, status: int, payload: bytes, headers: dict[str, str] | None = None
             ) -> None:
+                self._settle()  # before the client can see the answer
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -221,15 +271,18 @@ class OpenAICompatibleServer:
                 except ValueError:
                     self._error(400, "request body is not JSON")
                     return
+                server._sweep()
+                exchange = _Exchange(self.connection)
                 with server._lock:
                     server.requests.append(body)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                self.exchange = exchange
                 try:
                     self._answer(body)
                 finally:
-                    with server._lock:
-                        server.in_flight -= 1
+                    self._settle()
+                    self.exchange = None
 
             def _answer(self, body: dict[str, Any]) -> None:
                 fault = server._next_fault()
@@ -246,12 +299,24 @@ class OpenAICompatibleServer:
                     case "500" | "503" | "401" | "400" | "404":
                         self._error(int(fault), f"injected HTTP {fault}")
                     case "timeout":
-                        time.sleep(server.hang_seconds)
-                        self.close_connection = True
+                        self._hang()
                     case "drop":
                         self.close_connection = True
-                        self.connection.shutdown(2)
+                        self._settle()
+                        self.connection.shutdown(socket.SHUT_RDWR)
                     case "malformed":
                         self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess')
+
+            def _hang(self) -> None:
+                """Hold the request without answering until the client gives up (or
+                ``hang_seconds`` pass), then close the connection."""
+                assert self.exchange is not None
+                with server._lock:
+                    server._hung.add(self.exchange)
+                deadline = time.monotonic() + server.hang_seconds
+                while time.monotonic() < deadline and not _peer_closed(self.connection):
+                    select.select([self.connection], [], [], 0.05)
+                self._settle()
+                self.close_connection = True
 
         return Handler
