@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .plan import Plan
 from .requirements import RequirementResult
+from .result import Decision, StepResult
 from .usage import Usage
 
 __all__ = [
@@ -25,7 +26,10 @@ __all__ = [
     "PlanCreated",
     "PlanRejected",
     "Replanned",
+    "RoundFinished",
     "RunFinished",
+    "RunInterrupted",
+    "RunResumed",
     "RunStarted",
     "StepFailed",
     "StepFinished",
@@ -52,6 +56,18 @@ class RunStarted(_Event):
     corpus: str | None = None
     requirements: list[str] = Field(default_factory=list)
     budget: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunResumed(_Event):
+    """A stopped run continues from its checkpoints (see ``Maestro.resume``)."""
+
+    kind: Literal["run_resumed"] = "run_resumed"
+    round: int
+    """The round the run continues in."""
+    reused: list[str] = Field(default_factory=list)
+    """Ids of the finished steps kept from before, not run again."""
+    usage: Usage = Field(default_factory=Usage)
+    """Usage so far, carried over into this session's budget."""
 
 
 class PlanCreated(_Event):
@@ -82,6 +98,8 @@ class StepFinished(_Event):
     answer: str = ""
     citations: int = 0
     usage: Usage = Field(default_factory=Usage)
+    result: StepResult | None = None
+    """The full result: the checkpoint a run resumes from."""
 
 
 class StepFailed(_Event):
@@ -89,6 +107,7 @@ class StepFailed(_Event):
     step_id: str
     round: int = 1
     error: str
+    result: StepResult | None = None
 
 
 class StepSkipped(_Event):
@@ -98,6 +117,7 @@ class StepSkipped(_Event):
     step_id: str
     round: int = 1
     reason: str
+    result: StepResult | None = None
 
 
 class ModelAttempted(_Event):
@@ -107,7 +127,8 @@ class ModelAttempted(_Event):
     purpose: str
     """``plan``, ``step:<id>`` or ``judge``."""
     model: str
-    outcome: Literal["ok", "invalid", "error"]
+    outcome: Literal["ok", "invalid", "error", "cached"]
+    """``cached``: answered from the response cache, no call made."""
     error: str | None = None
     usage: Usage
     seconds: float
@@ -118,6 +139,14 @@ class ValidationFinished(_Event):
     round: int
     passed: bool
     results: list[RequirementResult]
+
+
+class RoundFinished(_Event):
+    """A round was validated and the orchestrator chose what to do next."""
+
+    kind: Literal["round_finished"] = "round_finished"
+    round: int
+    decision: Decision
 
 
 class FixStarted(_Event):
@@ -144,6 +173,14 @@ class BudgetExhausted(_Event):
     usage: Usage
 
 
+class RunInterrupted(_Event):
+    """The run stopped before finishing (an endpoint down, a cancel); it can be resumed."""
+
+    kind: Literal["run_interrupted"] = "run_interrupted"
+    error: str
+    usage: Usage
+
+
 class RunFinished(_Event):
     kind: Literal["run_finished"] = "run_finished"
     status: Literal["passed", "unmet", "failed"]
@@ -154,6 +191,7 @@ class RunFinished(_Event):
 
 Event: TypeAlias = Annotated[
     RunStarted
+    | RunResumed
     | PlanCreated
     | PlanRejected
     | StepStarted
@@ -162,9 +200,11 @@ Event: TypeAlias = Annotated[
     | StepSkipped
     | ModelAttempted
     | ValidationFinished
+    | RoundFinished
     | FixStarted
     | Replanned
     | BudgetExhausted
+    | RunInterrupted
     | RunFinished,
     Field(discriminator="kind"),
 ]
