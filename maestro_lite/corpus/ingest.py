@@ -17,23 +17,33 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..documents._worker import ParseWorker
-from ..documents.loaders import LoaderRegistry, build_document, document_id, read_file
+from ..documents.loaders import (
+    Loader,
+    LoaderRegistry,
+    ParsedFile,
+    build_document,
+    document_id,
+    read_file,
+)
 from ..documents.model import Chunk, Document, DocumentInfo, MetadataValue
 from ..errors import DocumentError
 from ..store.base import StoredDocument
 
 if TYPE_CHECKING:
     from .corpus import Corpus
+
+T = TypeVar("T")
 
 __all__ = [
     "IngestEvent",
@@ -174,9 +184,23 @@ class _Prepared:
 @dataclass
 class _Clock:
     spent: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, stage: str, started: float) -> None:
-        self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - started
+        with self.lock:  # stages finish in worker threads
+            self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - started
+
+    async def run(self, stage: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` in a worker thread, timed inside the thread (not the wait for one)."""
+
+        def timed() -> T:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(stage, started)
+
+        return await asyncio.to_thread(timed)
 
 
 _BATCH_CHUNKS = 256
@@ -184,6 +208,24 @@ _BATCH_CHUNKS = 256
 progress."""
 _QUEUE_DOCUMENTS = 64
 """How far preparation may run ahead of writing, in documents (bounds memory)."""
+_LINGER_SECONDS = 0.05
+"""How long a batch below ``_BATCH_CHUNKS`` waits for one more prepared document."""
+
+
+async def _next(
+    queue: asyncio.Queue[_Prepared | None], producer: asyncio.Task[None], *, linger: float | None
+) -> _Prepared | Literal["linger"] | None:
+    """The next prepared document; ``None`` when there are no more (the producer finished,
+    or failed: awaiting it then re-raises); ``"linger"`` when ``linger`` seconds passed."""
+    if not queue.empty():
+        return queue.get_nowait()
+    getter = asyncio.ensure_future(queue.get())
+    # Also wake up if the producer dies, instead of waiting forever for its next item.
+    await asyncio.wait({getter, producer}, timeout=linger, return_when=asyncio.FIRST_COMPLETED)
+    if getter.done():
+        return getter.result()
+    getter.cancel()
+    return None if producer.done() else "linger"
 
 
 class Ingestion:
@@ -269,24 +311,21 @@ class Ingestion:
     async def _consume(
         self, queue: asyncio.Queue[_Prepared | None], producer: asyncio.Task[None]
     ) -> None:
-        done = False
-        while not done:
-            getter = asyncio.ensure_future(queue.get())
-            # Wake up if the producer dies, instead of waiting forever for its next item.
-            await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
+        while True:
+            first = await _next(queue, producer, linger=None)
+            if first is None or first == "linger":
                 return
-            first = getter.result()
-            if first is None:
-                return
-            batch = [first]
-            size = len(first.chunks)
-            while size < _BATCH_CHUNKS and not queue.empty():
-                item = queue.get_nowait()
-                if item is None:
-                    done = True
+            batch, size = [first], len(first.chunks)
+            while size < _BATCH_CHUNKS:
+                # A short linger lets a fast producer (small documents from memory) fill
+                # the batch; a slow one (seconds per PDF) is not waited for, so the embedder
+                # never idles while a complete document is ready.
+                item = await _next(queue, producer, linger=_LINGER_SECONDS)
+                if item == "linger":
                     break
+                if item is None:
+                    await self._write(batch)
+                    return
                 batch.append(item)
                 size += len(item.chunks)
             await self._write(batch)
@@ -297,25 +336,17 @@ class Ingestion:
         registry = self.corpus.loaders
         for path in files:
             try:
-                t = time.perf_counter()
-                data = await asyncio.to_thread(read_file, path)
+                data = await self._clock.run("read", read_file, path)
                 doc_id = document_id(data)
-                self._clock.add("read", t)
                 if self._is_unchanged(doc_id, str(path)):
                     yield None
                     continue
                 loader = registry.for_path(path)
                 password = self.passwords.get(path, self.password)
-                t = time.perf_counter()
-                if loader.isolated:
-                    parsed = await asyncio.to_thread(
-                        worker.parse, loader, data, path=path, password=password
-                    )
-                else:
-                    parsed = await asyncio.to_thread(
-                        loader.parse, data, path=path, password=password
-                    )
-                self._clock.add("parse", t)
+                parse = worker.parse if loader.isolated else _in_process(loader)
+                parsed = await self._clock.run(
+                    "parse", parse, loader, data, path=path, password=password
+                )
             except DocumentError as exc:
                 self.report.failed.append(
                     IngestFailure(
@@ -355,9 +386,7 @@ class Ingestion:
         has_text = any(page.text.strip() for page in document.pages)
         chunks: list[Chunk] = []
         if has_text:
-            t = time.perf_counter()
-            chunks = await asyncio.to_thread(self.corpus.chunker.chunk, document)
-            self._clock.add("chunk", t)
+            chunks = await self._clock.run("chunk", self.corpus.chunker.chunk, document)
         info = DocumentInfo(
             id=document.id,
             title=document.title,
@@ -415,3 +444,12 @@ class Ingestion:
             self.report.chunks += info.chunks
             self._chunks_done += info.chunks
             self._tick(info.path)
+
+
+def _in_process(loader: Loader) -> Callable[..., ParsedFile]:
+    """``ParseWorker.parse``'s signature for a loader that runs in this process."""
+
+    def parse(_: Loader, data: bytes, *, path: Path, password: str | None = None) -> ParsedFile:
+        return loader.parse(data, path=path, password=password)
+
+    return parse

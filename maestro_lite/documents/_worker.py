@@ -6,10 +6,10 @@ interpreter dies, or allocate gigabytes. A thread cannot be stopped, so loaders 
 file overruns its time the child is killed and a fresh one starts for the next file; the
 batch carries on with a ``DocumentError`` for that file.
 
-The child is a plain ``python -m maestro_lite.documents._worker`` talking over two pipes,
-not a ``multiprocessing`` process: ``spawn`` would re-import the caller's main module (and
-fail in any script without an ``if __name__ == "__main__"`` guard), and ``fork`` is unsafe in
-a process that already runs torch or asyncio threads.
+The child is a plain ``python -m maestro_lite.documents._parse_process`` talking over two
+pipes, not a ``multiprocessing`` process: ``spawn`` would re-import the caller's main module
+(and fail in any script without an ``if __name__ == "__main__"`` guard), and ``fork`` is
+unsafe in a process that already runs torch or asyncio threads.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ..errors import DocumentError
+from ..errors import DocumentError, MaestroError
 from .loaders import Loader, ParsedFile
 
-__all__ = ["ParseWorker"]
+__all__ = ["Duplex", "ParseWorker", "serve"]
+
+_STARTUP_SECONDS = 120.0
 
 
 def _limit_memory(megabytes: int | None) -> None:
@@ -42,9 +44,10 @@ def _limit_memory(megabytes: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _serve(conn: Connection, memory_mb: int | None) -> None:
+def serve(conn: Connection, memory_mb: int | None) -> None:
     """The child's loop: parse what arrives, send back pages or an error description."""
     _limit_memory(memory_mb)
+    conn.send(("ready", os.getpid()))  # imports are done: file timeouts start from here
     while True:
         reply: tuple[str, Any]
         try:
@@ -102,7 +105,7 @@ class ParseWorker:
         args = [str(to_child_r), str(from_child_w), str(self.memory_mb or 0)]
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, *args],
+                [sys.executable, "-m", f"{__package__}._parse_process", *args],
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,
                 env=env,
@@ -110,8 +113,19 @@ class ParseWorker:
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
-        self._conn = _Duplex(from_child_r, to_child_w)
-        return self._conn
+        self._conn = conn = Duplex(from_child_r, to_child_w)
+        # Starting Python and importing the package takes a second or more on a busy
+        # machine; that must not count against the first file's timeout.
+        try:
+            if conn.poll(_STARTUP_SECONDS) and conn.recv()[0] == "ready":
+                return conn
+        except (EOFError, OSError):
+            pass
+        self._stop()
+        raise MaestroError(
+            f"the parse process did not start within {_STARTUP_SECONDS:g}s",
+            hint="Run `python -m maestro_lite.documents._parse_process` to see why.",
+        )
 
     def _stop(self) -> None:
         if self._conn is not None:
@@ -166,7 +180,7 @@ class ParseWorker:
         self.close()
 
 
-class _Duplex(Connection):
+class Duplex(Connection):
     """A connection reading one pipe and writing another (``Connection`` wants one fd)."""
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
@@ -179,10 +193,3 @@ class _Duplex(Connection):
     def close(self) -> None:
         self._writer.close()
         super().close()
-
-
-if __name__ == "__main__":
-    # Frames go over the pipes; anything a parser prints goes to stderr, never into them.
-    sys.stdout = sys.stderr
-    read_fd, write_fd, memory = (int(arg) for arg in sys.argv[1:4])
-    _serve(_Duplex(read_fd, write_fd), memory or None)
