@@ -1,0 +1,161 @@
+"""Ingestion throughput on the 20 SEC 10-Q filings, against raw embedding throughput.
+
+One run ingests every filing into a fresh corpus (parse in the guarded child process, chunk,
+embed with the configured embedder, store in embedded Chroma), then embeds a random sample
+of the same chunks again with nothing else running: the *raw* embedding throughput, the
+physical bound on two cores. The model is loaded before both and its load time reported
+apart. Embeddings are never cached here.
+
+Reported: pages/s and chunks/s end to end, the ratio of end-to-end to raw chunk throughput
+(target: 0.8 or more), busy seconds per stage (stages overlap), and peak resident memory of
+this process and of the parse process.
+
+Run: ``python -m evals.ingest_throughput``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from maestro_lite.corpus import Corpus, IngestTimings
+from maestro_lite.embeddings import embedder_from_settings
+from maestro_lite.settings import Settings
+
+from .common import machine, today
+from .datasets import sec10q_pdfs
+
+__all__ = ["ThroughputResult", "main", "run"]
+
+
+class ThroughputResult(BaseModel):
+    """What one run measured."""
+
+    date: str
+    machine: str
+    embedder: str
+    files: int
+    failed: int
+    pages: int
+    chunks: int
+    model_load_seconds: float
+    wall_seconds: float
+    pages_per_second: float
+    chunks_per_second: float
+    raw_embed_chunks_per_second: float
+    raw_sample: int
+    ratio_to_raw: float
+    """End-to-end chunks/s divided by raw embedding chunks/s."""
+    busy: IngestTimings
+    """Busy seconds per stage during ingestion (they overlap)."""
+    peak_rss_mb: float
+    peak_rss_parse_process_mb: float
+
+
+def _peak_mb(who: int) -> float:
+    # ru_maxrss is in KiB on Linux.
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
+
+
+async def run(settings: Settings | None = None, *, sample: int = 1000) -> ThroughputResult:
+    """Ingest the 10-Qs into a temporary corpus, then measure raw embedding throughput.
+
+    Args:
+        settings: Data directory and embedder; ``Settings()`` when ``None``.
+        sample: How many of the ingested chunks to embed again for the raw figure.
+    """
+    settings = settings or Settings()
+    files = sec10q_pdfs(settings.data_dir)
+    embedder = embedder_from_settings(settings)
+    started = time.perf_counter()
+    await embedder.embed(["load the model before timing anything"])
+    load_seconds = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory(prefix="maestro-sec10q-") as home:
+        local = settings.model_copy(update={"home": Path(home), "chroma_url": None})
+        corpus = await Corpus.open("sec10q", settings=local, embedder=embedder)
+        started = time.perf_counter()
+        report = await corpus.ingest(files)
+        wall = time.perf_counter() - started
+
+        texts = [
+            corpus.index_text(chunk)
+            async for batch in corpus.store.scan_chunks("sec10q")
+            for chunk in batch
+        ]
+    chosen = random.Random(0).sample(texts, min(sample, len(texts)))
+    started = time.perf_counter()
+    await embedder.embed(chosen)
+    raw = len(chosen) / (time.perf_counter() - started)
+
+    chunks_per_second = report.chunks / wall
+    return ThroughputResult(
+        date=today(),
+        machine=machine(),
+        embedder=embedder.name,
+        files=len(files),
+        failed=len(report.failed),
+        pages=report.pages,
+        chunks=report.chunks,
+        model_load_seconds=round(load_seconds, 1),
+        wall_seconds=round(wall, 1),
+        pages_per_second=round(report.pages / wall, 2),
+        chunks_per_second=round(chunks_per_second, 2),
+        raw_embed_chunks_per_second=round(raw, 2),
+        raw_sample=len(chosen),
+        ratio_to_raw=round(chunks_per_second / raw, 3),
+        busy=report.timings,
+        peak_rss_mb=_peak_mb(resource.RUSAGE_SELF),
+        peak_rss_parse_process_mb=_peak_mb(resource.RUSAGE_CHILDREN),
+    )
+
+
+def to_markdown(result: ThroughputResult) -> str:
+    """The result as Markdown."""
+    busy = result.busy
+    return "\n".join(
+        [
+            f"SEC 10-Q ingestion ({result.files} PDFs, {result.pages} pages, {result.chunks} "
+            f"chunks, {result.failed} failed; {result.embedder}); {result.machine}; {result.date}",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| wall time | {result.wall_seconds:.1f} s |",
+            f"| pages/s | {result.pages_per_second:.2f} |",
+            f"| chunks/s end to end | {result.chunks_per_second:.2f} |",
+            f"| raw embedding chunks/s ({result.raw_sample} chunks) | "
+            f"{result.raw_embed_chunks_per_second:.2f} |",
+            f"| end to end / raw | {result.ratio_to_raw:.2f} |",
+            f"| busy: embedding | {busy.embed:.1f} s ({busy.embed / busy.total:.0%} of wall) |",
+            f"| busy: parsing (child process) | {busy.parse:.1f} s "
+            f"({busy.parse / busy.total:.0%}) |",
+            f"| busy: chunking | {busy.chunk:.1f} s ({busy.chunk / busy.total:.0%}) |",
+            f"| busy: storing | {busy.store:.1f} s ({busy.store / busy.total:.0%}) |",
+            f"| model load (before timing) | {result.model_load_seconds:.1f} s |",
+            f"| peak RSS, main process | {result.peak_rss_mb:.0f} MB |",
+            f"| peak RSS, parse process | {result.peak_rss_parse_process_mb:.0f} MB |",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: print the table, and the JSON with ``--json PATH``."""
+    parser = argparse.ArgumentParser(prog="python -m evals.ingest_throughput", description=__doc__)
+    parser.add_argument("--sample", type=int, default=1000, help="chunks for the raw figure")
+    parser.add_argument("--json", type=Path, help="write the result as JSON here")
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(sample=args.sample))
+    print(to_markdown(result))
+    if args.json:
+        args.json.write_text(result.model_dump_json(indent=2))
+
+
+if __name__ == "__main__":
+    main()
