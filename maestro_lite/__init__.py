@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .budget import Budget
+from .cache import ResponseCache
 from .corpora import Corpora
 from .corpus import (
     Corpus,
@@ -40,15 +41,19 @@ from .errors import (
     ModelTimeout,
     PlanError,
     RequirementsNotMet,
+    RunInterruptedError,
     RunNotFound,
     StoreError,
     StructuredOutputError,
     UserError,
 )
 from .events import EVENT_ADAPTER, Event
+from .limits import Limiter, ProviderLimits
 from .models import (
+    CachedModel,
     ChatModel,
     Completion,
+    FallbackModel,
     FunctionModel,
     Message,
     ModelCall,
@@ -65,6 +70,7 @@ from .plan import Plan, Step, StepKind
 from .requirements import CheckContext, CheckOutcome, Requirement, RequirementResult
 from .result import Citation, Claim, Decision, RunResult, StepResult, ValidationReport
 from .retrieval import Retriever, SearchFilter, SearchHit, SearchMode
+from .runs import RunRecord, RunStore, RunSummary, SQLiteRunStore, export_run
 from .settings import Settings
 from .store import VectorStore, store_from_settings
 from .usage import Usage, UsageLimits
@@ -117,11 +123,22 @@ __all__ = [
     "embedder_from_settings",
     "VectorStore",
     "store_from_settings",
+    # durable runs and shared resources
+    "RunStore",
+    "SQLiteRunStore",
+    "RunRecord",
+    "RunSummary",
+    "export_run",
+    "ResponseCache",
+    "Limiter",
+    "ProviderLimits",
     # configuration
     "Settings",
     # models
     "ChatModel",
     "Completion",
+    "FallbackModel",
+    "CachedModel",
     "FunctionModel",
     "Message",
     "ModelCall",
@@ -151,6 +168,7 @@ __all__ = [
     "ModelTimeout",
     "PlanError",
     "RequirementsNotMet",
+    "RunInterruptedError",
     "RunNotFound",
     "StoreError",
     "StructuredOutputError",

@@ -33,10 +33,12 @@ __all__ = [
     "ModelTimeout",
     "PlanError",
     "RequirementsNotMet",
+    "RunInterruptedError",
     "RunNotFound",
     "StoreError",
     "StructuredOutputError",
     "UserError",
+    "interrupts_run",
 ]
 
 
@@ -227,6 +229,39 @@ class PlanError(MaestroError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid plan: " + "; ".join(problems))
         self.problems = problems
+
+
+class RunInterruptedError(MaestroError):
+    """A run stopped before finishing. With a run store its state is saved, and it resumes
+    from there.
+
+    Attributes:
+        run_id: The run, for ``Maestro.resume(run_id)`` or ``maestro resume RUN_ID``.
+        cause: What stopped it (for example the model endpoint being unreachable).
+    """
+
+    def __init__(self, run_id: str, cause: BaseException, *, resumable: bool = True) -> None:
+        if not resumable:
+            hint = "Record runs with Maestro(run_store=...) to be able to resume them."
+        elif cause_hint := getattr(cause, "hint", None):
+            hint = f"{cause_hint} Then resume it: `maestro resume {run_id}`."
+        else:
+            hint = f"Resume it once that is fixed: `maestro resume {run_id}`."
+        super().__init__(f"run {run_id} stopped: {cause}", hint=hint)
+        self.run_id = run_id
+        self.cause = cause
+
+    @property
+    def is_retryable(self) -> bool:
+        return True
+
+
+def interrupts_run(error: BaseException) -> bool:
+    """Whether ``error`` stops a run rather than failing one step: a model endpoint that
+    stayed unreachable, overloaded or too slow through every retry (and fallback). Nothing is
+    wrong with the step, so re-running it in a fix round would not help; the run stops with
+    its state saved and resumes when the endpoint is back."""
+    return isinstance(error, ModelAPIError) and error.is_retryable
 
 
 class RunNotFound(UserError):

@@ -4,6 +4,9 @@ Per step: retrieval with the step's queries and filters, evidence packed into th
 window (whole chunks, most relevant first), one structured LLM call whose evidence ids are an
 enum, and a :class:`~maestro_lite.result.StepResult` with citations resolved to exact spans.
 A failed step records its cause; steps that depend on it are skipped, never run on garbage.
+A step that outlasts its timeout fails like any other. A model endpoint that stays down
+through every retry is not the step's fault: that error stops the execution (steps in
+flight are cancelled) and the orchestrator stops the run, resumable.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from .errors import BudgetExceeded, MaestroError
+from .errors import BudgetExceeded, MaestroError, interrupts_run
 from .events import (
     Event,
     ModelAttempted,
@@ -64,6 +67,12 @@ def _interleave(ranked: Sequence[Sequence[SearchHit]]) -> list[SearchHit]:
     return out
 
 
+async def _cancel_all(tasks: set[asyncio.Task[StepResult]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class Executor:
     """Runs plans.
 
@@ -75,6 +84,8 @@ class Executor:
         output_tokens: Tokens reserved for each step's answer.
         retry: Backoff for transient model errors.
         max_reasks: Re-asks when an answer does not match its schema.
+        step_timeout: Seconds a step's model call may take, retries included; a step that
+            takes longer fails. ``None``: no limit.
     """
 
     def __init__(
@@ -87,6 +98,7 @@ class Executor:
         output_tokens: int = 1024,
         retry: RetryPolicy | None = None,
         max_reasks: int = 2,
+        step_timeout: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -97,6 +109,7 @@ class Executor:
         self.output_tokens = output_tokens
         self.retry = retry
         self.max_reasks = max_reasks
+        self.step_timeout = step_timeout
 
     async def execute(
         self,
@@ -183,19 +196,27 @@ class Executor:
                 running.add(job)
             if not running:
                 continue
-            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:  # cancelled: no step may outlive its execution
+                await _cancel_all(running)
+                raise
             for done_task in finished:
                 running.discard(done_task)
+                if (error := done_task.exception()) is not None:
+                    await _cancel_all(running)  # the run stops (see interrupts_run)
+                    raise error
                 settle(done_task.get_name(), done_task.result())
         ordered = {s.id: results[s.id] for s in plan.steps}
         return Execution(ordered, exhausted[0] if exhausted else None)
 
     @staticmethod
     def _skipped(step: Step, round: int, reason: str, emit: Emit, run_id: str) -> StepResult:
-        emit(StepSkipped(run_id=run_id, step_id=step.id, round=round, reason=reason))
-        return StepResult(
+        result = StepResult(
             step_id=step.id, kind=step.kind, status="skipped", round=round, error=reason
         )
+        emit(StepSkipped(run_id=run_id, step_id=step.id, round=round, reason=reason, result=result))
+        return result
 
     async def _retrieve(self, step: Step) -> list[SearchHit]:
         if not step.queries:
@@ -253,8 +274,7 @@ class Executor:
             )
 
         def failed(error: str) -> StepResult:
-            emit(StepFailed(run_id=run_id, step_id=step.id, round=round, error=error))
-            return StepResult(
+            result = StepResult(
                 step_id=step.id,
                 kind=step.kind,
                 status="failed",
@@ -267,6 +287,10 @@ class Executor:
                 started_at=started,
                 finished_at=_now(),
             )
+            emit(
+                StepFailed(run_id=run_id, step_id=step.id, round=round, error=error, result=result)
+            )
+            return result
 
         try:
             hits = await self._retrieve(step)
@@ -279,20 +303,25 @@ class Executor:
             pool = inherited.merged(retrieved)
             messages = build_messages(head, pool)
             schema = output_model(step.kind, pool.ids, data_type)
-            completion = await generate(
-                self.model,
-                messages,
-                output_type=schema,
-                settings=ModelSettings(max_tokens=self.output_tokens),
-                max_reasks=self.max_reasks,
-                retry=self.retry,
-                meter=meter,
-                on_attempt=on_attempt,
-            )
+            async with asyncio.timeout(self.step_timeout):
+                completion = await generate(
+                    self.model,
+                    messages,
+                    output_type=schema,
+                    settings=ModelSettings(max_tokens=self.output_tokens),
+                    max_reasks=self.max_reasks,
+                    retry=self.retry,
+                    meter=meter,
+                    on_attempt=on_attempt,
+                )
         except BudgetExceeded as exc:
             exhausted.append(exc)
             return failed(f"budget spent: {exc}")
+        except TimeoutError:
+            return failed(f"StepTimeout: no answer within the step timeout ({self.step_timeout}s)")
         except MaestroError as exc:
+            if interrupts_run(exc):
+                raise
             return failed(f"{type(exc).__name__}: {exc}")
         answer, claims, data, missing, unknown = read_output(completion.output, pool, data_type)
         if unknown:  # impossible under an enum schema; kept as a guard for custom models
@@ -324,6 +353,7 @@ class Executor:
                 answer=answer[:500],
                 citations=len(result.citations),
                 usage=completion.usage,
+                result=result,
             )
         )
         return result

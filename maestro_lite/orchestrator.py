@@ -6,6 +6,10 @@ failure reasons as feedback), or replan (ask the planner for a revised plan that
 steps that passed). The choice and its reason are recorded in the result and the events.
 When the budget ends first, the run returns its best result with the unmet requirements
 marked, or raises :class:`~maestro_lite.errors.RequirementsNotMet` if asked to.
+
+With a run store, every event is recorded as it happens (a step's result is committed
+before the run moves on), so :meth:`Maestro.resume` continues a stopped run from its last
+checkpoints: the stored plan, the finished steps, the rounds already decided.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 import inspect
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, assert_never, runtime_checkable
@@ -22,7 +26,17 @@ from typing import Any, Protocol, assert_never, runtime_checkable
 from pydantic import BaseModel, ValidationError
 
 from .budget import Budget, BudgetPreset
-from .errors import BudgetExceeded, PlanError, RequirementsNotMet, UserError
+from .cache import ResponseCache
+from .documents.model import DocumentInfo
+from .errors import (
+    BudgetExceeded,
+    MaestroError,
+    PlanError,
+    RequirementsNotMet,
+    RunInterruptedError,
+    UserError,
+    interrupts_run,
+)
 from .events import (
     BudgetExhausted,
     Event,
@@ -31,18 +45,24 @@ from .events import (
     PlanCreated,
     PlanRejected,
     Replanned,
+    RoundFinished,
     RunFinished,
+    RunInterrupted,
+    RunResumed,
     RunStarted,
     ValidationFinished,
 )
 from .executor import Executor
+from .limits import Limiter
 from .models.base import ChatModel
+from .models.cached import CachedModel
 from .models.generate import Attempt, RetryPolicy, UsageMeter
 from .plan import Plan
 from .planner import Planner
 from .requirements import Requirement, RequirementLike, normalize_requirements
 from .result import Decision, RoundRecord, RunResult, RunStatus, StepResult, ValidationReport
 from .retrieval import Retriever, SearchMode
+from .runs import FINISHED, ResumePoint, RunSpec, RunStore, finished_error, resume_point
 from .validator import Validator
 
 __all__ = ["CorpusStore", "EventHandler", "Maestro"]
@@ -55,6 +75,12 @@ class CorpusStore(Protocol):
     """Opens a corpus by name (:class:`~maestro_lite.corpora.Corpora` implements it)."""
 
     async def corpus(self, name: str) -> Retriever: ...
+
+
+_LoopState = tuple[
+    Plan, list[RoundRecord], "_Candidate | None", dict[str, StepResult], dict[str, str]
+]
+"""Plan, rounds so far, best candidate, results to reuse, feedback: where the loop starts."""
 
 
 @dataclass
@@ -84,6 +110,13 @@ class Maestro:
         max_reasks: Re-asks per call when output does not match its schema.
         output_tokens: Tokens reserved for each step's answer.
         on_event: Called with every event of every run (sync or async).
+        run_store: Where runs are recorded, so they can be listed and resumed
+            (``SQLiteRunStore.open(settings)``); ``None`` records nothing.
+        cache: Answers identical model calls from this cache (``ResponseCache.open(settings)``);
+            a run can opt out with ``run(..., cache=False)``.
+        limiter: Per-provider limits shared with every other orchestrator given the same
+            limiter; ``None``: only ``concurrency`` limits calls.
+        step_timeout: Seconds a step's model call may take, retries included.
 
     Example::
 
@@ -105,6 +138,10 @@ class Maestro:
         max_reasks: int = 2,
         output_tokens: int = 1024,
         on_event: EventHandler | None = None,
+        run_store: RunStore | None = None,
+        cache: ResponseCache | None = None,
+        limiter: Limiter | None = None,
+        step_timeout: float | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -116,6 +153,10 @@ class Maestro:
         self.max_reasks = max_reasks
         self.output_tokens = output_tokens
         self.on_event = on_event
+        self.run_store = run_store
+        self.cache = cache
+        self.limiter = limiter
+        self.step_timeout = step_timeout
 
     @contextmanager
     def override(
@@ -134,14 +175,30 @@ class Maestro:
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult:
         """:meth:`run` for code without an event loop."""
+        return _sync("run", lambda: self.run(task, **kwargs))
+
+    def resume_sync(self, run_id: str, **kwargs: Any) -> RunResult:
+        """:meth:`resume` for code without an event loop."""
+        return _sync("resume", lambda: self.resume(run_id, **kwargs))
+
+    def _model(self, model: ChatModel, run_id: str, cache: bool) -> ChatModel:
+        """``model`` as one run uses it: each call through the limiter, the cache in front."""
+        if self.limiter is not None:
+            model = self.limiter.wrap(model, run=run_id)
+        if cache and self.cache is not None:
+            model = CachedModel(model, self.cache)
+        return model
+
+    async def _drive(self, run: _Run) -> RunResult:
+        """Run ``run``; if it stops before finishing, record why and say how to resume."""
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.run(task, **kwargs))
-        raise UserError(
-            "run_sync() cannot run inside a running event loop; use `await maestro.run(...)`",
-            hint="In async code (Jupyter, FastAPI, asyncio.run), await run() instead.",
-        )
+            return await run.go()
+        except BaseException as exc:
+            run.interrupted(exc)
+            if isinstance(exc, MaestroError) and interrupts_run(exc):
+                resumable = self.run_store is not None
+                raise RunInterruptedError(run.run_id, exc, resumable=resumable) from exc
+            raise
 
     async def _retriever(self, corpus: str | Retriever | None) -> Retriever | None:
         if corpus is None or isinstance(corpus, Retriever):
@@ -165,6 +222,7 @@ class Maestro:
         data_types: Mapping[str, type[BaseModel]] | None = None,
         run_id: str | None = None,
         on_event: EventHandler | None = None,
+        cache: bool = True,
     ) -> RunResult:
         """Plan, execute and validate ``task``.
 
@@ -178,6 +236,8 @@ class Maestro:
             data_types: Output types of ``extract`` steps, by step id.
             run_id: An id for the run (generated when omitted).
             on_event: Called with this run's events, in addition to the instance's handler.
+            cache: Answer identical calls from the orchestrator's response cache (if it has
+                one); ``False`` asks the models afresh.
 
         Returns:
             The result: output, citations, requirement report, plan, step traces, usage,
@@ -186,22 +246,118 @@ class Maestro:
         Raises:
             RequirementsNotMet: Requirements are unmet at the end and
                 ``budget.raise_on_unmet`` is set.
+            RunInterruptedError: A model endpoint stayed unavailable through every retry;
+                with a run store, the run is saved and :meth:`resume` continues it.
             PlanError: ``plan`` is invalid for this corpus.
             UserError: Misuse (unknown corpus, bad arguments).
         """
-        return await _Run(
+        run_id = run_id or uuid.uuid4().hex[:12]
+        spec = RunSpec.of(
+            run_id=run_id,
+            task=task,
+            corpus=corpus,
+            requirements=requirements,
+            budget=Budget.of(budget),
+            plan=plan,
+            output_type=output_type,
+            data_types=data_types or {},
+            cache=cache,
+        )
+        run = _Run(
             self,
             task,
             corpus=await self._retriever(corpus),
-            requirements=requirements,
-            budget=Budget.of(budget),
+            requirements=spec.requirements,
+            budget=spec.budget,
             output_type=output_type,
             plan=plan,
             data_types=data_types or {},
-            run_id=run_id or uuid.uuid4().hex[:12],
-            handlers=[h for h in (self.on_event, on_event) if h],
-            corpus_name=corpus if isinstance(corpus, str) else None,
-        ).go()
+            run_id=run_id,
+            handlers=self._handlers(on_event),
+            corpus_name=spec.corpus,
+            cache=cache,
+        )
+        if self.run_store is not None:
+            self.run_store.create(spec)
+        return await self._drive(run)
+
+    def _handlers(self, on_event: EventHandler | None) -> list[EventHandler]:
+        # The store first: a step is checkpointed before anyone else hears it finished.
+        store = [self.run_store.append] if self.run_store is not None else []
+        return [*store, *(h for h in (self.on_event, on_event) if h)]
+
+    async def resume(
+        self,
+        run_id: str,
+        *,
+        corpus: Retriever | None = None,
+        requirements: Sequence[RequirementLike] | None = None,
+        output_type: type[BaseModel] | None = None,
+        data_types: Mapping[str, type[BaseModel]] | None = None,
+        on_event: EventHandler | None = None,
+        force: bool = False,
+    ) -> RunResult:
+        """Continue a run that stopped (interrupted, crashed, killed) from its checkpoints.
+
+        The stored task, requirements, budget and plan are used again; steps that finished
+        are kept, not run again, and rounds already validated are not validated again, so no
+        model call is paid twice for finished work. Usage so far stays in the run's totals
+        and counts against its budget.
+
+        Args:
+            run_id: The run to continue.
+            corpus: The retriever, when the run was given one as an object (a corpus given by
+                name is opened again through ``store``).
+            requirements: The run's requirements again; needed only when some were Python
+                callables or schemas, which cannot be stored.
+            output_type: The run's output type again, if it had one.
+            data_types: The run's ``extract`` step types again, if it had any.
+            on_event: Called with this session's events.
+            force: Take over a run whose recorded owner process still seems alive.
+
+        Raises:
+            RunNotFound: No run with this id in the run store.
+            UserError: The run already finished, is running elsewhere, or what it needs
+                from the caller (requirements, output types, corpus) was not given.
+            RunInterruptedError: It stopped again (an endpoint still down).
+        """
+        store = self.run_store
+        if store is None:
+            raise UserError(
+                "resume() needs the run store the run was recorded in",
+                hint="Create Maestro with run_store=SQLiteRunStore.open(settings).",
+            )
+        stored = store.get(run_id)
+        if stored.status in FINISHED:
+            raise finished_error(run_id, stored.status)
+        spec = stored.spec
+        restored = spec.restore_requirements(requirements)
+        spec.check_types(output_type, data_types)
+        if corpus is None and spec.corpus_object:
+            raise UserError(
+                f"run {run_id} searched a retriever passed as an object, which cannot be stored",
+                hint="Pass it again: maestro.resume(run_id, corpus=retriever).",
+            )
+        retriever = await self._retriever(corpus if corpus is not None else spec.corpus)
+        record = store.claim(run_id, force=force)
+        history = store.events(run_id)
+        run = _Run(
+            self,
+            spec.task,
+            corpus=retriever,
+            requirements=restored,
+            budget=spec.budget,
+            output_type=output_type,
+            plan=spec.plan,
+            data_types=data_types or {},
+            run_id=run_id,
+            handlers=self._handlers(on_event),
+            corpus_name=spec.corpus,
+            cache=spec.cache,
+            resume=resume_point(record, history),
+            history=history,
+        )
+        return await self._drive(run)
 
 
 class _Run:
@@ -221,6 +377,9 @@ class _Run:
         run_id: str,
         handlers: list[EventHandler],
         corpus_name: str | None,
+        cache: bool = True,
+        resume: ResumePoint | None = None,
+        history: Sequence[Event] = (),
     ) -> None:
         self.m = maestro
         self.task = task
@@ -233,26 +392,34 @@ class _Run:
         self.data_types = dict(data_types)
         self.run_id = run_id
         self.handlers = handlers
-        self.events: list[Event] = []
+        self.resume = resume
+        self.events: list[Event] = list(history)
         self.pending: list[Awaitable[None]] = []
         self.meter = UsageMeter(budget.limits)
         self.started = time.perf_counter()
+        self.finished = False
+        self.exhausted: str | None = None
+        if resume is not None:  # the budget covers the whole run, earlier sessions included
+            self.meter.add(resume.usage)
+            self.started -= resume.active_seconds
+            self.exhausted = resume.exhausted
         self.planner = Planner(
-            maestro.planner_model or maestro.model,
+            maestro._model(maestro.planner_model or maestro.model, run_id, cache),
             retry=maestro.retry,
             max_reasks=maestro.max_reasks,
         )
         self.executor = Executor(
-            maestro.model,
+            maestro._model(maestro.model, run_id, cache),
             corpus,
             concurrency=maestro.concurrency,
             mode=maestro.search_mode,
             output_tokens=maestro.output_tokens,
             retry=maestro.retry,
             max_reasks=maestro.max_reasks,
+            step_timeout=maestro.step_timeout,
         )
         self.validator = Validator(
-            maestro.judge_model or maestro.model,
+            maestro._model(maestro.judge_model or maestro.model, run_id, cache),
             corpus,
             retry=maestro.retry,
             max_reasks=maestro.max_reasks,
@@ -268,6 +435,14 @@ class _Run:
     async def _flush(self) -> None:
         while self.pending:
             await self.pending.pop(0)
+
+    def interrupted(self, error: BaseException) -> None:
+        """Record that the run stopped before finishing (a no-op once it finished)."""
+        if self.finished:
+            return
+        self.finished = True
+        cause = str(error) or type(error).__name__
+        self.emit(RunInterrupted(run_id=self.run_id, error=cause, usage=self.meter.usage))
 
     def _on_plan_attempt(self, attempt: Attempt) -> None:
         self.emit(
@@ -286,18 +461,31 @@ class _Run:
         self.emit(PlanRejected(run_id=self.run_id, problems=problems, attempt=attempt))
 
     async def go(self) -> RunResult:
-        self.emit(
-            RunStarted(
-                run_id=self.run_id,
-                task=self.task,
-                corpus=self.corpus_name,
-                requirements=[r.description for r in self.requirements],
-                budget=self.budget.model_dump(),
+        resume = self.resume
+        if resume is None:
+            self.emit(
+                RunStarted(
+                    run_id=self.run_id,
+                    task=self.task,
+                    corpus=self.corpus_name,
+                    requirements=[r.description for r in self.requirements],
+                    budget=self.budget.model_dump(),
+                )
             )
-        )
+        else:
+            self.emit(
+                RunResumed(
+                    run_id=self.run_id,
+                    round=resume.round,
+                    reused=sorted(resume.finished_in_round),
+                    usage=self.meter.usage,
+                )
+            )
         documents = await self.retriever.documents() if self.retriever else []
         doc_ids = [d.id for d in documents]
-        if self.user_plan is not None:
+        if resume is not None and resume.plan is not None:
+            plan = resume.plan  # recorded: never planned (or paid for) twice
+        elif self.user_plan is not None:
             problems = self.user_plan.problems(document_ids=doc_ids if self.retriever else None)
             if problems:
                 raise PlanError(problems)
@@ -327,8 +515,13 @@ class _Run:
         best: _Candidate | None = None
         reuse: dict[str, StepResult] = {}
         feedback: dict[str, str] = {}
-        exhausted: str | None = None
         round_no = 1
+        if resume is not None:
+            restored = await self._restore(resume, plan, documents)
+            if isinstance(restored, RunResult):
+                return restored
+            plan, rounds, best, reuse, feedback = restored
+            round_no = resume.round
         while True:
             execution = await self.executor.execute(
                 plan,
@@ -366,7 +559,7 @@ class _Run:
                 best = candidate
             budget_error = execution.budget_error or judge_error
             if budget_error is not None:
-                exhausted = budget_error.limit
+                self.exhausted = budget_error.limit
                 self.emit(
                     BudgetExhausted(
                         run_id=self.run_id, limit=budget_error.limit, usage=self.meter.usage
@@ -374,14 +567,14 @@ class _Run:
                 )
             decision = self._decide(plan, results, report, rounds, round_no, budget_error)
             rounds.append(RoundRecord(round=round_no, plan=plan, report=report, decision=decision))
+            self.emit(RoundFinished(run_id=self.run_id, round=round_no, decision=decision))
             await self._flush()
             match decision.action:
                 case "finish":
                     break
                 case "fix":
                     rerun = set(decision.step_ids) | plan.dependants(decision.step_ids)
-                    feedback = _feedback(report, decision.step_ids, plan.final.id)
-                    reuse = {k: v for k, v in results.items() if k not in rerun}
+                    reuse, feedback = _carry(decision, plan, results, report)
                     self.emit(
                         FixStarted(
                             run_id=self.run_id,
@@ -399,39 +592,80 @@ class _Run:
                             reason=decision.reason,
                         )
                     )
-                    try:
-                        plan = await self.planner.plan(
-                            self.task,
-                            documents=documents,
-                            requirements=self.requirements,
-                            budget=self.budget,
-                            meter=self.meter,
-                            on_attempt=self._on_plan_attempt,
-                            on_rejected=self._on_plan_rejected,
-                            replan=(plan, results, _failure_text(report.failed), decision.step_ids),
-                        )
-                    except BudgetExceeded as exc:
-                        exhausted = exc.limit
-                        self.emit(
-                            BudgetExhausted(
-                                run_id=self.run_id, limit=exc.limit, usage=self.meter.usage
-                            )
-                        )
-                        break
-                    except PlanError:
-                        break  # keep the best result so far; the events say why
-                    self.emit(
-                        PlanCreated(
-                            run_id=self.run_id, plan=plan, round=round_no + 1, source="replan"
-                        )
+                    revised = await self._replan(
+                        plan, results, report, decision, documents, round_no + 1
                     )
-                    reuse = {k: results[k] for k in decision.step_ids if k in results}
-                    feedback = {}
+                    if revised is None:
+                        break  # keep the best result so far; the events say why
+                    plan = revised
+                    reuse, feedback = _carry(decision, plan, results, report)
                 case _ as unreachable:
                     assert_never(unreachable)
             round_no += 1
         assert best is not None
-        return await self._finish(best, rounds, exhausted=exhausted)
+        return await self._finish(best, rounds, exhausted=self.exhausted)
+
+    async def _replan(
+        self,
+        plan: Plan,
+        results: dict[str, StepResult],
+        report: ValidationReport,
+        decision: Decision,
+        documents: Sequence[DocumentInfo],
+        round_no: int,
+    ) -> Plan | None:
+        """The planner's revision of ``plan`` for round ``round_no``; ``None`` when the
+        budget or the planner gave out."""
+        try:
+            revised = await self.planner.plan(
+                self.task,
+                documents=documents,
+                requirements=self.requirements,
+                budget=self.budget,
+                meter=self.meter,
+                on_attempt=self._on_plan_attempt,
+                on_rejected=self._on_plan_rejected,
+                replan=(plan, results, _failure_text(report.failed), decision.step_ids),
+            )
+        except BudgetExceeded as exc:
+            self.exhausted = exc.limit
+            self.emit(BudgetExhausted(run_id=self.run_id, limit=exc.limit, usage=self.meter.usage))
+            return None
+        except PlanError:
+            return None
+        self.emit(PlanCreated(run_id=self.run_id, plan=revised, round=round_no, source="replan"))
+        return revised
+
+    async def _restore(
+        self, resume: ResumePoint, plan: Plan, documents: Sequence[DocumentInfo]
+    ) -> RunResult | _LoopState:
+        """The loop's state where a resumed run left off: the rounds already decided (and
+        the best result among them), then the last decision applied as the loop would."""
+        rounds = [c.record for c in resume.completed]
+        best: _Candidate | None = None
+        for done in resume.completed:
+            output, text = self._final_output(done.record.plan, done.results)
+            candidate = _Candidate(done.record.plan, done.results, done.record.report, output, text)
+            if best is None or candidate.rank() > best.rank():
+                best = candidate
+        reuse: dict[str, StepResult] = {}
+        feedback: dict[str, str] = {}
+        if resume.last is not None:
+            last, results = resume.last.record, resume.last.results
+            if last.decision.action == "finish":
+                assert best is not None
+                return await self._finish(best, rounds, exhausted=self.exhausted)
+            if resume.replan_pending:
+                revised = await self._replan(
+                    last.plan, results, last.report, last.decision, documents, resume.round
+                )
+                if revised is None:
+                    assert best is not None
+                    return await self._finish(best, rounds, exhausted=self.exhausted)
+                plan = revised
+            reuse, feedback = _carry(last.decision, last.plan, results, last.report)
+        reuse.update(resume.finished_in_round)
+        return plan, rounds, best, reuse, feedback
 
     def _final_output(self, plan: Plan, results: Mapping[str, StepResult]) -> tuple[Any, str]:
         final = results.get(plan.final.id)
@@ -561,6 +795,7 @@ class _Run:
             status = "failed"
             error = error or "no step produced a usable output"
         final = best.results.get(best.plan.final.id) if best else None
+        self.finished = True
         self.emit(
             RunFinished(
                 run_id=self.run_id,
@@ -607,6 +842,31 @@ def _passed_steps(
 
 def _failure_text(failed: Sequence[Any], limit: int = 10) -> str:
     return "; ".join(f"{r.id} ({r.description}): {r.reason}" for r in failed[:limit])
+
+
+def _carry(
+    decision: Decision, plan: Plan, results: dict[str, StepResult], report: ValidationReport
+) -> tuple[dict[str, StepResult], dict[str, str]]:
+    """What the next round keeps from this one, and the feedback for the steps it re-runs:
+    a fix keeps everything but the failing steps and their dependants; a replan keeps the
+    steps it names."""
+    if decision.action == "replan":
+        return {k: results[k] for k in decision.step_ids if k in results}, {}
+    rerun = set(decision.step_ids) | plan.dependants(decision.step_ids)
+    reuse = {k: v for k, v in results.items() if k not in rerun}
+    return reuse, _feedback(report, decision.step_ids, plan.final.id)
+
+
+def _sync(name: str, start: Callable[[], Coroutine[Any, Any, RunResult]]) -> RunResult:
+    """Run a coroutine from code without an event loop (the one sync entry point)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(start())
+    raise UserError(
+        f"{name}_sync() cannot run inside a running event loop; use `await maestro.{name}(...)`",
+        hint=f"In async code (Jupyter, FastAPI, asyncio.run), await {name}() instead.",
+    )
 
 
 def _feedback(report: ValidationReport, step_ids: Sequence[str], final_id: str) -> dict[str, str]:

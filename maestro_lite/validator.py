@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from .documents.model import Chunk
-from .errors import BudgetExceeded, MaestroError
+from .errors import BudgetExceeded, MaestroError, interrupts_run
 from .events import Event, ModelAttempted
 from .models.base import ChatModel, Message
 from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
@@ -357,6 +357,8 @@ class Validator:
         except BudgetExceeded:
             raise
         except MaestroError as exc:
+            if interrupts_run(exc):  # the judge's endpoint is down: the run stops, resumable
+                raise
             return [_result(r, 0.0, f"the judge failed: {exc}", step_id) for r in requirements]
         out: list[RequirementResult] = []
         for r in requirements:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 from ..settings import Settings
 from .base import ChatModel, Message, ModelSettings, RawResponse
+from .cached import CachedModel
+from .fallback import FallbackModel
 from .generate import Attempt, Completion, RetryPolicy, UsageMeter, generate, json_schema_for
 from .registry import KNOWN_MODELS, KnownModel, ModelInfo, ModelPart, ModelRegistry, Progress
 from .scripted import FunctionModel, ModelCall, ScriptedModel
@@ -18,8 +20,10 @@ if TYPE_CHECKING:
 __all__ = [
     "KNOWN_MODELS",
     "Attempt",
+    "CachedModel",
     "ChatModel",
     "Completion",
+    "FallbackModel",
     "FunctionModel",
     "KnownModel",
     "LocalModel",

@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ChatModel", "Message", "ModelSettings", "RawResponse"]
+__all__ = ["ChatModel", "Message", "ModelSettings", "RawResponse", "WrappedModel"]
 
 
 class Message(BaseModel):
@@ -61,6 +61,8 @@ class RawResponse(BaseModel):
     """As reported by the provider; ``None`` when it reports nothing (then counted locally)."""
     output_tokens: int | None = None
     finish_reason: str | None = None
+    cached: bool = False
+    """Served from a response cache: no call was made (counted in ``Usage.cached_requests``)."""
 
 
 @runtime_checkable
@@ -88,3 +90,25 @@ class ChatModel(Protocol):
         """Make one call. Constrain the output to ``json_schema`` when given, as far as the
         backend can. Raise :class:`maestro_lite.errors.ModelAPIError` subclasses on failure."""
         ...
+
+
+class WrappedModel:
+    """Base of models that add behaviour around another model (a cache, a rate limiter): they
+    answer to the same name and window, so prompts and usage records are unchanged."""
+
+    def __init__(self, inner: ChatModel) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def context_window(self) -> int:
+        return self.inner.context_window
+
+    @property
+    def base_url(self) -> str | None:
+        """The wrapped model's endpoint, if it has one (limits are kept per endpoint)."""
+        url = getattr(self.inner, "base_url", None)
+        return str(url) if url is not None else None

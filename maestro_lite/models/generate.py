@@ -26,10 +26,13 @@ from typing import Any, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import ModelAPIError, ModelTimeout, StructuredOutputError
+from ..cache import CachedAnswer
+from ..errors import BudgetExceeded, ModelAPIError, ModelTimeout, StructuredOutputError
 from ..tokens import count_tokens
 from ..usage import Usage, UsageLimits, estimate_cost
 from .base import ChatModel, Message, ModelSettings, RawResponse
+from .cached import CachedModel
+from .fallback import FallbackModel
 
 __all__ = [
     "Attempt",
@@ -106,9 +109,9 @@ class Attempt(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model: str
-    outcome: Literal["ok", "invalid", "error"]
+    outcome: Literal["ok", "invalid", "error", "cached"]
     """``ok``: usable answer; ``invalid``: answer failed validation (re-asked);
-    ``error``: the call itself failed."""
+    ``error``: the call itself failed; ``cached``: answered by the response cache, no call."""
     error: str | None = None
     usage: Usage
     seconds: float
@@ -275,6 +278,11 @@ async def generate(
             attempt's usage is added, whether it succeeds or not.
         on_attempt: Called after every attempt (for logs and run records).
 
+    A :class:`~maestro_lite.models.CachedModel` answers a call it has seen from its cache
+    before any attempt; a :class:`~maestro_lite.models.FallbackModel` gives each of its
+    models all of the above and hands the call to the next one only when a model has failed
+    for good.
+
     Raises:
         BudgetExceeded: The next attempt would break a limit of ``meter``.
         StructuredOutputError: The output never validated within ``max_reasks``.
@@ -283,6 +291,17 @@ async def generate(
     settings = settings or ModelSettings()
     retry = retry or RetryPolicy()
     meter = meter or UsageMeter()
+    if isinstance(model, CachedModel | FallbackModel):
+        return await _wrapped(
+            model,
+            messages,
+            output_type=output_type,
+            settings=settings,
+            max_reasks=max_reasks,
+            retry=retry,
+            meter=meter,
+            on_attempt=on_attempt,
+        )
     schema = json_schema_for(output_type) if output_type is not None else None
     convo = _with_schema(messages, output_type) if output_type is not None else list(messages)
 
@@ -345,8 +364,11 @@ async def generate(
         elapsed = time.perf_counter() - started
         # Every attempt after the first invalid answer counts as a re-ask.
         usage = _usage_of(model, convo, raw, estimate, seconds=elapsed, reask=reasks > 0)
+        ok: Literal["ok", "cached"] = "ok"
+        if raw.cached:  # a cache below us answered: no call was made
+            usage, ok = Usage(cached_requests=1, model_seconds=elapsed), "cached"
         if output_type is None:
-            record(Attempt(model=raw.model, outcome="ok", usage=usage, seconds=elapsed))
+            record(Attempt(model=raw.model, outcome=ok, usage=usage, seconds=elapsed))
             return Completion(
                 output=raw.text, text=raw.text, model=raw.model, usage=total, attempts=attempts
             )
@@ -380,7 +402,78 @@ async def generate(
                 ),
             ]
             continue
-        record(Attempt(model=raw.model, outcome="ok", usage=usage, seconds=elapsed))
+        record(Attempt(model=raw.model, outcome=ok, usage=usage, seconds=elapsed))
         return Completion(
             output=parsed, text=raw.text, model=raw.model, usage=total, attempts=attempts
         )
+
+
+async def _wrapped(
+    model: CachedModel | FallbackModel,
+    messages: Sequence[Message],
+    *,
+    output_type: type[T] | None,
+    settings: ModelSettings,
+    max_reasks: int,
+    retry: RetryPolicy,
+    meter: UsageMeter,
+    on_attempt: Callable[[Attempt], None] | None,
+) -> Completion[Any]:
+    """:func:`generate` through the wrappers that act on whole calls rather than requests."""
+
+    def call(inner: ChatModel, report: Callable[[Attempt], None] | None) -> Any:
+        return generate(
+            inner,
+            messages,
+            output_type=output_type,
+            settings=settings,
+            max_reasks=max_reasks,
+            retry=retry,
+            meter=meter,
+            on_attempt=report,
+        )
+
+    if isinstance(model, CachedModel):
+        schema = json_schema_for(output_type) if output_type is not None else None
+        key = model.key(messages, schema, settings)
+        hit = model.cache.get(key) if key is not None else None
+        if hit is not None:
+            try:
+                output: Any = _parse(hit.text, output_type) if output_type else hit.text
+            except ValidationError:
+                pass  # written for another version of the type: ask the model again
+            else:
+                attempt = Attempt(
+                    model=hit.model, outcome="cached", usage=Usage(cached_requests=1), seconds=0
+                )
+                meter.add(attempt.usage)
+                if on_attempt is not None:
+                    on_attempt(attempt)
+                return Completion(output, hit.text, hit.model, attempt.usage, [attempt])
+        completion: Completion[Any] = await call(model.inner, on_attempt)
+        if key is not None:
+            model.cache.put(key, CachedAnswer(completion.text, completion.model))
+        return completion
+
+    # A fallback chain: each model gets its own retries and re-asks; all attempts count.
+    attempts: list[Attempt] = []
+
+    def collect(attempt: Attempt) -> None:
+        attempts.append(attempt)
+        if on_attempt is not None:
+            on_attempt(attempt)
+
+    last = len(model.models) - 1
+    for index, inner in enumerate(model.models):
+        try:
+            completion = await call(inner, collect)
+        except BudgetExceeded:
+            raise
+        except Exception as exc:
+            if index == last or not model.should_fall_back(exc):
+                raise
+            continue
+        completion.attempts = attempts
+        completion.usage = sum((a.usage for a in attempts), Usage())
+        return completion
+    raise AssertionError("unreachable: the last model returns or raises")

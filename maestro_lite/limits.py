@@ -1,0 +1,351 @@
+"""Resource limits per provider, shared by every run that uses one :class:`Limiter`.
+
+A provider (an endpoint, or a provider name such as ``openai``) gets a
+:class:`ProviderLimits`: calls in flight at once, requests per minute, tokens per minute.
+Every call acquires a permit from the provider's gate first, so any number of runs sharing
+the limiter never exceed the limits together. Waiting calls are served round-robin between
+runs (first come, first served within a run), so one run with many parallel steps cannot
+starve another.
+
+Rates are token buckets refilled continuously: a burst of up to one second's worth, then
+``requests_per_minute / 60`` per second. A call's tokens are estimated before it starts
+(prompt tokens counted with tiktoken, plus ``max_tokens``) and corrected when the provider
+reports what it really used.
+
+There is no process-wide limiter: create one and pass it to every
+:class:`~maestro_lite.orchestrator.Maestro` that should share it::
+
+    limiter = Limiter({"openai": ProviderLimits(max_concurrent=8, requests_per_minute=500)})
+    maestro = Maestro(model, limiter=limiter)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .models.base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel
+from .models.cached import CachedModel
+from .models.fallback import FallbackModel
+from .tokens import count_tokens
+
+__all__ = ["GateStats", "LimitedModel", "Limiter", "Permit", "ProviderLimits"]
+
+
+class ProviderLimits(BaseModel):
+    """Limits of one provider; ``None`` means unlimited."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_concurrent: int | None = Field(default=8, ge=1)
+    """Calls in flight at once."""
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+    """Prompt plus completion tokens."""
+
+
+@dataclass(frozen=True)
+class GateStats:
+    """What a provider's gate has seen (for monitoring, tests and benchmarks)."""
+
+    in_flight: int
+    max_in_flight: int
+    """The most calls it ever let run at once."""
+    granted: int
+    waiting: int
+
+
+class _Bucket:
+    """A token bucket that may go into debt: a request larger than the bucket still passes
+    when the bucket is full, and later requests wait until the debt is paid back."""
+
+    def __init__(self, per_minute: float, clock: Callable[[], float]) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, self.rate)
+        self.level = self.capacity
+        self._clock = clock
+        self._stamp = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until ``amount`` may be taken (0 if now)."""
+        self._refill()
+        need = min(amount, self.capacity)
+        return 0.0 if self.level >= need else (need - self.level) / self.rate
+
+    def take(self, amount: float) -> None:
+        self._refill()
+        self.level = min(self.capacity, self.level - amount)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    run: str
+    tokens: int
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+    granted: bool = False
+
+    def wake(self) -> None:
+        def set_result() -> None:
+            if not self.future.done():
+                self.future.set_result(None)
+
+        try:
+            self.loop.call_soon_threadsafe(set_result)
+        except RuntimeError:  # its loop is closed: nobody is waiting any more
+            pass
+
+
+@dataclass(eq=False)
+class _Gate:
+    limits: ProviderLimits
+    clock: Callable[[], float]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    granted: int = 0
+    # Runs with waiting calls, in service order; a served run goes to the back.
+    queues: dict[str, deque[_Waiter]] = field(default_factory=dict)
+    requests: _Bucket | None = None
+    tokens: _Bucket | None = None
+    timer_due: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.limits.requests_per_minute is not None:
+            self.requests = _Bucket(self.limits.requests_per_minute, self.clock)
+        if self.limits.tokens_per_minute is not None:
+            self.tokens = _Bucket(self.limits.tokens_per_minute, self.clock)
+
+    def dispatch(self) -> float | None:
+        """Grant permits while the limits allow (call with ``lock`` held). Returns the seconds
+        until the next waiter's rate allows it, or ``None`` when nothing waits on a rate."""
+        cap = self.limits.max_concurrent
+        while self.queues:
+            if cap is not None and self.in_flight >= cap:
+                return None  # a release will dispatch again
+            run = next(iter(self.queues))
+            waiter = self.queues[run][0]
+            wait = 0.0
+            if self.requests is not None:
+                wait = self.requests.wait_for(1)
+            if self.tokens is not None and waiter.tokens:
+                wait = max(wait, self.tokens.wait_for(waiter.tokens))
+            if wait > 0:
+                return wait
+            if self.requests is not None:
+                self.requests.take(1)
+            if self.tokens is not None:
+                self.tokens.take(waiter.tokens)
+            queue = self.queues.pop(run)
+            queue.popleft()
+            if queue:
+                self.queues[run] = queue  # round-robin: this run goes to the back
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.granted += 1
+            waiter.granted = True
+            waiter.wake()
+        return None
+
+
+class Permit:
+    """The right to make one call; release it when the call is over."""
+
+    def __init__(self, limiter: Limiter, gate: _Gate, tokens: int) -> None:
+        self._limiter = limiter
+        self._gate = gate
+        self._tokens = tokens
+        self._released = False
+
+    def release(self, tokens_used: int | None = None) -> None:
+        """Free the slot; ``tokens_used`` corrects the estimate made before the call
+        (``None`` keeps the estimate, 0 refunds it)."""
+        if self._released:
+            return
+        self._released = True
+        gate = self._gate
+        with gate.lock:
+            gate.in_flight -= 1
+            if gate.tokens is not None and tokens_used is not None:
+                gate.tokens.take(tokens_used - self._tokens)
+            delay = gate.dispatch()
+        self._limiter._schedule(gate, delay)
+
+
+class Limiter:
+    """Concurrency, request-rate and token-rate limits per provider.
+
+    Args:
+        limits: Limits by provider key: an endpoint's base URL (``http://127.0.0.1:8000/v1``)
+            or a provider name (``openai``, ``local``: the part of the model name before the
+            colon). A base URL entry wins over a provider entry.
+        default: Limits of providers not listed.
+        clock: Monotonic seconds (for tests).
+    """
+
+    def __init__(
+        self,
+        limits: Mapping[str, ProviderLimits] | None = None,
+        *,
+        default: ProviderLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = dict(limits or {})
+        self.default = default or ProviderLimits()
+        self._clock = clock
+        self._gates: dict[str, _Gate] = {}
+        self._lock = threading.Lock()
+
+    def key_for(self, model: ChatModel) -> str:
+        """The gate a model's calls go through."""
+        base_url = getattr(model, "base_url", None)
+        provider = model.name.split(":", 1)[0]
+        if base_url and base_url in self.limits:
+            return str(base_url)
+        if provider in self.limits:
+            return provider
+        return str(base_url or provider)
+
+    def limits_for(self, key: str) -> ProviderLimits:
+        return self.limits.get(key, self.default)
+
+    def _gate(self, key: str) -> _Gate:
+        with self._lock:
+            gate = self._gates.get(key)
+            if gate is None:
+                gate = self._gates[key] = _Gate(self.limits_for(key), self._clock)
+            return gate
+
+    def stats(self, key: str) -> GateStats:
+        gate = self._gate(key)
+        with gate.lock:
+            waiting = sum(len(q) for q in gate.queues.values())
+            return GateStats(gate.in_flight, gate.max_in_flight, gate.granted, waiting)
+
+    def _schedule(self, gate: _Gate, delay: float | None) -> None:
+        """Dispatch again once a rate allows the next waiter, unless a timer already will."""
+        if delay is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # the waiters' own polling picks it up
+        due = self._clock() + delay
+        with gate.lock:
+            if gate.timer_due is not None and gate.timer_due <= due:
+                return
+            gate.timer_due = due
+
+        def tick() -> None:
+            with gate.lock:
+                gate.timer_due = None
+                again = gate.dispatch()
+            self._schedule(gate, again)
+
+        loop.call_later(delay, tick)
+
+    async def acquire(self, key: str, *, run: str = "", tokens: int = 0) -> Permit:
+        """Wait for a permit for one call through gate ``key``.
+
+        Args:
+            run: Who is asking; waiting calls are served round-robin between runs.
+            tokens: Estimated tokens of the call (only used with a tokens-per-minute limit).
+        """
+        gate = self._gate(key)
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(run, tokens, loop, loop.create_future())
+        with gate.lock:
+            gate.queues.setdefault(run, deque()).append(waiter)
+            delay = gate.dispatch()
+        self._schedule(gate, delay)
+        try:
+            while not waiter.granted:
+                # The timer normally wakes us; polling covers a timer lost with its loop.
+                await asyncio.wait([waiter.future], timeout=delay if delay else 1.0)
+                if waiter.granted:
+                    break
+                with gate.lock:
+                    delay = gate.dispatch()
+                self._schedule(gate, delay)
+        except BaseException:
+            with gate.lock:
+                if not waiter.granted:
+                    queue = gate.queues.get(run)
+                    if queue is not None and waiter in queue:
+                        queue.remove(waiter)
+                        if not queue:
+                            del gate.queues[run]
+            if waiter.granted:
+                Permit(self, gate, tokens).release(0)
+            raise
+        return Permit(self, gate, tokens)
+
+    def wrap(self, model: ChatModel, *, run: str = "") -> ChatModel:
+        """``model`` with every call going through this limiter (each model of a fallback
+        chain through its own provider's gate; a cache in front stays in front)."""
+        if isinstance(model, LimitedModel):
+            return model
+        if isinstance(model, FallbackModel):
+            return model.map(lambda m: self.wrap(m, run=run))
+        if isinstance(model, CachedModel):
+            return CachedModel(self.wrap(model.inner, run=run), model.cache)
+        return LimitedModel(model, self, run=run)
+
+
+def _estimate(messages: Sequence[Message], settings: ModelSettings) -> int:
+    return sum(count_tokens(m.content) + 4 for m in messages) + (settings.max_tokens or 0)
+
+
+class LimitedModel(WrappedModel):
+    """``model`` whose calls wait for a permit from ``limiter``.
+
+    Args:
+        model: The model to limit.
+        limiter: The shared limiter.
+        run: Who makes the calls (the orchestrator passes the run id, for fairness).
+    """
+
+    def __init__(self, model: ChatModel, limiter: Limiter, *, run: str = "") -> None:
+        super().__init__(model)
+        self.limiter = limiter
+        self.run = run
+        self.key = limiter.key_for(model)
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        json_schema: dict[str, Any] | None,
+        settings: ModelSettings,
+    ) -> RawResponse:
+        metered = self.limiter.limits_for(self.key).tokens_per_minute is not None
+        estimate = _estimate(messages, settings) if metered else 0
+        permit = await self.limiter.acquire(self.key, run=self.run, tokens=estimate)
+        try:
+            raw = await self.inner.request(messages, json_schema=json_schema, settings=settings)
+        except BaseException:
+            permit.release(0)  # providers do not count the tokens of failed requests
+            raise
+        used = None
+        if metered:
+            prompt = raw.input_tokens
+            if prompt is None:
+                prompt = estimate - (settings.max_tokens or 0)
+            completion = raw.output_tokens
+            if completion is None:
+                completion = count_tokens(raw.text)
+            used = prompt + completion
+        permit.release(used)
+        return raw

@@ -1,0 +1,29 @@
+"""Durable runs: the run store, resume points, and traces.
+
+Every run, plan, step, attempt, validation, decision and event is recorded in a
+:class:`RunStore` (SQLite by default, at ``settings.runs_db``), so a run that was interrupted
+or killed resumes from its checkpoints (``Maestro.resume``, ``maestro resume RUN_ID``)
+without running finished steps again.
+"""
+
+from .base import FINISHED, PlanRecord, RunRecord, RunState, RunStore, RunSummary, finished_error
+from .export import export_run
+from .resume import CompletedRound, ResumePoint, resume_point
+from .spec import RunSpec
+from .sqlite import SQLiteRunStore
+
+__all__ = [
+    "FINISHED",
+    "CompletedRound",
+    "PlanRecord",
+    "ResumePoint",
+    "RunRecord",
+    "RunSpec",
+    "RunState",
+    "RunStore",
+    "RunSummary",
+    "SQLiteRunStore",
+    "export_run",
+    "finished_error",
+    "resume_point",
+]
