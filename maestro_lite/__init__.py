@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .budget import Budget
+from .budget import Budget, BudgetPreset
 from .cache import ResponseCache
 from .corpora import Corpora
 from .corpus import (
@@ -22,6 +22,7 @@ from .documents import (
     LoaderRegistry,
     Page,
     ParsedFile,
+    document_id,
     load_document,
 )
 from .embeddings import Embedder, embedder_from_settings
@@ -65,28 +66,39 @@ from .models import (
     generate,
     model_from_settings,
 )
-from .orchestrator import CorpusStore, Maestro
+from .orchestrator import CorpusStore, EventHandler, Maestro
 from .plan import Plan, Step, StepKind
-from .requirements import CheckContext, CheckOutcome, Requirement, RequirementResult
+from .requirements import (
+    CheckContext,
+    CheckOutcome,
+    Requirement,
+    RequirementLike,
+    RequirementResult,
+)
 from .result import Citation, Claim, Decision, RunResult, StepResult, ValidationReport
 from .retrieval import Retriever, SearchFilter, SearchHit, SearchMode
 from .runs import RunRecord, RunStore, RunSummary, SQLiteRunStore, export_run
 from .settings import Settings
 from .store import VectorStore, store_from_settings
 from .usage import Usage, UsageLimits
+from .validator import check_citations
 
 __version__ = "0.1.0"
 
 __all__ = [
     # orchestration
     "Maestro",
+    "EventHandler",
     "CorpusStore",
     "Corpora",
     "Plan",
     "Step",
     "StepKind",
     "Budget",
+    "BudgetPreset",
     "Requirement",
+    "RequirementLike",
+    "check_citations",
     "CheckContext",
     "CheckOutcome",
     "RunResult",
@@ -119,6 +131,7 @@ __all__ = [
     "LoaderRegistry",
     "ParsedFile",
     "load_document",
+    "document_id",
     "Embedder",
     "embedder_from_settings",
     "VectorStore",
