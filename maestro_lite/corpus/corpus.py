@@ -44,8 +44,8 @@ class HybridSearch(BaseModel):
     fusion: Literal["convex", "rrf"] = "convex"
     """``convex``: weighted sum of min-max normalised scores; ``rrf``: reciprocal rank fusion."""
     lexical_weight: float = Field(default=0.5, ge=0.0, le=1.0)
-    """Weight of BM25 against dense similarity (for RRF, dense weighs 1 and BM25 this
-    divided by ``1 - lexical_weight``)."""
+    """Weight of BM25 against dense similarity, in [0, 1]. For RRF the two lists weigh
+    ``2 * (1 - lexical_weight)`` and ``2 * lexical_weight``, so 0.5 is plain RRF."""
     candidates: int = Field(default=300, ge=1)
     """How many results each retriever contributes before fusion (at least ``k``): deeper
     lists let a chunk ranked well by one side and poorly by the other still surface."""
@@ -301,7 +301,7 @@ class Corpus:
         elif self.hybrid.fusion == "rrf":
             weight = self.hybrid.lexical_weight
             ranked = reciprocal_rank_fusion(
-                [dense, lexical], k=self.hybrid.rrf_k, weights=[1.0, weight / max(1e-9, 1 - weight)]
+                [dense, lexical], k=self.hybrid.rrf_k, weights=[2 * (1 - weight), 2 * weight]
             )
         else:
             ranked = convex_fusion(dense, lexical, lexical_weight=self.hybrid.lexical_weight)
@@ -315,7 +315,9 @@ class Corpus:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _check_embedder(self) -> None:
+    def check_embedder(self) -> None:
+        """Raise ``EmbeddingMismatch`` unless the embedder is the one the corpus was built
+        with."""
         if self.embedder.name != self.config.embedder:
             raise EmbeddingMismatch(self.name, self.config.embedder, self.embedder.name)
 
@@ -328,11 +330,11 @@ class Corpus:
 
     async def embed_documents(self, chunks: Sequence[Chunk]) -> Vectors:
         """Vectors for chunks, checked against the corpus's embedder."""
-        self._check_embedder()
+        self.check_embedder()
         return await self.embedder.embed([self.index_text(c) for c in chunks])
 
     async def _embed_query(self, query: str) -> Vectors:
-        self._check_embedder()
+        self.check_embedder()
         vectors = await self.embedder.embed([query], input_type="query")
         first: Vectors = vectors[0]
         return first

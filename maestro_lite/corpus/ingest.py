@@ -286,6 +286,7 @@ class Ingestion:
 
     async def _run(self, prepared: AsyncIterator[_Prepared | None]) -> IngestReport:
         started = time.perf_counter()
+        self.corpus.check_embedder()  # before any parsing, not at the first write
         await self._start()
         queue: asyncio.Queue[_Prepared | None] = asyncio.Queue(maxsize=_QUEUE_DOCUMENTS)
 
