@@ -129,6 +129,7 @@ class OpenAICompatibleServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._hung: set[_Exchange] = set()
+        self._connections: set[socket.socket] = set()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -152,11 +153,20 @@ class OpenAICompatibleServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the port (safe to call on a server never started)."""
+        """Stop serving, close the port and every client connection, like a server that
+        goes away: a client's kept-alive connection is not answered any more (safe to call
+        on a server never started)."""
         if self._thread is not None:
             self._httpd.shutdown()  # blocks until serve_forever returns: only if it runs
             self._thread = None
         self._httpd.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the client
 
     def __enter__(self) -> OpenAICompatibleServer:
         return self.start()
@@ -226,6 +236,16 @@ class OpenAICompatibleServer:
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                super().finish()
 
             exchange: _Exchange | None = None
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from maestro_lite.events import Event
-from maestro_lite.models import FunctionModel, ModelCall
+from maestro_lite.models import FunctionModel, Message, ModelCall, ModelSettings
 from maestro_lite.runs import RunRecord, RunSpec, RunState, RunSummary, SQLiteRunStore
 
 from ..orchestration.conftest import cite, contracts, step_of
 from ..orchestration.test_orchestrator import answer_notice, judge_mentions, notice_plan, routed
 
-__all__ = ["Killed", "KillingStore", "contracts", "fix_then_replan_model"]
+__all__ = [
+    "Killed",
+    "KillingStore",
+    "contracts",
+    "fix_then_replan_model",
+    "over_http",
+    "unit_of",
+]
 
 REVISED_PLAN: dict[str, Any] = {
     "rationale": "Add governing law.",
@@ -110,3 +118,36 @@ class KillingStore:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def over_http(model: FunctionModel) -> Callable[[dict[str, Any]], str | dict[str, Any]]:
+    """A server responder answering each HTTP request as ``model``'s function would answer
+    the same call in process (the schema comes from ``response_format``)."""
+
+    def respond(body: dict[str, Any]) -> str | dict[str, Any]:
+        fmt = body.get("response_format") or {}
+        schema = fmt.get("json_schema", {}).get("schema")
+        messages = [Message(role=m["role"], content=m["content"]) for m in body["messages"]]
+        reply = model._function(ModelCall(messages, schema, ModelSettings()))
+        assert isinstance(reply, dict | str)
+        return reply
+
+    return respond
+
+
+def unit_of(body: dict[str, Any]) -> str:
+    """What a request to the scenario's server is for: the plan, a revision of it, a step
+    (by instruction, and whether it is a fix), or a judgement (by the output judged)."""
+    fmt = body.get("response_format") or {}
+    title = fmt.get("json_schema", {}).get("schema", {}).get("title")
+    call = ModelCall(
+        [Message(role=m["role"], content=m["content"]) for m in body["messages"]],
+        None,
+        ModelSettings(),
+    )
+    if title == "PlanDraft":
+        return "replan" if "A previous plan ran" in call.last_user else "plan"
+    if title == "Verdicts":
+        return "judge:" + call.last_user.split("Output:\n", 1)[1].split("\n\nEvidence", 1)[0]
+    fix = " (fix)" if "failed these checks" in call.prompt else ""
+    return f"step:{step_of(call)}{fix}"

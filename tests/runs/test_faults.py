@@ -1,0 +1,118 @@
+"""Runs against a real HTTP endpoint that fails: injected faults, an endpoint that dies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from maestro_lite import Limiter, ProviderLimits, RetryPolicy, RunInterruptedError
+from maestro_lite.events import Event, StepFinished
+from maestro_lite.models import OpenAIModel
+from maestro_lite.orchestrator import Maestro
+from maestro_lite.runs import SQLiteRunStore
+from maestro_lite.testing import FaultRates, OpenAICompatibleServer
+
+from ..orchestration.conftest import MemoryRetriever
+from .conftest import fix_then_replan_model, over_http, unit_of
+
+TASK = "Compare the two versions"
+REQUIREMENTS = ["cover the governing law of both versions"]
+# Enough retries that a call survives a run of faults at 30%; no real waiting in tests.
+PATIENT = RetryPolicy(max_retries=8, initial_delay=0.005, max_delay=0.02)
+LIMIT = 2
+
+
+async def run_all(
+    server: OpenAICompatibleServer, retriever: MemoryRetriever, runs: int
+) -> list[str]:
+    limiter = Limiter({server.base_url: ProviderLimits(max_concurrent=LIMIT)})
+    async with OpenAIModel("test-model", base_url=server.base_url, timeout=0.3) as model:
+        maestro = Maestro(model, concurrency=4, retry=PATIENT, limiter=limiter)
+        results = await asyncio.gather(
+            *(
+                maestro.run(TASK, corpus=retriever, requirements=REQUIREMENTS, run_id=f"run{i}")
+                for i in range(runs)
+            )
+        )
+    assert limiter.stats(server.base_url).max_in_flight <= LIMIT
+    assert all(r.status == "passed" for r in results), [r.error for r in results]
+    return [r.output_text for r in results]
+
+
+async def test_with_30_percent_faults_every_run_completes_with_the_fault_free_output(
+    contracts: MemoryRetriever,
+) -> None:
+    responder = over_http(fix_then_replan_model())
+    with OpenAICompatibleServer(responder) as clean:
+        expected = await run_all(clean, contracts, runs=4)
+
+    faults = FaultRates(
+        rate_429=0.06,
+        rate_500=0.06,
+        rate_timeout=0.06,
+        rate_drop=0.06,
+        rate_malformed=0.06,
+        seed=5,
+    )
+    with OpenAICompatibleServer(
+        responder,
+        faults=["429", "500", "timeout", "drop", "malformed"],  # each kind at least once
+        rates=faults,
+        retry_after=0.01,
+        hang_seconds=5,
+    ) as faulty:
+        outputs = await run_all(faulty, contracts, runs=4)
+    assert outputs == expected
+    seen = Counter(faulty.outcomes)
+    assert {"429", "500", "timeout", "drop", "malformed"} <= set(seen)
+    assert 1 - seen["ok"] / len(faulty.outcomes) >= 0.25  # the share of faulty calls
+    # The server's own count: the shared limit held across all runs and every fault.
+    assert faulty.max_in_flight == LIMIT
+
+
+async def test_a_dead_endpoint_stops_the_run_which_resumes_when_it_is_back(
+    contracts: MemoryRetriever, tmp_path: Path
+) -> None:
+    store = SQLiteRunStore(tmp_path / "runs.sqlite3")
+    responder = over_http(fix_then_replan_model())
+    server = OpenAICompatibleServer(responder).start()
+    port = int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+
+    def kill_after_s2(event: Event) -> None:
+        if isinstance(event, StepFinished) and event.step_id == "s2":
+            server.stop()  # the endpoint dies: refused connections from now on
+
+    quick = RetryPolicy(max_retries=2, initial_delay=0.0, jitter=0.0)
+    async with OpenAIModel("test-model", base_url=server.base_url, timeout=2) as model:
+        maestro = Maestro(model, concurrency=1, retry=quick, run_store=store)
+        with pytest.raises(RunInterruptedError) as info:
+            await maestro.run(
+                TASK,
+                corpus=contracts,
+                requirements=REQUIREMENTS,
+                run_id="r",
+                on_event=kill_after_s2,
+            )
+        assert "cannot reach" in str(info.value)
+        assert "maestro resume r" in (info.value.hint or "")
+        record = store.get("r")
+        assert record.status == "interrupted"
+        assert {s.step_id for s in record.steps if s.status == "done"} == {"s1", "s2"}
+        before = [unit_of(body) for body in server.requests]
+        assert before == [
+            "plan",
+            "step:Notice period in the 2023 version",
+            "step:Notice period in the 2025 version",
+        ]
+
+        with OpenAICompatibleServer(responder, port=port) as back:
+            result = await maestro.resume("r", corpus=contracts)
+        assert result.status == "passed"
+        after = [unit_of(body) for body in back.requests]
+        assert not set(before) & set(after)  # nothing finished was asked for again
+        assert after[0] == "step:Compare the notice periods"
+        assert result.usage.requests == len(before) + 3 + len(after)  # 3 refused attempts
+        assert result.usage.failed_requests == 3
