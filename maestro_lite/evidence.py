@@ -23,9 +23,14 @@ from .tokens import count_tokens
 
 __all__ = ["EvidenceItem", "EvidencePool", "sentence_spans"]
 
-# A sentence ends at . ! or ? followed by space and an uppercase letter, digit, quote or
-# bracket; line breaks also separate (headings, list items, table rows).
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(\[$])|\n+")
+# A sentence ends at . ! or ? followed by whitespace and an uppercase letter, digit, quote or
+# bracket. A blank line or a list bullet also separates. A single line break does not: PDF
+# text breaks lines mid-sentence.
+_BOUNDARY = re.compile(
+    r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(\[$])"
+    r"|\n[ \t]*\n\s*"
+    r"|\n(?=[ \t]*(?:[-*\u2022]|\d{1,3}[.)])[ \t])"
+)
 _MIN_SENTENCE = 12
 _MAX_SENTENCES_PER_CHUNK = 40
 
@@ -122,6 +127,8 @@ class EvidencePool:
         items: list[EvidenceItem] = []
         chunks: list[Chunk] = []
         seen: set[str] = set()
+        # Overlapping chunks of one document repeat sentences: offer each span once.
+        offered: dict[str, list[tuple[int, int]]] = {}
         used = 0
         for hit in hits:
             chunk = hit.chunk
@@ -133,11 +140,20 @@ class EvidencePool:
                     continue  # a smaller, lower-ranked chunk may still fit
                 # Even the best chunk is too big: keep it; the model's window is the limit.
             seen.add(chunk.id)
+            spans = offered.setdefault(chunk.document_id, [])
+            fresh = [
+                (s, e)
+                for s, e in sentence_spans(chunk.text)
+                if not any(a <= chunk.doc_start + s and chunk.doc_start + e <= b for a, b in spans)
+            ]
+            if not fresh:
+                continue
             used += cost
             chunks.append(chunk)
             n = len(chunks)
-            for j, (s, e) in enumerate(sentence_spans(chunk.text), start=1):
+            for j, (s, e) in enumerate(fresh, start=1):
                 items.append(EvidenceItem(id=f"c{n}.s{j}", chunk=chunk, start=s, end=e))
+                spans.append((chunk.doc_start + s, chunk.doc_start + e))
         return cls(items, chunks)
 
     @classmethod

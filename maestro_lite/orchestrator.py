@@ -109,6 +109,8 @@ class Maestro:
         retry: Backoff for transient model errors.
         max_reasks: Re-asks per call when output does not match its schema.
         output_tokens: Tokens reserved for each step's answer.
+        check_figures: Fail steps whose answers state figures their cited evidence does not
+            contain (turn off for tasks that compute new figures, such as counting).
         on_event: Called with every event of every run (sync or async).
         run_store: Where runs are recorded, so they can be listed and resumed
             (``SQLiteRunStore.open(settings)``); ``None`` records nothing.
@@ -137,6 +139,7 @@ class Maestro:
         retry: RetryPolicy | None = None,
         max_reasks: int = 2,
         output_tokens: int = 1024,
+        check_figures: bool = True,
         on_event: EventHandler | None = None,
         run_store: RunStore | None = None,
         cache: ResponseCache | None = None,
@@ -152,6 +155,7 @@ class Maestro:
         self.retry = retry
         self.max_reasks = max_reasks
         self.output_tokens = output_tokens
+        self.check_figures = check_figures
         self.on_event = on_event
         self.run_store = run_store
         self.cache = cache
@@ -423,6 +427,7 @@ class _Run:
             corpus,
             retry=maestro.retry,
             max_reasks=maestro.max_reasks,
+            check_figures=maestro.check_figures,
         )
 
     def emit(self, event: Event) -> None:

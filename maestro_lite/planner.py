@@ -10,7 +10,7 @@ goes back to the model with the problems, a bounded number of times.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, create_model
 
@@ -54,7 +54,7 @@ changed.", "depends_on": ["s1", "s2"], "queries": [], "documents": []}]}"""
 
 
 class _PlanDraftBase(BaseModel):
-    rationale: str = Field(description="One or two sentences: why these steps")
+    rationale: str = Field(max_length=400, description="One or two sentences: why these steps")
 
 
 def _draft_model(handles: Sequence[str], max_steps: int) -> type[BaseModel]:
@@ -62,11 +62,17 @@ def _draft_model(handles: Sequence[str], max_steps: int) -> type[BaseModel]:
     doc_type: Any = list_of(literal_of(handles)) if handles else list[str]
     step_model = create_model(
         "PlannedStep",
-        id=(str, Field(description="s1, s2, ...")),
+        id=(str, Field(max_length=40, description="s1, s2, ...")),
         kind=(literal_of(STEP_KINDS), ...),
-        instruction=(str, Field(description="What this step must find or produce")),
-        depends_on=(list[str], Field(description="ids of earlier steps this step needs")),
-        queries=(list[str], Field(description="1-3 search queries; [] for synthesize")),
+        instruction=(str, Field(max_length=300, description="What this step must find or produce")),
+        depends_on=(
+            list[Annotated[str, Field(max_length=40)]],
+            Field(max_length=16, description="ids of earlier steps this step needs"),
+        ),
+        queries=(
+            list[Annotated[str, Field(max_length=200)]],
+            Field(max_length=3, description="1-3 search queries; [] for synthesize"),
+        ),
         documents=(
             doc_type,
             Field(description="Restrict retrieval to these documents; [] for all"),

@@ -52,6 +52,11 @@ _GUIDANCE: dict[StepKind, str] = {
 
 StepOutput = BaseModel
 
+MAX_ANSWER_CHARS = 2000
+MAX_CLAIM_CHARS = 500
+MAX_CLAIMS = 10
+MAX_EVIDENCE_PER_CLAIM = 8
+
 
 def _evidence_type(ids: Sequence[str]) -> Any:
     return literal_of(ids) if ids else None
@@ -83,22 +88,42 @@ def _output_model(
                 ),
                 "missing_reason": (
                     str | None,
-                    Field(default=None, description="Why the evidence does not give a value"),
+                    Field(
+                        default=None,
+                        max_length=MAX_CLAIM_CHARS,
+                        description="Why the evidence does not give a value",
+                    ),
                 ),
             }
             if ev is not None:
-                wrapped["evidence"] = (list_of(ev), Field(default_factory=list))
+                wrapped["evidence"] = (
+                    list_of(ev),
+                    Field(default_factory=list, max_length=MAX_EVIDENCE_PER_CLAIM),
+                )
             fields[name] = (create_model(f"{data_type.__name__}_{name}", **wrapped), ...)
         return create_model(f"Extracted{data_type.__name__}", **fields)
-    answer_field = (str, Field(description="The direct answer, in 1-4 sentences"))
+    # Bounds keep answers focused; pydantic enforces them (over-long answers are re-asked).
+    answer_field = (
+        str,
+        Field(max_length=MAX_ANSWER_CHARS, description="The direct answer, in 1-4 sentences"),
+    )
     if ev is None:
         return create_model("StepAnswer", answer=answer_field)
     claim = create_model(
         "CitedClaim",
-        text=(str, Field(description="One factual statement")),
-        evidence=(list_of(ev), Field(description="ids of the sentences that state it")),
+        text=(str, Field(max_length=MAX_CLAIM_CHARS, description="One factual statement")),
+        evidence=(
+            list_of(ev),
+            Field(
+                max_length=MAX_EVIDENCE_PER_CLAIM, description="ids of the sentences that state it"
+            ),
+        ),
     )
-    return create_model("StepAnswer", answer=answer_field, claims=(list[claim], ...))
+    return create_model(
+        "StepAnswer",
+        answer=answer_field,
+        claims=(list_of(claim), Field(max_length=MAX_CLAIMS)),
+    )
 
 
 def prompt_head(

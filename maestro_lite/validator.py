@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from .documents.model import Chunk
 from .errors import BudgetExceeded, MaestroError, interrupts_run
 from .events import Event, ModelAttempted
+from .grounding import ungrounded_figures
 from .models.base import ChatModel, Message
 from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
 from .plan import Plan
@@ -81,7 +82,7 @@ def check_citations(
 
 
 class _VerdictBase(BaseModel):
-    reason: str = Field(description="One sentence: why")
+    reason: str = Field(max_length=300, description="One sentence: why")
     verdict: Verdict
 
 
@@ -105,11 +106,13 @@ class Validator:
         *,
         retry: RetryPolicy | None = None,
         max_reasks: int = 2,
+        check_figures: bool = True,
     ) -> None:
         self.judge = judge
         self.retriever = retriever
         self.retry = retry
         self.max_reasks = max_reasks
+        self.check_figures = check_figures
 
     async def validate(
         self,
@@ -133,7 +136,7 @@ class Validator:
             result = results.get(step.id)
             if result is None:
                 continue
-            checks += self._step_checks(plan, result, results, sources)
+            checks += self._step_checks(plan, result, results, sources, task)
         final = results.get(plan.final.id)
         text = _output_text(output)
         claims = final.claims if final else []
@@ -223,6 +226,7 @@ class Validator:
         result: StepResult,
         results: Mapping[str, StepResult],
         sources: Mapping[str, Chunk],
+        task: str,
     ) -> list[RequirementResult]:
         sid = result.step_id
         if result.status != "done":
@@ -285,7 +289,32 @@ class Validator:
                     step_id=sid,
                 )
             )
+            if self.check_figures:
+                out.append(self._figures_check(result, step.instruction, task))
         return out
+
+    @staticmethod
+    def _figures_check(result: StepResult, instruction: str, task: str) -> RequirementResult:
+        written = " ".join([result.answer, *(c.text for c in result.claims)])
+        # Titles count: "the 2023 agreement" names a document, not a figure from it.
+        cited = result.citations
+        names = [f"{c.title} {c.path.rsplit('/', 1)[-1]}" for c in cited]
+        allowed = [c.quote for c in cited] + names + [task, instruction]
+        loose = ungrounded_figures(written, allowed)
+        reason = (
+            "figures not in the cited evidence: "
+            + ", ".join(loose[:6])
+            + ". State only figures that the cited sentences contain, and cite them"
+            if loose
+            else "all figures grounded"
+        )
+        return _builtin(
+            f"{result.step_id}.figures",
+            "every figure appears in the cited evidence",
+            not loose,
+            reason,
+            step_id=result.step_id,
+        )
 
     @staticmethod
     def _programmatic(

@@ -40,4 +40,6 @@ def small_model_path(models_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def local_model(small_model_path: Path) -> Iterator[LocalModel]:
     """The real 0.5B model through llama.cpp, loaded once per session."""
-    yield LocalModel(small_model_path, n_ctx=4096)
+    model = LocalModel(small_model_path, n_ctx=4096)
+    yield model
+    model.close()

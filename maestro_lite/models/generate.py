@@ -113,6 +113,8 @@ class Attempt(BaseModel):
     """``ok``: usable answer; ``invalid``: answer failed validation (re-asked);
     ``error``: the call itself failed; ``cached``: answered by the response cache, no call."""
     error: str | None = None
+    output: str | None = None
+    """The raw text of an ``invalid`` answer (truncated), kept for audit and debugging."""
     usage: Usage
     seconds: float
 
@@ -378,7 +380,12 @@ async def generate(
             errors = _short(exc)
             record(
                 Attempt(
-                    model=raw.model, outcome="invalid", error=errors, usage=usage, seconds=elapsed
+                    model=raw.model,
+                    outcome="invalid",
+                    error=errors,
+                    output=raw.text[:2000],
+                    usage=usage,
+                    seconds=elapsed,
                 )
             )
             if reasks >= max_reasks:
@@ -393,14 +400,18 @@ async def generate(
                     hint="Use a stronger model, simplify the output type, or raise max_reasks.",
                 ) from None
             reasks += 1
-            convo = [
-                *convo,
-                Message.assistant(raw.text),
-                Message.user(
+            if raw.finish_reason == "length":
+                # Cut off mid-JSON: the errors are about truncation, not content.
+                correction = (
+                    "That reply was cut off because it was too long. Reply again with a much "
+                    "shorter JSON object: brief strings, fewer items."
+                )
+            else:
+                correction = (
                     "That reply does not match the required JSON schema:\n"
                     f"{errors}\nReply again with only the corrected JSON object."
-                ),
-            ]
+                )
+            convo = [*convo, Message.assistant(raw.text), Message.user(correction)]
             continue
         record(Attempt(model=raw.model, outcome=ok, usage=usage, seconds=elapsed))
         return Completion(

@@ -20,9 +20,31 @@ from ..errors import ModelAPIError, ModelIntegrityError, ModelNotAvailable
 from .base import Message, ModelSettings, RawResponse
 from .registry import ModelRegistry, Progress, is_gguf
 
-__all__ = ["LocalModel"]
+__all__ = ["LocalModel", "grammar_safe"]
 
 _DEFAULT_MAX_TOKENS = 1024
+# A mild penalty keeps small models from looping inside a JSON string until max_tokens.
+_REPEAT_PENALTY = 1.1
+_MAX_GRAMMAR_ITEMS = 20
+
+
+def grammar_safe(schema: Any) -> Any:
+    """``schema`` without the bounds llama-cpp-python cannot compile.
+
+    Its schema-to-grammar converter writes ``maxLength: n`` as ``n`` nested optional rules
+    (it has no ``{m,n}`` form), which llama.cpp rejects for a few hundred characters and
+    then crashes on (segmentation fault). String lengths and large ``maxItems`` are dropped
+    from the grammar; pydantic still enforces them on the answer, and violations are
+    re-asked like any other validation error.
+    """
+    if isinstance(schema, dict):
+        out = {k: grammar_safe(v) for k, v in schema.items() if k not in ("minLength", "maxLength")}
+        if isinstance(out.get("maxItems"), int) and out["maxItems"] > _MAX_GRAMMAR_ITEMS:
+            del out["maxItems"]
+        return out
+    if isinstance(schema, list):
+        return [grammar_safe(v) for v in schema]
+    return schema
 
 
 class LocalModel:
@@ -127,6 +149,13 @@ class LocalModel:
 
         await asyncio.to_thread(locked_load)
 
+    def close(self) -> None:
+        """Free the model's memory; a later request loads it again."""
+        with self._lock:
+            if self._llama is not None:
+                self._llama.close()
+                self._llama = None
+
     def _complete(
         self,
         messages: list[dict[str, str]],
@@ -138,11 +167,12 @@ class LocalModel:
             # Deterministic unless asked otherwise: answers must be reproducible.
             "temperature": 0.0 if settings.temperature is None else settings.temperature,
             "max_tokens": settings.max_tokens or _DEFAULT_MAX_TOKENS,
+            "repeat_penalty": _REPEAT_PENALTY,
         }
         if settings.seed is not None:
             kwargs["seed"] = settings.seed
         if json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+            kwargs["response_format"] = {"type": "json_object", "schema": grammar_safe(json_schema)}
         with self._lock:
             llama = self._ensure_loaded()
             result: dict[str, Any] = llama.create_chat_completion(**kwargs)

@@ -31,14 +31,19 @@ llama-cpp-python's server turns into a grammar), or ``prompt`` (only in the inst
 _OPENAI_HOST = "api.openai.com"
 
 
+# Keywords OpenAI's strict mode rejects; pydantic still enforces them on the answer.
+_NOT_STRICT = ("default", "minLength", "maxLength", "minItems", "maxItems")
+
+
 def _strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Adapt a pydantic JSON schema to OpenAI's strict mode: closed objects, every property
-    required (optional ones stay nullable), no ``default`` keywords."""
+    required (optional ones stay nullable), no keywords strict mode does not support."""
     out = copy.deepcopy(schema)
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
-            node.pop("default", None)
+            for keyword in _NOT_STRICT:
+                node.pop(keyword, None)
             if node.get("type") == "object" and "properties" in node:
                 node["additionalProperties"] = False
                 node["required"] = list(node["properties"])

@@ -3,7 +3,13 @@ fast deterministic embedder."""
 
 from ..models.scripted import FunctionModel, ModelCall, ScriptedModel
 from .hashing import HashingEmbedder
-from .openai_server import Fault, FaultRates, OpenAICompatibleServer, Responder
+from .openai_server import (
+    Fault,
+    FaultRates,
+    OpenAICompatibleServer,
+    Responder,
+    responder_from,
+)
 
 __all__ = [
     "Fault",
@@ -14,4 +20,5 @@ __all__ = [
     "OpenAICompatibleServer",
     "Responder",
     "ScriptedModel",
+    "responder_from",
 ]

@@ -27,7 +27,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-__all__ = ["Fault", "FaultRates", "OpenAICompatibleServer", "Responder"]
+from pydantic import BaseModel
+
+from ..models.base import Message, ModelSettings
+from ..models.scripted import ModelCall
+
+__all__ = ["Fault", "FaultRates", "OpenAICompatibleServer", "Responder", "responder_from"]
 
 Fault = Literal["ok", "429", "500", "503", "401", "400", "404", "timeout", "drop", "malformed"]
 """What the server does with one request: answer (``ok``), an HTTP error, hang past the
@@ -36,6 +41,34 @@ body that is not JSON (``malformed``)."""
 
 Responder = Callable[[dict[str, Any]], str | dict[str, Any]]
 """Maps the request body to the assistant message content (a dict is sent as JSON text)."""
+
+
+def responder_from(function: Callable[[ModelCall], Any]) -> Responder:
+    """A responder from a :class:`~maestro_lite.models.FunctionModel`-style function, so one
+    scripted function can drive an in-process model or a real HTTP endpoint.
+
+    The function receives a :class:`ModelCall` rebuilt from the request body (messages, the
+    JSON schema of ``response_format``, sampling settings) and returns text, a dict or a
+    pydantic object.
+    """
+
+    def respond(body: dict[str, Any]) -> str | dict[str, Any]:
+        fmt = body.get("response_format") or {}
+        schema = fmt.get("json_schema", {}).get("schema") or fmt.get("schema")
+        settings = ModelSettings(
+            temperature=body.get("temperature"),
+            max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
+            seed=body.get("seed"),
+        )
+        messages = [Message(role=m["role"], content=m["content"]) for m in body["messages"]]
+        reply = function(ModelCall(messages, schema, settings))
+        if isinstance(reply, BaseModel):
+            return reply.model_dump_json()
+        if isinstance(reply, (str, dict)):
+            return reply
+        raise TypeError(f"a responder must return text, a dict or a model, not {reply!r}")
+
+    return respond
 
 
 @dataclass

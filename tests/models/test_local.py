@@ -96,3 +96,26 @@ def test_a_missing_or_non_gguf_file_is_refused(tmp_path: Path) -> None:
 def test_a_registry_name_needs_a_registry() -> None:
     with pytest.raises(ModelNotAvailable, match="registry"):
         LocalModel("qwen2.5-coder-0.5b")
+
+
+class Bounded(BaseModel):
+    summary: str = Field(max_length=1500)
+    points: list[str] = Field(max_length=50)
+
+
+async def test_length_bounds_do_not_reach_the_grammar(local_model: LocalModel) -> None:
+    """llama-cpp-python compiles maxLength into nested rules that llama.cpp rejects and then
+    crashes on; the adapter keeps such bounds out of the grammar (pydantic enforces them)."""
+    from maestro_lite.models.local import grammar_safe
+
+    schema = Bounded.model_json_schema()
+    safe = grammar_safe(schema)
+    assert "maxLength" not in str(safe) and "maxItems" not in str(safe)
+    assert schema["properties"]["summary"]["maxLength"] == 1500  # the original is untouched
+    result = await generate(
+        local_model,
+        [Message.user("Summarise: the notice period fell from 90 to 60 days.")],
+        output_type=Bounded,
+        settings=ModelSettings(max_tokens=200),
+    )
+    assert isinstance(result.output, Bounded)

@@ -53,3 +53,28 @@ def test_ids_resolve_to_exact_spans_and_unknown_ids_are_reported() -> None:
     again = EvidencePool.from_citations(citations, {chunk.id: chunk})
     assert again.ids == ["e1"]
     assert again.resolve(["e1"])[0][0].quote == cit.quote
+
+
+def test_pdf_line_breaks_do_not_split_sentences_but_blank_lines_and_bullets_do() -> None:
+    text = (
+        "If a force majeure event prevents a Party from performing for more than 100\n"
+        "consecutive days, either Party may terminate.\n\nSection 2 Termination Rights\n"
+        "- first item of a list\n- second item of a list"
+    )
+    sentences = [text[s:e] for s, e in sentence_spans(text)]
+    assert sentences[0].startswith("If a force majeure") and sentences[0].endswith("terminate.")
+    assert sentences[1] == "Section 2 Termination Rights"
+    assert sentences[-2:] == ["- first item of a list", "- second item of a list"]
+
+
+def test_overlapping_chunks_offer_each_sentence_once() -> None:
+    text = "Alpha is first here. Beta comes second. Gamma is the third one."
+    cut = text.index("Beta")
+    first = make_chunk("d", "D", text[: text.index("Gamma")], 0)
+    second = make_chunk("d", "D", text[cut:], 1).model_copy(
+        update={"doc_start": cut, "doc_end": len(text), "start": cut, "end": len(text)})
+    hits = [SearchHit(chunk=c, score=1.0, rank=i) for i, c in enumerate([first, second], 1)]
+    pool = EvidencePool.from_hits(hits, max_tokens=10_000)
+    quotes = [item.text for item in pool.items]
+    assert quotes == ["Alpha is first here.", "Beta comes second.", "Gamma is the third one."]
+    assert pool.ids == ["c1.s1", "c1.s2", "c2.s1"]

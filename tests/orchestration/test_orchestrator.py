@@ -202,9 +202,13 @@ async def test_when_fixing_is_not_enough_the_planner_revises_the_plan(
                 "answer": "Notice 90 -> 60 days; law New York -> Delaware.",
                 "claims": [
                     {
+                        "text": "notice shortened",
+                        "evidence": cite(call, "90 days") + cite(call, "60 days"),
+                    },
+                    {
                         "text": "law changed",
                         "evidence": cite(call, "New York") + cite(call, "Delaware"),
-                    }
+                    },
                 ],
             }
         return answer_notice(call)

@@ -1,0 +1,105 @@
+"""``maestro run``: plan, execute and validate a task over a corpus."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+from ..budget import Budget
+from ..corpora import Corpora
+from ..orchestrator import Maestro
+from ..result import RunResult
+from ..settings import Settings
+from . import app
+from ._common import console, err_console, load_settings, open_model
+from .render import EventPrinter, print_result
+
+EXIT_UNMET = 3
+
+
+def budget_from_options(
+    preset: str,
+    *,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+    max_rounds: int | None = None,
+    max_requests: int | None = None,
+) -> Budget:
+    """A preset with the explicit limits given on the command line on top."""
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "max_tokens": max_tokens,
+            "max_cost_usd": max_cost,
+            "max_rounds": max_rounds,
+            "max_requests": max_requests,
+        }.items()
+        if value is not None
+    }
+    return Budget.preset(preset, **overrides)  # type: ignore[arg-type]
+
+
+def run_with_corpora(settings: Settings, maestro_factory: Any, coro_factory: Any) -> Any:
+    """Run ``coro_factory(maestro)`` with a Maestro over the settings' corpora, closing them."""
+
+    async def go() -> Any:
+        corpora = Corpora(settings)
+        try:
+            return await coro_factory(maestro_factory(corpora))
+        finally:
+            await corpora.aclose()
+
+    return asyncio.run(go())
+
+
+def finish(result: RunResult, *, as_json: bool) -> None:
+    """Print the result and exit 0 (passed), 3 (requirements unmet) or 1 (failed)."""
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        print_result(result, console)
+    if result.status == "unmet":
+        raise typer.Exit(EXIT_UNMET)
+    if result.status == "failed":
+        raise typer.Exit(1)
+
+
+class BudgetName(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+@app.command("run")
+def run_command(
+    task: str = typer.Argument(..., help="What to do, in natural language."),
+    corpus: str = typer.Option("default", "--corpus", "-c", help="The corpus to search."),
+    require: list[str] = typer.Option(
+        [], "--require", "-r", help="A requirement the result must meet (repeatable)."
+    ),
+    budget: BudgetName = typer.Option(BudgetName.medium, "--budget", "-b", help="Preset."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token limit."),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="Cost limit in USD."),
+    max_rounds: int | None = typer.Option(None, "--max-rounds", help="Fix/replan rounds."),
+    model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
+    concurrency: int = typer.Option(4, "--concurrency", help="Steps in flight at once."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every model call."),
+) -> None:
+    """Plan, execute and validate TASK over a corpus; print the cited answer and the
+    requirement report. Exit code: 0 passed, 3 requirements unmet, 1 failed."""
+    settings = load_settings(model)
+    limits = budget_from_options(
+        budget.value, max_tokens=max_tokens, max_cost=max_cost, max_rounds=max_rounds
+    )
+    chat = open_model(settings)
+    printer = EventPrinter(err_console, verbose=verbose)
+    result: RunResult = run_with_corpora(
+        settings,
+        lambda corpora: Maestro(chat, store=corpora, concurrency=concurrency, on_event=printer),
+        lambda maestro: maestro.run(task, corpus=corpus, requirements=require, budget=limits),
+    )
+    finish(result, as_json=as_json)

@@ -1,0 +1,86 @@
+"""`maestro run` end to end as a user runs it: real ingestion, real HTTP model endpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maestro_lite.testing import OpenAICompatibleServer, responder_from
+
+from ..orchestration.conftest import V1, V2
+from ..orchestration.test_orchestrator import (
+    answer_notice,
+    judge_mentions,
+    notice_plan,
+    routed,
+)
+from .conftest import Maestro
+
+TASK = "How did the notice period change?"
+
+
+@pytest.fixture
+def ingested(maestro: Maestro, tmp_path: Path) -> dict[str, str]:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "agreement_2023.txt").write_text(V1)
+    (docs / "agreement_2025.txt").write_text(V2)
+    env = {"MAESTRO_EMBEDDER": "hashing"}
+    result = maestro("ingest", str(docs), "--corpus", "contracts", env=env)
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+def _serve(vague: bool = False) -> OpenAICompatibleServer:
+    model = routed(notice_plan, lambda c: answer_notice(c, vague_synthesis=vague),
+                   judge_mentions("90 days", "60 days"))
+    route: Any = model._function  # the same routing function, served over real HTTP
+    return OpenAICompatibleServer(responder_from(route), model_ids=["test-model"])
+
+
+def _env(base: dict[str, str], server: OpenAICompatibleServer) -> dict[str, str]:
+    return {**base, "MAESTRO_PROVIDER": "openai", "OPENAI_BASE_URL": server.base_url,
+            "MAESTRO_MODEL": "test-model"}
+
+
+def test_run_prints_the_cited_answer_and_the_requirement_table(
+    maestro: Maestro, ingested: dict[str, str]
+) -> None:
+    with _serve() as server:
+        result = maestro("run", TASK, "--corpus", "contracts", "--budget", "low",
+                         "--require", "state both notice periods", env=_env(ingested, server))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Notice fell from 90 days (2023) to 60 days (2025)." in result.stdout
+    assert "agreement_2023.txt" in result.stdout and "agreement_2025.txt" in result.stdout
+    assert "state both notice periods" in result.stdout and "FAIL" not in result.stdout
+    # Live progress goes to stderr.
+    assert "plan (planner) 3 step(s)" in result.stderr
+    assert "s1 done" in result.stderr and "passed in" in result.stderr
+    assert len(server.requests) == 5  # plan, three steps, one judge call
+
+
+def test_run_json_and_exit_code_for_unmet_requirements(
+    maestro: Maestro, ingested: dict[str, str]
+) -> None:
+    with _serve(vague=True) as server:
+        result = maestro("run", TASK, "--corpus", "contracts", "--budget", "low", "--json",
+                         "--require", "state both notice periods", env=_env(ingested, server))
+    assert result.returncode == 3, result.stderr  # unmet
+    data = json.loads(result.stdout)
+    assert data["status"] == "unmet"
+    unmet = [r for r in data["requirements"] if not r["passed"]]
+    assert [r["id"] for r in unmet] == ["r1"]
+    for citation in data["citations"]:
+        text = Path(citation["path"]).read_text()
+        assert text[citation["start"] : citation["end"]] == citation["quote"]
+
+
+def test_run_on_an_unknown_corpus_is_one_line(maestro: Maestro,
+                                              ingested: dict[str, str]) -> None:
+    with _serve() as server:
+        result = maestro("run", TASK, "--corpus", "nope", env=_env(ingested, server))
+    assert result.returncode == 2
+    assert "no corpus named 'nope'" in result.stderr and "Traceback" not in result.stderr

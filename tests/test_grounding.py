@@ -1,0 +1,43 @@
+"""Figures in an answer must appear in its evidence."""
+
+from __future__ import annotations
+
+from maestro_lite.grounding import figures, ungrounded_figures
+
+QUOTE = "Either Party may terminate on 90 days' written notice; liability is capped at $2,500,000."
+
+
+def test_a_figure_stated_in_the_evidence_is_grounded() -> None:
+    assert ungrounded_figures("The notice period is 90 days.", [QUOTE]) == []
+
+
+def test_an_invented_figure_is_caught() -> None:
+    assert ungrounded_figures("Notice changed from 100 days to 90 days.", [QUOTE]) == ["100"]
+
+
+def test_formats_and_scales_are_normalised() -> None:
+    for text in ("The cap is USD 2.5 million.", "The cap is $2,500,000.", "cap: 2500000"):
+        assert ungrounded_figures(text, [QUOTE]) == [], text
+    assert ungrounded_figures("The cap is $3 million.", [QUOTE]) == ["3 million"]
+
+
+def test_dates_and_percentages() -> None:
+    source = "The agreement is effective February 1, 2025; prices may rise by at most 4%."
+    assert ungrounded_figures("Effective 2025-02-01, cap 4%.", [source]) == []
+    assert ungrounded_figures("Effective 2025-03-15.", [source]) == ["15"]
+    assert ungrounded_figures("Increases are capped at 6%.", [source]) == ["6%"]
+
+
+def test_small_counts_are_not_treated_as_figures() -> None:
+    assert ungrounded_figures("Both of the 2 documents agree.", [QUOTE]) == []
+    assert figures("2.5 million")[0][1] == {2.5, 2_500_000.0}
+
+
+def test_month_names_ground_iso_months() -> None:
+    assert ungrounded_figures("Effective 2025-11-03.", ["Effective November 3, 2025."]) == []
+    assert ungrounded_figures("Effective 2025-11-03.", ["Effective on the 3rd, 2025."]) == ["11"]
+    assert figures("6%.")[0][0] == "6%"
+
+
+def test_file_names_count_as_sources() -> None:
+    assert ungrounded_figures("The 2023 agreement", ["agreement_2023.txt"]) == []
