@@ -28,6 +28,7 @@ from maestro_lite.store import store_from_settings
 
 from .common import eval_embedder, machine, percentile, ranked_documents, today
 from .datasets import load_scifact, split_of
+from .embedding_cache import CachedEmbedder
 from .metrics import mean, ndcg_at, recall_at
 
 __all__ = ["MethodScores", "SciFactResult", "main", "run"]
@@ -119,12 +120,15 @@ async def run(
                     queries=len(chosen),
                 )
 
-        # Latency of the call the orchestration makes: hybrid, k=10, warm caches.
-        await corpus.search("warm up the lexical index", k=10)
+        # Latency of the call the orchestration makes: hybrid, k=10, warm lexical index,
+        # and the query embedded for real (the eval cache would hide that cost).
+        raw = embedder.inner if isinstance(embedder, CachedEmbedder) else embedder
+        timed = await Corpus.open("scifact", settings=local, embedder=raw, store=store)
+        await timed.search("warm up the model and the lexical index", k=10)
         latencies = []
         for text in data.queries.values():
             started = time.perf_counter()
-            await corpus.search(text, k=10, mode="hybrid")
+            await timed.search(text, k=10, mode="hybrid")
             latencies.append((time.perf_counter() - started) * 1000)
 
     return SciFactResult(
