@@ -7,8 +7,9 @@ the limiter never exceed the limits together. Waiting calls are served round-rob
 runs (first come, first served within a run), so one run with many parallel steps cannot
 starve another.
 
-Rates are token buckets refilled continuously: a burst of up to one second's worth, then
-``requests_per_minute / 60`` per second. A call's tokens are estimated before it starts
+Rates are token buckets refilled continuously: a burst of about one second's worth, then a
+steady rate just under ``requests_per_minute / 60`` per second, so that no 60-second window
+ever holds more than the limit. A call's tokens are estimated before it starts
 (prompt tokens counted with tiktoken, plus ``max_tokens``) and corrected when the provider
 reports what it really used.
 
@@ -63,12 +64,17 @@ class GateStats:
 
 
 class _Bucket:
-    """A token bucket that may go into debt: a request larger than the bucket still passes
-    when the bucket is full, and later requests wait until the debt is paid back."""
+    """A token bucket sized so that no 60-second window sees more than ``per_minute``: a
+    burst of about one second's worth (``capacity``), refilled at ``(per_minute -
+    capacity) / 60`` per second, since a full bucket plus a minute of refill is the most a
+    window can take. It may go into debt: a request larger than the bucket passes when the
+    bucket is full, and later requests wait until the debt is paid back."""
 
     def __init__(self, per_minute: float, clock: Callable[[], float]) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = max(1.0, self.rate)
+        self.capacity = max(1.0, per_minute / 61.0)
+        spare = per_minute - self.capacity
+        # Below about 2 per minute there is nothing to spare: allow one burst request more.
+        self.rate = (spare if spare > 0 else per_minute) / 60.0
         self.level = self.capacity
         self._clock = clock
         self._stamp = clock()

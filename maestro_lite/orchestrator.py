@@ -259,6 +259,7 @@ class Maestro:
         spec = RunSpec.of(
             run_id=run_id,
             task=task,
+            model=self.model.name,
             corpus=corpus,
             requirements=requirements,
             budget=Budget.of(budget),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 from typing import Any
 
 import pytest
@@ -80,10 +81,10 @@ async def test_waiting_calls_are_served_round_robin_between_runs() -> None:
 
 async def test_the_request_rate_is_enforced_by_the_clock() -> None:
     clock = Clock()
+    # A burst of 2, then 2 per second: at most 2 + 60 * 2 = 122 in any minute.
     limiter = Limiter(
-        default=ProviderLimits(max_concurrent=None, requests_per_minute=120), clock=clock
+        default=ProviderLimits(max_concurrent=None, requests_per_minute=122), clock=clock
     )
-    # 2 per second, a burst of one second's worth.
     burst = [await limiter.acquire("p") for _ in range(2)]
     third = asyncio.create_task(limiter.acquire("p"))
     await until(lambda: limiter.stats("p").waiting == 1)
@@ -100,9 +101,9 @@ async def test_the_request_rate_is_enforced_by_the_clock() -> None:
 async def test_tokens_are_estimated_before_and_corrected_after() -> None:
     clock = Clock()
     limiter = Limiter(
-        default=ProviderLimits(max_concurrent=None, tokens_per_minute=600), clock=clock
+        default=ProviderLimits(max_concurrent=None, tokens_per_minute=610), clock=clock
     )
-    big = await limiter.acquire("p", tokens=10)  # 10 per second: the bucket is now empty
+    big = await limiter.acquire("p", tokens=10)  # a bucket of 10: now empty
     small = asyncio.create_task(limiter.acquire("p", tokens=5))
     await until(lambda: limiter.stats("p").waiting == 1)
     big.release(tokens_used=4)  # the call used 4: 6 come back, enough for 5
@@ -155,3 +156,20 @@ async def test_a_limited_model_passes_through_name_window_and_answers() -> None:
         [Message.user("hello")], json_schema=None, settings=ModelSettings(max_tokens=5)
     )
     assert raw.text == "ok"
+
+
+@pytest.mark.parametrize(("per_minute", "used"), [(2, 0.5), (10, 0.9), (122, 0.98), (1200, 0.98)])
+def test_no_minute_ever_holds_more_than_the_limit(per_minute: float, used: float) -> None:
+    from maestro_lite.limits import _Bucket
+
+    clock = Clock()
+    bucket = _Bucket(per_minute, clock)
+    granted: list[float] = []
+    while clock.now < 300:  # a greedy client, asking every 10 ms for 5 minutes
+        if bucket.wait_for(1) == 0:
+            bucket.take(1)
+            granted.append(clock.now)
+        clock.now = round(clock.now + 0.01, 2)
+    busiest = max(bisect.bisect_left(granted, t + 60) - i for i, t in enumerate(granted))
+    assert busiest <= per_minute + 1e-9
+    assert len(granted) >= used * per_minute * 5  # and how much of the limit is used

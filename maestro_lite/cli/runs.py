@@ -175,6 +175,8 @@ def show_run(
     console.print(f"task     {escape(summary.task)}")
     if summary.corpus:
         console.print(f"corpus   {escape(summary.corpus)}")
+    if record.spec.model:
+        console.print(f"model    {escape(record.spec.model)}")
     console.print(
         f"started  {_when(summary.started_at)}   finished {_when(summary.finished_at)}   "
         f"active {_duration(summary.active_seconds)}"

@@ -33,6 +33,8 @@ class RunSpec(BaseModel):
 
     run_id: str
     task: str
+    model: str | None = None
+    """The name of the model that answered the steps (resuming with another is allowed)."""
     corpus: str | None = None
     """The corpus name, when the run was given one."""
     corpus_object: bool = False
@@ -58,6 +60,7 @@ class RunSpec(BaseModel):
         *,
         run_id: str,
         task: str,
+        model: str | None = None,
         corpus: str | object | None,
         requirements: Sequence[RequirementLike],
         budget: Budget,
@@ -72,6 +75,7 @@ class RunSpec(BaseModel):
         return cls(
             run_id=run_id,
             task=task,
+            model=model,
             corpus=corpus if isinstance(corpus, str) else None,
             corpus_object=corpus is not None and not isinstance(corpus, str),
             requirements=normalized,

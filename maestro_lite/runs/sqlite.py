@@ -19,6 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -154,6 +155,19 @@ def _alive(owner: str | None) -> bool:
     return True
 
 
+@dataclass
+class _Tally:
+    """A run's running totals, updated with every event."""
+
+    seq: int
+    session: datetime
+    """When the current session (start or resume) began."""
+    prior: float
+    """Active seconds of the sessions before."""
+    active: float
+    usage: Usage
+
+
 def _usage(text: str) -> Usage:
     return _USAGE.validate_json(text)
 
@@ -210,6 +224,7 @@ class SQLiteRunStore:
         # One connection shared by every run of the process, possibly from several threads.
         self._lock = threading.RLock()
         self._active: set[str] = set()
+        self._tallies: dict[str, _Tally] = {}
         self._me = _owner()
 
     @classmethod
@@ -292,55 +307,66 @@ class SQLiteRunStore:
             self._active.add(run_id)
         return self.get(run_id)
 
+    def _tally(self, db: sqlite3.Connection, run_id: str) -> _Tally:
+        """The running totals of a run: kept in memory for the runs this store writes (it
+        created or claimed them, so no other process writes them), read otherwise."""
+        tally = self._tallies.get(run_id)
+        if tally is not None:
+            return replace(tally)
+        row = db.execute(
+            "SELECT session_started_at, prior_seconds, active_seconds, usage, "
+            "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?) "
+            "FROM runs WHERE run_id = ?",
+            (run_id, run_id),
+        ).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        session, prior, active, usage, seq = row
+        return _Tally(seq, datetime.fromisoformat(session), prior, active, _usage(usage))
+
     def append(self, event: Event) -> None:
         stored = event
         if isinstance(event, _STEP_EVENTS) and event.result is not None:
             stored = event.model_copy(update={"result": None})  # kept once, in `steps`
         at = _iso(event.at)
+        run_id = event.run_id
         with self._tx() as db:
-            row = db.execute(
-                "SELECT session_started_at, prior_seconds, "
-                "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?) "
-                "FROM runs WHERE run_id = ?",
-                (event.run_id, event.run_id),
-            ).fetchone()
-            if row is None:
-                raise RunNotFound(event.run_id)
-            session_start, prior, last_seq = row
-            seq = last_seq + 1
+            tally = self._tally(db, run_id)
+            tally.seq += 1
             db.execute(
                 "INSERT INTO events (run_id, seq, kind, at, data) VALUES (?, ?, ?, ?, ?)",
-                (event.run_id, seq, event.kind, at, EVENT_ADAPTER.dump_json(stored).decode()),
+                (run_id, tally.seq, event.kind, at, EVENT_ADAPTER.dump_json(stored).decode()),
             )
-            if isinstance(event, RunResumed):
-                prior = self._active_seconds(db, event.run_id)
-                session_start = at
-                db.execute(
-                    "UPDATE runs SET status = 'running', error = NULL, owner = ?, "
-                    "prior_seconds = ?, session_started_at = ? WHERE run_id = ?",
-                    (self._me, prior, at, event.run_id),
-                )
-            else:
-                self._apply(db, event, seq, at)
-            elapsed = (event.at - datetime.fromisoformat(session_start)).total_seconds()
+            match event:
+                case RunResumed():
+                    tally.prior, tally.session = tally.active, event.at
+                    db.execute(
+                        "UPDATE runs SET status = 'running', error = NULL, owner = ?, "
+                        "prior_seconds = ?, session_started_at = ? WHERE run_id = ?",
+                        (self._me, tally.prior, at, run_id),
+                    )
+                case ModelAttempted():
+                    tally.usage = tally.usage + event.usage
+                case RunInterrupted() | RunFinished():
+                    tally.usage = event.usage
+            self._apply(db, event, tally.seq, at)
+            tally.active = tally.prior + max(0.0, (event.at - tally.session).total_seconds())
             db.execute(
-                "UPDATE runs SET updated_at = ?, active_seconds = ? WHERE run_id = ?",
-                (at, prior + max(0.0, elapsed), event.run_id),
+                "UPDATE runs SET updated_at = ?, active_seconds = ?, usage = ? WHERE run_id = ?",
+                (at, tally.active, _usage_json(tally.usage), run_id),
             )
         if isinstance(event, RunFinished | RunInterrupted):
-            self._active.discard(event.run_id)
-
-    @staticmethod
-    def _active_seconds(db: sqlite3.Connection, run_id: str) -> float:
-        row = db.execute("SELECT active_seconds FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return float(row[0])
+            self._active.discard(run_id)
+            self._tallies.pop(run_id, None)
+        elif run_id in self._active:
+            self._tallies[run_id] = tally
 
     def _apply(self, db: sqlite3.Connection, event: Event, seq: int, at: str) -> None:
         """What ``event`` implies beyond its own row."""
         run_id = event.run_id
         match event:
-            case RunStarted():
-                db.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (run_id,))
+            case RunStarted() | RunResumed():
+                pass  # the row says running already (from create, or the resume above)
             case PlanCreated():
                 (version,) = db.execute(
                     "SELECT COALESCE(MAX(version), 0) + 1 FROM plans WHERE run_id = ?", (run_id,)
@@ -386,13 +412,6 @@ class SQLiteRunStore:
                         at,
                     ),
                 )
-                (total,) = db.execute(
-                    "SELECT usage FROM runs WHERE run_id = ?", (run_id,)
-                ).fetchone()
-                db.execute(
-                    "UPDATE runs SET usage = ? WHERE run_id = ?",
-                    (_usage_json(_usage(total) + event.usage), run_id),
-                )
             case ValidationFinished():
                 (version,) = db.execute(
                     "SELECT COALESCE(MAX(version), 0) FROM plans WHERE run_id = ?", (run_id,)
@@ -415,14 +434,13 @@ class SQLiteRunStore:
                 )
             case RunInterrupted():
                 db.execute(
-                    "UPDATE runs SET status = 'interrupted', error = ?, usage = ? WHERE run_id = ?",
-                    (event.error, _usage_json(event.usage), run_id),
+                    "UPDATE runs SET status = 'interrupted', error = ? WHERE run_id = ?",
+                    (event.error, run_id),
                 )
             case RunFinished():
                 db.execute(
-                    "UPDATE runs SET status = ?, error = ?, usage = ?, finished_at = ? "
-                    "WHERE run_id = ?",
-                    (event.status, event.error, _usage_json(event.usage), at, run_id),
+                    "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE run_id = ?",
+                    (event.status, event.error, at, run_id),
                 )
             case _:
                 pass  # recorded in `events` only

@@ -70,7 +70,8 @@ def fix_then_replan_model() -> FunctionModel:
             return {
                 "answer": "Notice 90 -> 60 days; law New York -> Delaware.",
                 "claims": [
-                    {"text": "law", "evidence": cite(call, "New York") + cite(call, "Delaware")}
+                    {"text": "notice", "evidence": cite(call, "90 days") + cite(call, "60 days")},
+                    {"text": "law", "evidence": cite(call, "New York") + cite(call, "Delaware")},
                 ],
             }
         return answer_notice(call)
