@@ -1,0 +1,53 @@
+"""Ready-made pipelines on the public API of maestro-lite: research, compare, extract."""
+
+from ._docs import DocumentSet, corpus_name_for, document_files, ingest_documents, resolve
+from .compare import AspectComparison, Compare, Comparison, DocumentPosition, comparison_plan
+from .extract import (
+    ExtractionOutput,
+    ExtractionRecord,
+    ExtractionSummary,
+    Extractor,
+    FieldValue,
+    extraction_plan,
+    optional_model,
+    schema_from_json,
+)
+from .research import (
+    DocumentRef,
+    Finding,
+    Research,
+    ResearchReport,
+    default_requirements,
+    research_plan,
+)
+
+__all__ = [
+    # research
+    "Research",
+    "ResearchReport",
+    "Finding",
+    "DocumentRef",
+    "default_requirements",
+    "research_plan",
+    # compare
+    "Compare",
+    "Comparison",
+    "AspectComparison",
+    "DocumentPosition",
+    "comparison_plan",
+    # extract
+    "Extractor",
+    "ExtractionOutput",
+    "ExtractionRecord",
+    "ExtractionSummary",
+    "FieldValue",
+    "extraction_plan",
+    "optional_model",
+    "schema_from_json",
+    # documents
+    "DocumentSet",
+    "corpus_name_for",
+    "document_files",
+    "ingest_documents",
+    "resolve",
+]

@@ -1,0 +1,165 @@
+"""Documents for the pipelines: which files to ingest, the corpus holding them, their ids."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from maestro_lite import (
+    Corpus,
+    DocumentInfo,
+    Embedder,
+    IngestEvent,
+    IngestReport,
+    LoaderRegistry,
+    Retriever,
+    Settings,
+    UserError,
+    document_id,
+)
+
+__all__ = [
+    "DocumentSet",
+    "corpus_name_for",
+    "document_files",
+    "ingest_documents",
+    "match_documents",
+    "resolve",
+]
+
+
+def document_files(
+    paths: Iterable[str | Path], *, loaders: LoaderRegistry | None = None
+) -> list[Path]:
+    """The files a loader reads under ``paths``, each once, in a stable order.
+
+    Folders are searched recursively, skipping entries whose name starts with ``_`` or ``.``
+    (``sample_docs/_src`` holds the sources of the PDFs, which would otherwise be read twice).
+    A file named directly is always kept, so an unreadable one fails visibly at ingestion.
+    """
+    registry = loaders or LoaderRegistry()
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+            for name in sorted(names):
+                if not name.startswith(("_", ".")) and registry.supports(name):
+                    files.append(Path(root, name))
+    return list(dict.fromkeys(Path(os.path.abspath(f)) for f in files))
+
+
+def corpus_name_for(paths: Sequence[str | Path]) -> str:
+    """A readable corpus name for documents given on the command line (``research`` for
+    ``sample_docs/research``); ingesting the same files again is a no-op."""
+    first = Path(os.path.abspath(Path(paths[0]).expanduser())) if paths else Path("docs")
+    stem = first.stem if first.is_file() else first.name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "docs"
+    return (slug + "-docs" if len(slug) < 3 else slug)[:60]
+
+
+@dataclass
+class DocumentSet:
+    """A corpus and the documents of it that a pipeline works on."""
+
+    corpus: Corpus
+    documents: list[DocumentInfo]
+    """The documents asked for, in the order given."""
+    report: IngestReport | None = None
+    """What ingestion did, when files were ingested."""
+    missing: list[str] = field(default_factory=list)
+    """Files that are not in the corpus after ingestion (they failed; see ``report``)."""
+
+
+async def resolve(corpus: Retriever, wanted: Sequence[str | Path]) -> list[DocumentInfo]:
+    """The documents of ``corpus`` named by id, id prefix, path, file name or title.
+
+    Raises:
+        UserError: A name matches no document, or several.
+    """
+    return match_documents(await corpus.documents(), wanted)
+
+
+def match_documents(
+    documents: Sequence[DocumentInfo], wanted: Sequence[str | Path]
+) -> list[DocumentInfo]:
+    """The documents named by id, id prefix, path, file name or title, in the order given.
+
+    Raises:
+        UserError: A name matches no document, or several.
+    """
+    out: list[DocumentInfo] = []
+    for item in wanted:
+        text = str(item)
+        path = os.path.abspath(os.path.expanduser(text))
+        matches = [d for d in documents if d.id == text or d.path == path]
+        if not matches:
+            matches = [
+                d
+                for d in documents
+                if d.id.startswith(text) or Path(d.path).name == text or d.title == text
+            ]
+        if len(matches) != 1:
+            problem = "no document" if not matches else f"{len(matches)} documents"
+            raise UserError(
+                f"{problem} in the corpus match {text!r}",
+                hint="Name a document by its id, path or file name "
+                "(`maestro docs list --corpus NAME` lists them).",
+            )
+        out.append(matches[0])
+    return out
+
+
+async def ingest_documents(
+    paths: Sequence[str | Path],
+    *,
+    corpus: str | None = None,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    password: str | None = None,
+    progress: Callable[[IngestEvent], None] | None = None,
+) -> DocumentSet:
+    """Ingest ``paths`` (files and folders) into a corpus and return their documents.
+
+    Unchanged files are not ingested again, so running a pipeline twice over the same folder
+    costs one hash per file the second time.
+
+    Args:
+        paths: Files and folders (see :func:`document_files`).
+        corpus: The corpus name; derived from the first path when ``None``.
+        settings: Where the store lives and which embedder to use.
+        embedder: The embedding model (the one ``settings`` names when ``None``).
+        password: Tried on encrypted PDFs.
+        progress: Called with each :class:`~maestro_lite.IngestEvent`.
+    """
+    files = await asyncio.to_thread(document_files, paths)
+    if not files:
+        raise UserError(
+            f"no readable documents under {', '.join(map(str, paths))}",
+            hint="Give PDF, text or Markdown files, or folders holding them.",
+        )
+    store = await Corpus.open(
+        corpus or corpus_name_for(paths), settings=settings, embedder=embedder
+    )
+    report = await store.ingest(files, password=password, progress=progress)
+    by_path = {d.path: d for d in await store.documents()}
+    by_id = {d.id: d for d in by_path.values()}
+    documents: list[DocumentInfo] = []
+    missing: list[str] = []
+    for file in files:
+        info = by_path.get(str(file))
+        if info is None and file.is_file():
+            # The same bytes may already be in the corpus under another path.
+            info = by_id.get(document_id(await asyncio.to_thread(file.read_bytes)))
+        if info is None:
+            missing.append(str(file))
+        elif info not in documents:
+            documents.append(info)
+    return DocumentSet(store, documents, report, missing)

@@ -1,0 +1,232 @@
+"""The research pipeline: planner-written plan, cited report, default requirements, files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from maestro_lite import Event, Maestro, ModelCall, Plan, Step
+from pipelines import Research, ResearchReport, default_requirements, research_plan
+
+from .conftest import MemoryRetriever, all_met, chunk, cite, routed, step_of
+
+QUESTION = "Which company makes the part that failed the thermal test, and where is it located?"
+REPORT = (
+    "In the test at 45 degrees Celsius, 7 of the 12 units failed. "
+    "In all 7 failures, the motor controller board MCB-220 overheated."
+)
+SUPPLIERS = (
+    "Kovalent Electronics makes the MCB-220 motor controller board. "
+    "Kovalent Electronics is headquartered in Penang, Malaysia."
+)
+NOISE = "The launch of the Skylark S3 moved to October 14, 2025."
+
+
+@pytest.fixture
+def corpus() -> MemoryRetriever:
+    return MemoryRetriever(
+        [
+            chunk("report", "Thermal report", REPORT, page=2),
+            chunk("suppliers", "Supplier profiles", SUPPLIERS),
+            chunk("memo", "Launch memo", NOISE),
+        ]
+    )
+
+
+def plan_two_hops(call: ModelCall) -> dict[str, Any]:
+    assert "D1: Thermal report" in call.last_user
+    return {
+        "rationale": "Find the part, then its maker and location.",
+        "steps": [
+            {
+                "id": "s1",
+                "kind": "answer",
+                "instruction": "Which part failed the thermal test?",
+                "depends_on": [],
+                "queries": ["part failed overheated"],
+                "documents": ["D1"],
+            },
+            {
+                "id": "s2",
+                "kind": "answer",
+                "instruction": "Which company makes the MCB-220 board and where is it?",
+                "depends_on": ["s1"],
+                "queries": ["MCB-220 makes headquartered"],
+                "documents": [],
+            },
+            {
+                "id": "s3",
+                "kind": "synthesize",
+                "instruction": "Answer the question.",
+                "depends_on": ["s1", "s2"],
+                "queries": [],
+                "documents": [],
+            },
+        ],
+    }
+
+
+def answer_steps(call: ModelCall) -> dict[str, Any]:
+    step = step_of(call)
+    if step.startswith("Which part"):
+        return {
+            "answer": "The MCB-220 motor controller board.",
+            "claims": [
+                {"text": "The MCB-220 board overheated.", "evidence": cite(call, "MCB-220")}
+            ],
+        }
+    if step.startswith("Which company"):
+        return {
+            "answer": "Kovalent Electronics, in Penang, Malaysia.",
+            "claims": [
+                {"text": "Kovalent makes the board.", "evidence": cite(call, "makes the MCB-220")},
+                {"text": "Kovalent is in Penang.", "evidence": cite(call, "Penang")},
+            ],
+        }
+    return {
+        "answer": "Kovalent Electronics makes the failed MCB-220 board; it is in Penang, Malaysia.",
+        "claims": [
+            {"text": "The MCB-220 board failed.", "evidence": cite(call, "overheated")},
+            {"text": "Kovalent makes it.", "evidence": cite(call, "makes the MCB-220")},
+            {"text": "Kovalent is in Penang.", "evidence": cite(call, "Penang")},
+        ],
+    }
+
+
+async def test_a_planned_run_becomes_a_cited_report(
+    corpus: MemoryRetriever, tmp_path: Path
+) -> None:
+    model = routed(PlanDraft=plan_two_hops, StepAnswer=answer_steps, Verdicts=all_met)
+    research = Research(Maestro(model), budget="low", plan_mode="planner")
+    report = await research.run(QUESTION, corpus=corpus)
+
+    assert report.status == "passed", report.requirements
+    assert "Penang" in report.answer
+    assert [f.step_id for f in report.findings] == ["s1", "s2"]
+    assert report.findings[1].answer == "Kovalent Electronics, in Penang, Malaysia."
+    assert {d.document_id for d in report.consulted} >= {"report", "suppliers"}
+    # Every claim of the answer cites an exact sentence of its source, with its page.
+    assert len(report.claims) == 3 and all(c.citations for c in report.claims)
+    board = report.claims[0].citations[0]
+    assert (board.document_id, board.page) == ("report", 2)
+    assert board.quote == "In all 7 failures, the motor controller board MCB-220 overheated."
+    assert REPORT[board.start : board.end] == board.quote
+    # The default requirements were checked: cited claims, completeness, contradictions.
+    ids = {r.id for r in report.requirements}
+    assert {"complete", "contradictions"} <= ids
+    assert any(
+        r.description == "every claim cites a source" and r.passed for r in report.requirements
+    )
+    judge_prompt = next(c for c in model.calls if c.schema_title == "Verdicts").last_user
+    assert "contradict" in judge_prompt and "every part of the question" in judge_prompt
+
+    markdown = report.to_markdown()
+    assert markdown.startswith("# Research report")
+    assert f"**Question:** {QUESTION}" in markdown
+    assert "### s2: Which company makes the MCB-220 board and where is it?" in markdown
+    assert "(uncited)" not in markdown
+    assert (
+        '1. Thermal report, page 2: "In all 7 failures, the motor controller board MCB-220 '
+        'overheated."' in markdown
+    )
+    assert "- Kovalent is in Penang. [" in markdown
+
+    md_path, json_path = report.write(tmp_path / "out")
+    assert md_path.read_text() == markdown
+    again = ResearchReport.model_validate_json(json_path.read_text())
+    assert again == report
+    assert json.loads(json_path.read_text())["claims"][0]["citations"][0]["page"] == 2
+
+
+async def test_unmet_requirements_are_reported_not_hidden(corpus: MemoryRetriever) -> None:
+    def judge(call: ModelCall) -> dict[str, Any]:
+        verdicts = all_met(call)
+        verdicts["contradictions"] = {"reason": "it ignores the article", "verdict": "not met"}
+        return verdicts
+
+    model = routed(PlanDraft=plan_two_hops, StepAnswer=answer_steps, Verdicts=judge)
+    research = Research(Maestro(model), budget="low", plan_mode="planner")
+    report = await research.run(QUESTION, corpus=corpus)
+
+    assert report.status == "unmet"
+    failed = [r for r in report.requirements if not r.passed]
+    assert [r.id for r in failed] == ["contradictions"]
+    markdown = report.to_markdown()
+    assert "**FAIL**" in markdown and "it ignores the article" in markdown
+    assert "(2 of 3 requirements met)" in markdown
+
+
+async def test_a_declared_plan_skips_the_planner_and_events_stream(
+    corpus: MemoryRetriever,
+) -> None:
+    class Answer(BaseModel):
+        company: str
+
+    def extract(call: ModelCall) -> dict[str, Any]:
+        return {
+            "company": {"value": "Kovalent", "evidence": cite(call, "Kovalent Electronics makes")}
+        }
+
+    events: list[Event] = []
+    model = routed(ExtractedAnswer=extract, Verdicts=all_met)
+    plan = Plan(steps=[Step(id="who", instruction="Who makes the MCB-220?", queries=["MCB-220"])])
+    report = await Research(Maestro(model), requirements=[], output_type=Answer, budget="low").run(
+        QUESTION, corpus=corpus, plan=plan, on_event=events.append
+    )
+
+    assert report.data == {"company": "Kovalent"}
+    assert report.findings == []  # the only step is the final one
+    assert report.claims[0].citations[0].document_id == "suppliers"
+    assert not any(c.schema_title == "PlanDraft" for c in model.calls)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert "step_finished" in kinds
+
+
+async def test_decompose_mode_chains_sub_questions_then_answers_the_whole(
+    corpus: MemoryRetriever,
+) -> None:
+    def split(call: ModelCall) -> dict[str, Any]:
+        assert QUESTION in call.last_user
+        subs = [
+            "Which part failed the thermal test?",
+            "Which company makes the MCB-220 board and where is it?",
+            "Which part failed the thermal test?",
+        ]
+        return {"sub_questions": subs}
+
+    model = routed(_SubQuestions=split, StepAnswer=answer_steps, Verdicts=all_met)
+    report = await Research(Maestro(model), budget="low").run(QUESTION, corpus=corpus)
+
+    assert report.plan is not None
+    assert [(s.id, s.depends_on) for s in report.plan.steps] == [
+        ("q1", []),
+        ("q2", ["q1"]),
+        ("answer", ["q1", "q2"]),
+    ]
+    final = report.plan.final
+    assert final.kind == "synthesize" and final.queries == [QUESTION]  # fresh evidence too
+    assert report.plan.step("q2").queries == [report.plan.step("q2").instruction]
+    # The second hop saw the first hop's answer.
+    hop2 = next(c for c in model.calls if step_of(c).startswith("Which company"))
+    assert "q1: The MCB-220 motor controller board." in hop2.last_user
+    assert report.status == "passed", report.requirements
+    assert report.usage.requests == len(model.calls) == 5  # split, 3 steps, judge
+    assert not any(c.schema_title == "PlanDraft" for c in model.calls)
+
+
+def test_default_requirements_are_fresh_objects() -> None:
+    first, second = default_requirements(), default_requirements()
+    assert [r.kind for r in first] == ["check", "judge", "judge"]
+    assert first is not second and first[1] == second[1]
+
+
+def test_a_question_that_does_not_split_is_one_step() -> None:
+    plan = research_plan("When is the launch?", ["When will the product launch?"], k=3)
+    assert [(s.id, s.kind, s.k) for s in plan.steps] == [("answer", "answer", 3)]
+    assert plan.steps[0].queries == ["When will the product launch?", "When is the launch?"]
+    assert research_plan("Q?", ["Q?"]).steps[0].queries == ["Q?"]
