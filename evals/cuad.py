@@ -1,0 +1,456 @@
+"""Contract extraction on CUAD: nine clause fields, precision and recall per field against
+``master_clauses.csv``, and the share of extracted values whose source span verified.
+
+The extraction pipeline (:class:`pipelines.extract.Extractor`) reads each contract with one
+query per field, three fields per model call, and keeps a value only when its cited span is
+the stored source text of that contract (the others are dropped, counted as ``unverified``).
+Its JSON Lines output doubles as this eval's cache: an interrupted run resumes at the next
+contract.
+
+Scoring per field, over contracts: a prediction is a true positive when it matches the gold
+answer after normalisation (dates compared as dates, durations in days, party names without
+corporate suffixes, governing law by containment, yes/no as booleans), a false positive when
+it is given but wrong or the gold is empty, and a false negative when the gold is given and
+the prediction is null or wrong.
+
+Run: ``python -m evals.cuad --limit 30`` or ``maestro eval cuad --limit 30``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from maestro_lite import Budget, ChatModel, Corpus, Maestro, Settings
+from pipelines import ExtractionOutput, ExtractionRecord, Extractor
+
+from .common import eval_embedder
+from .datasets import require
+from .harness import (
+    Stopwatch,
+    add_common_arguments,
+    eval_model,
+    markdown_table,
+    publish,
+    settings_from_args,
+    step_logger,
+    store_settings,
+)
+from .qa_metrics import normalize_answer, token_f1
+
+__all__ = ["FIELDS", "ContractRecord", "GoldContract", "load_gold", "main", "matches", "run"]
+
+PROMPT_VERSION = 1
+FIELDS_PER_STEP = 3
+K = 2
+
+
+class ContractRecord(BaseModel):
+    """The CUAD fields the eval extracts."""
+
+    parties: list[str] | None = Field(
+        default=None, description="The parties that signed the agreement (company or person names)"
+    )
+    agreement_date: str | None = Field(
+        default=None, description="The date the agreement was signed or is dated"
+    )
+    effective_date: str | None = Field(
+        default=None, description="The date the agreement takes effect (effective date)"
+    )
+    expiration_date: str | None = Field(
+        default=None, description="The date the initial term of the agreement expires or ends"
+    )
+    governing_law: str | None = Field(
+        default=None, description="The state or country whose laws govern the agreement"
+    )
+    renewal_term: str | None = Field(
+        default=None,
+        description="The length of each renewal term after the initial term (automatic renewal)",
+    )
+    notice_period_to_terminate_renewal: str | None = Field(
+        default=None,
+        description="The notice period required to terminate the agreement or stop its renewal",
+    )
+    cap_on_liability: bool | None = Field(
+        default=None,
+        description="Whether the agreement caps or limits a party's liability (limitation of "
+        "liability)",
+    )
+    termination_for_convenience: bool | None = Field(
+        default=None,
+        description="Whether a party may terminate the agreement for convenience, without cause",
+    )
+
+
+FIELDS: dict[str, str] = {
+    "parties": "Parties-Answer",
+    "agreement_date": "Agreement Date-Answer",
+    "effective_date": "Effective Date-Answer",
+    "expiration_date": "Expiration Date-Answer",
+    "governing_law": "Governing Law-Answer",
+    "renewal_term": "Renewal Term-Answer",
+    "notice_period_to_terminate_renewal": "Notice Period To Terminate Renewal- Answer",
+    "cap_on_liability": "Cap On Liability-Answer",
+    "termination_for_convenience": "Termination For Convenience-Answer",
+}
+"""Record field -> gold column of ``master_clauses.csv`` (one has a stray space)."""
+
+
+@dataclass(frozen=True)
+class GoldContract:
+    """One contract and its gold answers."""
+
+    name: str
+    text_path: Path
+    answers: dict[str, str]
+    """Record field -> gold answer ('' when the contract has no such clause)."""
+
+
+def load_gold(data_dir: Path) -> list[GoldContract]:
+    """The annotated contracts whose text is present, in the order of the CSV."""
+    root = require(data_dir / "cuad")
+    with (root / "master_clauses.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for row in rows:
+        name = row["Filename"].rsplit(".", 1)[0] + ".txt"
+        # Absolute, the form a corpus records paths in.
+        text = Path(os.path.abspath(root / "contracts" / name))
+        if text.exists():
+            answers = {field: (row.get(column) or "").strip() for field, column in FIELDS.items()}
+            out.append(GoldContract(row["Filename"], text, answers))
+    return out
+
+
+# -- normalisation ----------------------------------------------------------------------------
+
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for m in names
+}
+DateParts = tuple[int, int | None, int | None]
+
+
+def _year(text: str) -> int:
+    year = int(text)
+    if year < 100:
+        year += 2000 if year < 50 else 1900
+    return year
+
+
+def parse_date(text: str) -> DateParts | None:
+    """``(year, month, day)`` from the forms contracts and CUAD use (``6/21/99``,
+    ``[]/[]/1996``, ``June 21, 1999``, ``21st day of June, 1999``, ``1999-06-21``); unknown
+    parts are ``None``."""
+    s = text.strip().lower()
+    iso = re.search(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", s)
+    if iso:
+        return int(iso.group(1)), int(iso.group(2)), int(iso.group(3))
+    slash = re.search(r"(\d{1,2}|\[\])/(\d{1,2}|\[\])/(\d{2,4})\b", s)
+    if slash:
+        month, day, year = slash.groups()
+        return (
+            _year(year),
+            None if month == "[]" else int(month),
+            None if day == "[]" else int(day),
+        )
+    words = re.findall(r"[a-z]+|\d+", s)
+    month = next((_MONTHS[w] for w in words if w in _MONTHS), None)
+    numbers = [int(w) for w in words if w.isdigit()]
+    years = [n for n in numbers if 1900 <= n <= 2100]
+    if not years:
+        return None
+    days = [n for n in numbers if 1 <= n <= 31]
+    return years[-1], month, days[0] if days and month else None
+
+
+_NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "thirty": 30,
+    "forty-five": 45,
+    "sixty": 60,
+    "ninety": 90,
+    "hundred": 100,
+}
+_UNIT_DAYS = {"day": 1, "business day": 1, "week": 7, "month": 30, "year": 365}
+_DURATION = re.compile(r"(\d+|[a-z-]+)\s*(?:\(\d+\)\s*)?(business day|day|week|month|year)s?")
+
+
+def parse_duration(text: str) -> int | None:
+    """A duration in days (``one (1) year`` -> 365, ``30 days`` -> 30), or ``None``."""
+    for amount, unit in _DURATION.findall(text.lower()):
+        number = int(amount) if amount.isdigit() else _NUMBER_WORDS.get(amount)
+        if number is not None:
+            return number * _UNIT_DAYS[unit]
+    return None
+
+
+_SUFFIXES = re.compile(
+    r"\b(inc|incorporated|llc|l l c|ltd|limited|corp|corporation|co|company|plc|sa|s a|ag|"
+    r"gmbh|lp|l p|llp|nv|bv)\b"
+)
+
+
+def _party(name: str) -> str:
+    name = re.sub(r"\([^)]*\)|\"[^\"]*\"|“[^”]*”", " ", name)
+    name = normalize_answer(name)
+    return " ".join(_SUFFIXES.sub(" ", name).split())
+
+
+def _parties(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else str(value).split(";")
+    return [p for p in (_party(str(i)) for i in items) if p]
+
+
+def _yes(text: str) -> bool | None:
+    t = text.strip().lower()
+    if t.startswith("yes"):
+        return True
+    if t.startswith("no"):
+        return False
+    return None
+
+
+def matches(field: str, predicted: Any, gold: str) -> bool:
+    """Whether a non-null prediction matches a non-empty gold answer for ``field``."""
+    if field in ("cap_on_liability", "termination_for_convenience"):
+        return isinstance(predicted, bool) and predicted == _yes(gold)
+    if field == "parties":
+        wanted, given = _parties(gold), _parties(predicted)
+        found = [g for g in wanted if any(g in p or p in g for p in given)]
+        return bool(found) and len(found) >= len(wanted) / 2
+    text = " ".join(predicted) if isinstance(predicted, list) else str(predicted)
+    if field.endswith("_date"):
+        want, got = parse_date(gold), parse_date(text)
+        if want is not None and got is not None:
+            return all(w is None or w == g for w, g in zip(want, got, strict=True))
+    if field in ("renewal_term", "notice_period_to_terminate_renewal"):
+        want_days, got_days = parse_duration(gold), parse_duration(text)
+        if want_days is not None and got_days is not None:
+            return want_days == got_days
+    if field == "governing_law":
+        g, p = normalize_answer(gold), normalize_answer(text)
+        return bool(g) and bool(p) and (g in p or p in g)
+    return token_f1(text, [gold]) >= 0.5
+
+
+class FieldScore(BaseModel):
+    field: str
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    found: int = 0
+    """Values kept (span verified)."""
+    unverified: int = 0
+    """Values the model gave whose span did not verify (dropped)."""
+
+    @property
+    def precision(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+
+def score(
+    records: dict[str, ExtractionRecord], gold: Sequence[GoldContract], ids: dict[str, str]
+) -> list[FieldScore]:
+    """Per-field counts over the contracts that have a record."""
+    scores = {f: FieldScore(field=f) for f in FIELDS}
+    for contract in gold:
+        record = records.get(ids.get(contract.name, ""))
+        if record is None:
+            continue
+        for field, s in scores.items():
+            value = record.fields.get(field)
+            predicted = value.value if value else None
+            if value is not None:
+                s.found += value.status == "found"
+                s.unverified += value.status == "unverified"
+            answer = contract.answers[field]
+            given = predicted not in (None, "", [])
+            if given and answer and matches(field, predicted, answer):
+                s.tp += 1
+                continue
+            if given:
+                s.fp += 1
+            if answer:
+                s.fn += 1
+    return list(scores.values())
+
+
+class Summary(BaseModel):
+    model: str
+    contracts: int
+    fields: list[FieldScore]
+    seconds: float
+    calls: int
+    failed: int
+
+
+async def run(
+    settings: Settings,
+    *,
+    limit: int = 30,
+    fresh: bool = False,
+    model: ChatModel | None = None,
+    log: bool = True,
+) -> Summary:
+    """Extract the fields from the first ``limit`` contracts and score them."""
+    clock = Stopwatch()
+    chat = model or eval_model(settings)
+    gold = load_gold(settings.data_dir)[:limit]
+    stores = store_settings(settings)
+    corpus = await Corpus.open("cuad", settings=stores, embedder=eval_embedder(settings))
+    await corpus.ingest([c.text_path for c in gold])
+    by_path = {d.path: d for d in await corpus.documents()}
+    ids = {c.name: by_path[str(c.text_path)].id for c in gold if str(c.text_path) in by_path}
+    config = json.dumps(
+        {"model": chat.name, "v": PROMPT_VERSION, "k": K, "group": FIELDS_PER_STEP}, sort_keys=True
+    )
+    digest = hashlib.sha256(config.encode()).hexdigest()[:10]
+    directory = settings.cache_dir / "evals" / f"cuad-{digest}"
+    if fresh and (directory / "records.jsonl").exists():
+        (directory / "records.jsonl").unlink()
+    output = ExtractionOutput(directory, ContractRecord, formats=("jsonl", "csv"))
+    extractor = Extractor(
+        Maestro(chat, concurrency=1, output_tokens=512, on_event=step_logger() if log else None),
+        ContractRecord,
+        k=K,
+        fields_per_step=FIELDS_PER_STEP,
+        budget=Budget(max_rounds=1, max_requests=3, max_tokens=40_000),
+        concurrency=1,
+        instructions="Copy dates and names as the contract writes them.",
+    )
+    done = len(output.done())
+
+    def progress(record: ExtractionRecord) -> None:
+        if log:
+            nonlocal done
+            done += 1
+            found = [n for n, f in record.fields.items() if f.status == "found"]
+            print(
+                f"[cuad {done}/{len(ids)}] {record.title[:50]!r} {record.status} "
+                f"{record.wall_seconds:.0f}s found={len(found)} "
+                f"unverified={sum(f.status == 'unverified' for f in record.fields.values())}",
+                flush=True,
+            )
+
+    await extractor.run(
+        corpus=corpus, documents=list(ids.values()), output=output, on_record=progress
+    )
+    await corpus.close()
+    records = output.records()
+    return Summary(
+        model=chat.name,
+        contracts=len(ids),
+        fields=score(records, gold, ids),
+        seconds=clock.seconds,
+        calls=sum(r.usage.requests for r in records.values()),
+        failed=sum(r.status == "failed" for r in records.values()),
+    )
+
+
+def table(summary: Summary) -> list[str]:
+    """Per-field precision, recall and verified share, then the totals."""
+    rows: list[list[Any]] = []
+    for s in summary.fields:
+        extracted = s.found + s.unverified
+        rows.append(
+            [
+                s.field,
+                s.precision,
+                s.recall,
+                s.tp,
+                s.fp,
+                s.fn,
+                s.found / extracted if extracted else None,
+            ]
+        )
+    tp = sum(s.tp for s in summary.fields)
+    fp = sum(s.fp for s in summary.fields)
+    fn = sum(s.fn for s in summary.fields)
+    found = sum(s.found for s in summary.fields)
+    extracted = found + sum(s.unverified for s in summary.fields)
+    rows.append(
+        [
+            "**all fields (micro)**",
+            tp / (tp + fp) if tp + fp else None,
+            tp / (tp + fn) if tp + fn else None,
+            tp,
+            fp,
+            fn,
+            found / extracted if extracted else None,
+        ]
+    )
+    return markdown_table(["field", "precision", "recall", "TP", "FP", "FN", "span verified"], rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: run, print the table, append it to BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(prog="python -m evals.cuad", description=__doc__)
+    add_common_arguments(parser, limit=30)
+    args = parser.parse_args(argv)
+    settings = settings_from_args(args)
+    summary = asyncio.run(run(settings, limit=args.limit, fresh=args.fresh))
+    publish(
+        args,
+        summary,
+        table(summary),
+        title="CUAD contract extraction: precision and recall per field",
+        model=summary.model,
+        data=f"{settings.data_dir}/cuad: the first {summary.contracts} annotated contracts "
+        "with text, gold from master_clauses.csv",
+        seconds=summary.seconds,
+        notes=[
+            f"Extractor: {FIELDS_PER_STEP} fields per call, k={K} chunks per field, one "
+            f"round; {summary.calls} model calls in all, {summary.failed} contract(s) failed",
+            "span verified: share of the values the model gave whose cited span is the "
+            "stored text of that contract; values that did not verify were dropped (null)",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
