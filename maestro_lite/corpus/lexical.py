@@ -3,9 +3,9 @@
 The index is derived data: the store is the source of truth. A corpus rebuilds the index
 from the store's chunks when the store's version stamp differs from the one the index was
 built at, so a write by any process (or a crash mid-write) can never leave search reading a
-stale index. Rebuilding is cheap next to embedding (about 2 s for SciFact's 5,183 chunks), and
-the last build is also saved on disk under the version stamp, so a new process (each
-``maestro search``) loads it instead of rebuilding.
+stale index. Rebuilding is cheap next to embedding (SciFact's 11,210 chunks: see the
+lexical index build time in BENCHMARKS.md), and the last build is also saved on disk under
+the version stamp, so a new process (each ``maestro search``) loads it instead of rebuilding.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
@@ -33,24 +34,15 @@ _B = 0.75
 _LANGUAGE = "english"
 
 
+@dataclass(frozen=True, slots=True)
 class LexicalEntry:
     """One chunk as the lexical index sees it."""
 
-    __slots__ = ("chunk_id", "document_id", "metadata", "page", "text")
-
-    def __init__(
-        self,
-        chunk_id: str,
-        document_id: str,
-        page: int,
-        text: str,
-        metadata: Mapping[str, MetadataValue],
-    ) -> None:
-        self.chunk_id = chunk_id
-        self.document_id = document_id
-        self.page = page
-        self.text = text
-        self.metadata = metadata
+    chunk_id: str
+    document_id: str
+    page: int
+    text: str
+    metadata: Mapping[str, MetadataValue]
 
 
 class LexicalIndex:
