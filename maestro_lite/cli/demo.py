@@ -1,60 +1,85 @@
-"""``maestro demo``: the main job on the offline defaults."""
+"""``maestro demo``: the main job on the offline defaults.
+
+It ingests the project's research sample documents (``sample_docs/research``: a test report,
+memos, a news article that contradicts the launch memo) and runs the research pipeline on a
+question that needs two sources, with the local model: live progress, then a report in which
+every claim cites document, page and exact quote, each quote checked against the stored text.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
+from pathlib import Path
 
 import typer
-from pydantic import BaseModel, Field
+from rich.markup import escape
 
-from ..models import Message, generate
+from pipelines import Research, ResearchReport, ingest_documents
+
+from ..errors import UserError
+from ..orchestrator import Maestro
 from . import app
-from ._common import console, load_settings, open_model
+from ._common import console, err_console, load_settings, open_model
+from .render import EventPrinter
 
-_SNIPPET = (
-    "Northwind Robotics reported third-quarter revenue of $48.2 million, up 12% from a year "
-    "earlier, with gross margin of 41.5%. The company raised its full-year revenue guidance "
-    "to $190-195 million. CFO Maria Keller said the Lisbon plant would open in March."
-)
+DEMO_QUESTION = "When will the Skylark S3 drone launch, and do the sources agree on the date?"
+DEMO_CORPUS = "sample-research"
 
 
-class EarningsFacts(BaseModel):
-    """Key figures from an earnings statement."""
-
-    company: str
-    quarter: str = Field(description="e.g. Q3")
-    revenue_musd: float = Field(description="Revenue in millions of US dollars")
-    revenue_growth_pct: float | None = Field(description="Year-over-year growth in percent")
-    gross_margin_pct: float | None
-    guidance: str | None = Field(description="Forward guidance, quoted briefly")
-    people: list[str] = Field(description="People named in the text")
+def sample_docs() -> Path:
+    """``sample_docs/`` of the checkout this package runs from (or of the current folder)."""
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (root / "sample_docs" / "research").is_dir():
+            return root / "sample_docs"
+    raise UserError(
+        "sample_docs/research not found",
+        hint="Run the demo from a checkout of maestro-lite, or pass --docs FOLDER.",
+    )
 
 
 @app.command()
 def demo(
+    question: str = typer.Option(DEMO_QUESTION, "--question", "-q", help="What to ask."),
+    docs: Path | None = typer.Option(
+        None, "--docs", "-d", help="Folder to research (default: sample_docs/research)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Also write research.md and research.json here."
+    ),
     model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
 ) -> None:
-    """Run the offline demo: the local model answers a structured request."""
+    """Research a question over the sample documents with the local model, cited and checked."""
     settings = load_settings(model)
-    chat = open_model(settings)
-    console.print(f"[bold]model[/] {chat.name}")
-    console.print(f"[bold]text[/]  {_SNIPPET}")
-    started = time.perf_counter()
-    result = asyncio.run(
-        generate(
-            chat,
-            [
-                Message.system("You extract facts from financial text. Use only the text."),
-                Message.user(_SNIPPET),
-            ],
-            output_type=EarningsFacts,
+    chat = open_model(settings)  # first: a misconfigured model fails before any work
+    folder = docs or sample_docs() / "research"
+    console.print(f"[bold]model[/]    {escape(chat.name)}")
+    console.print(f"[bold]question[/] {escape(question)}")
+
+    async def work() -> ResearchReport:
+        documents = await ingest_documents(
+            [folder], corpus=DEMO_CORPUS if docs is None else None, settings=settings
         )
-    )
-    elapsed = time.perf_counter() - started
-    console.print_json(result.output.model_dump_json())
-    u = result.usage
+        err_console.print(
+            f"[dim]corpus {documents.corpus.name}: {len(documents.documents)} document(s) "
+            f"from {escape(str(folder))}[/]"
+        )
+        maestro = Maestro(chat, on_event=EventPrinter(err_console), output_tokens=512)
+        try:
+            return await Research(maestro, budget="low").run(question, corpus=documents.corpus)
+        finally:
+            await documents.corpus.close()
+
+    report = asyncio.run(work())
+    console.rule("report")
+    console.print(report.to_markdown(), highlight=False, markup=False)
+    checks = [r for r in report.requirements if r.id.endswith(".citations")]
+    verified = all(r.passed for r in checks)
     console.print(
-        f"[dim]{u.requests} call(s), {u.input_tokens} input + {u.output_tokens} output tokens, "
-        f"{elapsed:.1f}s[/]"
+        f"[bold]{len(report.citations)} citation(s)[/] in the answer; quotes checked against "
+        "the stored source text: " + ("[green]all verified[/]" if verified else "[red]FAILED[/]")
     )
+    if out is not None:
+        markdown, data = report.write(out)
+        console.print(f"wrote {markdown} and {data}")
+    if report.status == "failed" or not verified:
+        raise typer.Exit(1)

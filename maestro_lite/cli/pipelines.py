@@ -1,0 +1,368 @@
+"""``maestro research``, ``maestro compare``, ``maestro extract``: the ready-made pipelines.
+
+Each command ingests the documents it is given (unchanged files cost one hash), runs its
+pipeline with live progress on stderr, writes its result where ``--out`` says, and prints a
+short summary. The logic lives in :mod:`pipelines`; these commands only parse options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipelines import (
+    Compare,
+    Comparison,
+    DocumentSet,
+    ExtractionOutput,
+    ExtractionRecord,
+    Extractor,
+    Research,
+    ResearchReport,
+    default_requirements,
+    ingest_documents,
+)
+
+from ..corpus import Corpus
+from ..documents import DocumentInfo
+from ..errors import UserError
+from ..orchestrator import Maestro
+from ..runs import SQLiteRunStore
+from ..settings import Settings
+from . import app
+from ._common import console, err_console, load_settings, open_model
+from .render import EventPrinter
+from .run import EXIT_UNMET, BudgetName
+
+T = TypeVar("T")
+
+_MODEL = typer.Option(None, "--model", "-m", help="provider:model to use.")
+_BUDGET = typer.Option(BudgetName.low, "--budget", "-b", help="Budget preset.")
+_CORPUS = typer.Option(
+    None, "--corpus", "-c", help="Corpus name (default: named after the first document path)."
+)
+_VERBOSE = typer.Option(False, "--verbose", "-v", help="Show every model call.")
+
+
+@contextmanager
+def _ingest_progress() -> Iterator[Callable[[Any], None]]:
+    bar = Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[current]}"),
+        console=err_console,
+        transient=True,
+    )
+    task = bar.add_task("ingest", total=None, current="")
+
+    def update(event: Any) -> None:
+        bar.update(
+            task,
+            completed=event.files_done,
+            total=event.files_total,
+            current=Path(event.path).name if event.path else "",
+        )
+
+    with bar:
+        yield update
+
+
+def _existing(paths: Sequence[str]) -> bool:
+    return bool(paths) and all(Path(p).expanduser().exists() for p in paths)
+
+
+async def _documents(settings: Settings, paths: Sequence[str], corpus: str | None) -> DocumentSet:
+    """Ingest ``paths`` into the corpus and report what happened."""
+    with _ingest_progress() as progress:
+        docs = await ingest_documents(paths, corpus=corpus, settings=settings, progress=progress)
+    report = docs.report
+    if report is not None:
+        err_console.print(f"[dim]corpus {docs.corpus.name}: {report.summary()}[/]")
+        for failure in report.failed:
+            err_console.print(
+                f"[red]failed[/] {escape(failure.path)}: {failure.reason}: {escape(failure.detail)}"
+            )
+    return docs
+
+
+async def _sources(
+    settings: Settings, documents: Sequence[str], corpus: str | None
+) -> tuple[Corpus, list[str | DocumentInfo]]:
+    """Files and folders are ingested and their documents used; anything else names
+    documents of an existing corpus (``--corpus``, else ``default``)."""
+    if _existing(documents):
+        docs = await _documents(settings, documents, corpus)
+        return docs.corpus, list(docs.documents)
+    source = await Corpus.open(corpus or "default", settings=settings, create=False)
+    return source, list(documents)
+
+
+def _run(settings: Settings, work: Callable[[SQLiteRunStore], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work`` with the run store open (so ``maestro runs`` lists pipeline runs)."""
+    store = SQLiteRunStore.open(settings)
+    try:
+        return asyncio.run(work(store))
+    finally:
+        store.close()
+
+
+def _maestro(settings: Settings, store: SQLiteRunStore, verbose: bool) -> Maestro:
+    return Maestro(
+        open_model(settings),
+        run_store=store,
+        on_event=EventPrinter(err_console, verbose=verbose),
+    )
+
+
+def _exit_for(status: str) -> None:
+    if status == "unmet":
+        raise typer.Exit(EXIT_UNMET)
+    if status == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def research(
+    question: str = typer.Argument(..., help="The question; it may have several parts."),
+    docs: list[str] = typer.Option(
+        [], "--docs", "-d", help="Files or folders to ingest and search (repeatable)."
+    ),
+    corpus: str | None = _CORPUS,
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder for research.md and research.json."
+    ),
+    require: list[str] = typer.Option(
+        [], "--require", "-r", help="An extra requirement (repeatable)."
+    ),
+    defaults: bool = typer.Option(
+        True,
+        "--default-requirements/--no-default-requirements",
+        help="Every claim cited, every part addressed, contradictions called out.",
+    ),
+    budget: BudgetName = _BUDGET,
+    model: str | None = _MODEL,
+    verbose: bool = _VERBOSE,
+) -> None:
+    """Answer a multi-part QUESTION over documents as a cited report (Markdown and JSON).
+
+    Exit code: 0 every requirement met, 3 some unmet, 1 no answer.
+    """
+    settings = load_settings(model)
+
+    async def work(store: SQLiteRunStore) -> ResearchReport:
+        maestro = _maestro(settings, store, verbose)
+        if docs:
+            source: Corpus = (await _documents(settings, docs, corpus)).corpus
+        else:
+            source = await Corpus.open(corpus or "default", settings=settings, create=False)
+        requirements: list[Any] = list(require)
+        if defaults:
+            requirements = [*default_requirements(), *require]
+        try:
+            return await Research(maestro, requirements=requirements, budget=budget.value).run(
+                question, corpus=source
+            )
+        finally:
+            await source.close()
+
+    report = _run(settings, work)
+    console.print(report.to_markdown(), highlight=False, markup=False)
+    if out is not None:
+        markdown, data = report.write(out)
+        err_console.print(f"wrote {markdown} and {data}")
+    _exit_for(report.status)
+
+
+@app.command()
+def compare(
+    documents: list[str] = typer.Argument(
+        ..., help="Files or folders to compare (ingested), or document ids in --corpus."
+    ),
+    aspect: list[str] = typer.Option(
+        [], "--aspect", "-a", help="An aspect to compare (repeatable); proposed when omitted."
+    ),
+    task: str | None = typer.Option(None, "--task", "-t", help="What the comparison is for."),
+    corpus: str | None = _CORPUS,
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder for comparison.md and comparison.json."
+    ),
+    k: int = typer.Option(3, "-k", help="Chunks read per document and aspect.", min=1),
+    budget: BudgetName = _BUDGET,
+    model: str | None = _MODEL,
+    verbose: bool = _VERBOSE,
+) -> None:
+    """Compare two or more documents aspect by aspect, with citations.
+
+    Exit code: 0 every requirement met, 3 some unmet, 1 no result.
+    """
+    settings = load_settings(model)
+    goal = task or (
+        "Compare the documents on " + ", ".join(aspect) + "."
+        if aspect
+        else "How do these documents differ, and what changed between them?"
+    )
+
+    async def work(store: SQLiteRunStore) -> Comparison:
+        maestro = _maestro(settings, store, verbose)
+        source, chosen = await _sources(settings, documents, corpus)
+        try:
+            if len(chosen) < 2:
+                raise UserError(
+                    f"compare needs at least two documents, got {len(chosen)}",
+                    hint="Name two or more files, or a folder holding them.",
+                )
+            return await Compare(maestro, k=k, budget=budget.value).run(
+                goal, corpus=source, documents=chosen, aspects=aspect or None
+            )
+        finally:
+            await source.close()
+
+    comparison = _run(settings, work)
+    console.print(comparison.to_markdown(), highlight=False, markup=False)
+    if out is not None:
+        markdown, data = comparison.write(out)
+        err_console.print(f"wrote {markdown} and {data}")
+    _exit_for(comparison.status)
+
+
+def load_schema(spec: str) -> type[BaseModel] | dict[str, Any]:
+    """A record schema from ``file.json`` (a JSON schema), ``file.py:Class`` or
+    ``package.module:Class`` (a pydantic model).
+
+    Raises:
+        UserError: The spec names nothing usable.
+    """
+    if spec.endswith(".json"):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise UserError(f"schema file {spec} does not exist")
+        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return loaded
+    location, sep, name = spec.rpartition(":")
+    if not sep or not location or not name:
+        raise UserError(
+            f"cannot read schema {spec!r}",
+            hint="Use schema.json, models.py:Invoice or mypackage.models:Invoice.",
+        )
+    if location.endswith(".py"):
+        path = Path(location).expanduser()
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None or not path.is_file():
+            raise UserError(f"cannot import {location}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(location)
+    found = getattr(module, name, None)
+    if not (isinstance(found, type) and issubclass(found, BaseModel)):
+        raise UserError(f"{spec} is not a pydantic model")
+    return found
+
+
+@app.command()
+def extract(
+    documents: list[str] = typer.Argument(
+        ..., help="Files or folders to extract from (ingested), or document ids in --corpus."
+    ),
+    schema: str = typer.Option(
+        ..., "--schema", "-s", help="schema.json, models.py:Class or package.module:Class."
+    ),
+    out: Path = typer.Option(Path("extracted"), "--out", "-o", help="Output folder."),
+    formats: str = typer.Option(
+        "jsonl,csv,sqlite", "--format", "-f", help="Comma-separated: jsonl, csv, sqlite."
+    ),
+    table: str = typer.Option("records", "--table", help="SQLite table name."),
+    corpus: str | None = _CORPUS,
+    k: int = typer.Option(2, "-k", help="Chunks retrieved per field.", min=1),
+    fields_per_step: int | None = typer.Option(
+        None, "--fields-per-step", help="Fields asked per model call (default: all)."
+    ),
+    concurrency: int = typer.Option(2, "--concurrency", help="Documents at once.", min=1),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Skip documents already extracted in --out."
+    ),
+    budget: BudgetName = _BUDGET,
+    model: str | None = _MODEL,
+    verbose: bool = _VERBOSE,
+) -> None:
+    """Extract one validated record per document to JSON Lines, CSV and SQLite.
+
+    Every value comes with its source span; absent fields are null with the reason.
+
+    Exit code: 0 every document extracted, 1 some failed (run again to retry them).
+    """
+    settings = load_settings(model)
+    record_type = load_schema(schema)
+
+    async def work(store: SQLiteRunStore) -> tuple[int, int, int]:
+        maestro = Maestro(
+            open_model(settings),
+            run_store=store,
+            on_event=EventPrinter(err_console, verbose=True) if verbose else None,
+        )
+        source, chosen = await _sources(settings, documents, corpus)
+        extractor = Extractor(
+            maestro,
+            record_type,
+            k=k,
+            fields_per_step=fields_per_step,
+            budget=budget.value,
+            concurrency=concurrency,
+        )
+        output = ExtractionOutput(
+            out, extractor.record_type, table=table, formats=formats.split(",")
+        )
+        bar = Progress(
+            TextColumn("[bold]extract"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[last]}"),
+            console=err_console,
+        )
+
+        def done(record: ExtractionRecord) -> None:
+            found = sum(f.status == "found" for f in record.fields.values())
+            colour = "green" if record.status == "ok" else "red"
+            bar.console.print(
+                f"[{colour}]{record.status}[/] {escape(record.title)}: {found}/"
+                f"{len(record.fields)} field(s) found, {record.wall_seconds:.0f}s"
+                + (f" [red]{escape(record.error)}[/]" if record.error else "")
+            )
+            bar.advance(task)
+            bar.update(task, last=record.title[:40])
+
+        try:
+            with bar:
+                task = bar.add_task("extract", total=len(chosen), last="")
+                summary = await extractor.run(
+                    corpus=source, documents=chosen, output=output, resume=resume, on_record=done
+                )
+        finally:
+            await source.close()
+        if summary.skipped:
+            err_console.print(f"[dim]{len(summary.skipped)} document(s) already extracted[/]")
+        return len(summary.records), len(summary.failed), len(summary.skipped)
+
+    extracted, failed, skipped = _run(settings, work)
+    written = [str(out / f"records.{f}") for f in ("jsonl", "csv", "sqlite") if f in formats]
+    console.print(
+        f"{extracted} extracted, {failed} failed, {skipped} skipped; wrote {', '.join(written)}"
+    )
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,190 @@
+"""`maestro research|compare|extract|demo|eval` as a user runs them: real ingestion, a real
+HTTP model endpoint on 127.0.0.1 driven by a scripted function."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maestro_lite import ModelCall
+from maestro_lite.testing import OpenAICompatibleServer, responder_from
+
+from ..orchestration.conftest import V1, V2, cite, step_of
+from .conftest import Maestro
+
+HASHING = {"MAESTRO_EMBEDDER": "hashing"}
+
+
+def serve(**handlers: Any) -> OpenAICompatibleServer:
+    def route(call: ModelCall) -> Any:
+        title = call.schema_title or ""
+        handler = handlers.get(title) or handlers["default"]
+        return handler(call)
+
+    return OpenAICompatibleServer(responder_from(route), model_ids=["test-model"])
+
+
+def env_for(server: OpenAICompatibleServer) -> dict[str, str]:
+    return {
+        **HASHING,
+        "MAESTRO_PROVIDER": "openai",
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": "test",
+        "MAESTRO_MODEL": "test-model",
+    }
+
+
+@pytest.fixture
+def contracts(tmp_path: Path) -> Path:
+    docs = tmp_path / "contracts"
+    docs.mkdir()
+    (docs / "agreement_2023.txt").write_text(V1)
+    (docs / "agreement_2025.txt").write_text(V2)
+    (docs / "_drafts").mkdir()  # skipped, like sample_docs/_src
+    (docs / "_drafts" / "old.txt").write_text("A draft that must not be read.")
+    return docs
+
+
+def cite_days(call: ModelCall) -> dict[str, Any]:
+    ids = cite(call, "days")
+    return {"answer": "The notice clause applies.", "claims": [{"text": "Notice", "evidence": ids}]}
+
+
+def test_research_writes_a_cited_report(maestro: Maestro, contracts: Path, tmp_path: Path) -> None:
+    with serve(
+        _SubQuestions=lambda call: {"sub_questions": ["What notice period applies?"]},
+        default=cite_days,
+    ) as server:
+        out = tmp_path / "out"
+        result = maestro(
+            "research",
+            "What notice period applies?",
+            "--docs",
+            str(contracts),
+            "--out",
+            str(out),
+            "--no-default-requirements",
+            env=env_for(server),
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# Research report" in result.stdout and "## Sources" in result.stdout
+    assert "answer done" in result.stderr  # live progress
+    report = json.loads((out / "research.json").read_text())
+    assert report["status"] == "passed"
+    quotes = [c for claim in report["claims"] for c in claim["citations"]]
+    assert quotes and all(
+        Path(c["path"]).read_text()[c["start"] : c["end"]] == c["quote"] for c in quotes
+    )
+    assert all("_drafts" not in d["path"] for d in report["consulted"])
+    assert (out / "research.md").read_text().startswith("# Research report")
+
+
+def test_compare_aligns_the_documents(maestro: Maestro, contracts: Path, tmp_path: Path) -> None:
+    def answer(call: ModelCall) -> dict[str, Any]:
+        if step_of(call).startswith("What does"):
+            return cite_days(call)
+        return {
+            "answer": "Notice fell from 90 to 60 days.",
+            "claims": [
+                {"text": "90 days in 2023", "evidence": cite(call, "90 days")},
+                {"text": "60 days in 2025", "evidence": cite(call, "60 days")},
+            ],
+        }
+
+    with serve(default=answer) as server:
+        result = maestro(
+            "compare",
+            str(contracts / "agreement_2023.txt"),
+            str(contracts / "agreement_2025.txt"),
+            "--aspect",
+            "termination notice",
+            "--out",
+            str(tmp_path / "out"),
+            env=env_for(server),
+        )
+        assert len(server.requests) == 3  # two documents, one comparison
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "## termination notice" in result.stdout
+    assert re.search(r"\| agreement_2025 \| Notice \[\d\] \|", result.stdout), result.stdout
+    saved = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert [p["title"] for p in saved["aspects"][0]["positions"]] == [
+        "agreement_2023",
+        "agreement_2025",
+    ]
+
+
+def test_extract_writes_every_format_and_resumes(
+    maestro: Maestro, contracts: Path, tmp_path: Path
+) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(
+        json.dumps(
+            {
+                "title": "Terms",
+                "type": "object",
+                "properties": {
+                    "governing_law": {"type": "string", "description": "the governing law"},
+                    "notice_days": {"type": "integer", "description": "termination notice"},
+                },
+            }
+        )
+    )
+
+    def extract(call: ModelCall) -> dict[str, Any]:
+        state = "Delaware" if "Delaware" in call.last_user else "New York"
+        return {
+            "governing_law": {"value": state, "evidence": cite(call, "governed")},
+            "notice_days": {"value": None, "missing_reason": "not asked in days"},
+        }
+
+    out = tmp_path / "records"
+    args = ("extract", str(contracts), "--schema", str(schema), "--out", str(out))
+    with serve(default=extract) as server:
+        first = maestro(*args, env=env_for(server))
+        again = maestro(*args, env=env_for(server))
+        assert len(server.requests) == 2  # the second run asked nothing
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "2 extracted, 0 failed" in first.stdout
+    assert again.returncode == 0 and "0 extracted, 0 failed, 2 skipped" in again.stdout
+    with (out / "records.csv").open(newline="") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda r: r["governing_law"])
+    assert [r["governing_law"] for r in rows] == ["Delaware", "New York"]
+    assert rows[0]["notice_days__missing_reason"] == "not asked in days"
+    assert rows[0]["governing_law__source"].startswith("p.1: This Agreement is governed")
+    with sqlite3.connect(out / "records.sqlite") as db:
+        count = db.execute('SELECT count(*) FROM "records"').fetchone()[0]
+    db.close()
+    assert count == 2 and len((out / "records.jsonl").read_text().splitlines()) == 2
+
+
+def test_demo_researches_the_sample_documents(maestro: Maestro) -> None:
+    def answer(call: ModelCall) -> dict[str, Any]:
+        ids = cite(call, "launch")[:2]
+        return {"answer": "The sources disagree.", "claims": [{"text": "Dates", "evidence": ids}]}
+
+    def judge(call: ModelCall) -> dict[str, Any]:
+        ids = re.findall(r"^(\w+): ", call.last_user.split("Requirements:\n", 1)[1], re.M)
+        return {i: {"reason": "yes", "verdict": "met"} for i in ids}
+
+    with serve(
+        _SubQuestions=lambda call: {"sub_questions": ["When will the Skylark S3 launch?"]},
+        Verdicts=judge,
+        default=answer,
+    ) as server:
+        result = maestro("demo", env=env_for(server))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "quotes checked against the stored source text: all verified" in result.stdout
+    assert "corpus sample-research: 7 document(s)" in result.stderr
+
+
+def test_eval_names_the_known_evals(maestro: Maestro) -> None:
+    result = maestro("eval", "nope")
+    assert result.returncode == 2
+    assert "no eval named 'nope'" in result.stderr
+    assert "multihop" in result.stderr and "cuad" in result.stderr
