@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -15,8 +16,10 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from ..cache import ResponseCache
 from ..models import ChatModel, ModelRegistry, model_from_settings, parse_model_spec
 from ..models import Progress as ProgressCallback
+from ..runs import SQLiteRunStore
 from ..settings import Settings
 
 console = Console()
@@ -61,3 +64,16 @@ def open_model(settings: Settings) -> ChatModel:
             with byte_progress(f"pull {name}") as progress:
                 registry.ensure(name, progress=progress)
     return model
+
+
+@contextmanager
+def durable(settings: Settings) -> Iterator[dict[str, Any]]:
+    """``Maestro`` arguments that make CLI runs durable: the run store (``maestro runs``,
+    ``maestro resume``) and the response cache, both under the settings' home."""
+    store = SQLiteRunStore.open(settings)
+    cache = ResponseCache.open(settings)
+    try:
+        yield {"run_store": store, "cache": cache}
+    finally:
+        store.close()
+        cache.close()

@@ -17,6 +17,8 @@ from ..events import (
     PlanRejected,
     Replanned,
     RunFinished,
+    RunInterrupted,
+    RunResumed,
     RunStarted,
     StepFailed,
     StepFinished,
@@ -56,6 +58,11 @@ class EventPrinter:
         match event:
             case RunStarted():
                 return f"[bold]run {event.run_id}[/] {_short(event.task)}"
+            case RunResumed():
+                kept = f", keeping {', '.join(event.reused)}" if event.reused else ""
+                return f"[bold]run {event.run_id}[/] resumed in round {event.round}{kept}"
+            case RunInterrupted():
+                return f"[red]stopped[/] {_short(event.error)}"
             case PlanCreated():
                 steps = ", ".join(f"{s.id}:{s.kind}" for s in event.plan.steps)
                 return f"[cyan]plan[/] ({event.source}) {len(event.plan.steps)} step(s): {steps}"

@@ -14,7 +14,7 @@ from ..orchestrator import Maestro
 from ..result import RunResult
 from ..settings import Settings
 from . import app
-from ._common import console, err_console, load_settings, open_model
+from ._common import console, durable, err_console, load_settings, open_model
 from .render import EventPrinter, print_result
 
 EXIT_UNMET = 3
@@ -88,18 +88,27 @@ def run_command(
     concurrency: int = typer.Option(4, "--concurrency", help="Steps in flight at once."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every model call."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Ask the model afresh instead of reusing cached answers."
+    ),
 ) -> None:
     """Plan, execute and validate TASK over a corpus; print the cited answer and the
-    requirement report. Exit code: 0 passed, 3 requirements unmet, 1 failed."""
+    requirement report. Exit code: 0 passed, 3 requirements unmet, 1 failed. The run is
+    recorded (`maestro runs show RUN_ID`); if it stops, `maestro resume RUN_ID` goes on."""
     settings = load_settings(model)
     limits = budget_from_options(
         budget.value, max_tokens=max_tokens, max_cost=max_cost, max_rounds=max_rounds
     )
     chat = open_model(settings)
     printer = EventPrinter(err_console, verbose=verbose)
-    result: RunResult = run_with_corpora(
-        settings,
-        lambda corpora: Maestro(chat, store=corpora, concurrency=concurrency, on_event=printer),
-        lambda maestro: maestro.run(task, corpus=corpus, requirements=require, budget=limits),
-    )
+    with durable(settings) as kept:
+        result: RunResult = run_with_corpora(
+            settings,
+            lambda corpora: Maestro(
+                chat, store=corpora, concurrency=concurrency, on_event=printer, **kept
+            ),
+            lambda maestro: maestro.run(
+                task, corpus=corpus, requirements=require, budget=limits, cache=not no_cache
+            ),
+        )
     finish(result, as_json=as_json)

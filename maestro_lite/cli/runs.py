@@ -1,4 +1,4 @@
-"""``maestro runs list|show|export``: the runs recorded in the run store."""
+"""``maestro runs list|show|export`` and ``maestro resume``: the runs in the run store."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from ..orchestrator import Maestro
 from ..plan import Plan
 from ..result import StepResult
 from ..runs import RunRecord, SQLiteRunStore, export_run
 from ..usage import Usage
 from . import app
-from ._common import console, load_settings
+from ._common import console, durable, err_console, load_settings, open_model
+from .render import EventPrinter
+from .run import finish, run_with_corpora
 
 runs_app = typer.Typer(help="List, inspect and export recorded runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -236,3 +239,36 @@ def export(
         return
     output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     console.print(f"wrote {len(lines)} line(s) to {output}")
+
+
+@app.command("resume")
+def resume_command(
+    run_id: str = typer.Argument(..., help="The run to continue (`maestro runs list`)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
+    concurrency: int = typer.Option(4, "--concurrency", help="Steps in flight at once."),
+    force: bool = typer.Option(
+        False, "--force", help="Take over a run whose recorded process still seems alive."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every model call."),
+) -> None:
+    """Continue a stopped or crashed run from its checkpoints: the recorded plan and the
+    finished steps are kept, so no model call is paid twice. Exit codes as `maestro run`."""
+    settings = load_settings(model)
+    with durable(settings) as kept:
+        spec = kept["run_store"].get(run_id).spec
+        chat = open_model(settings)
+        if spec.model and spec.model != chat.name:
+            err_console.print(
+                f"[yellow]note:[/] run {run_id} started with {escape(spec.model)}; "
+                f"continuing with {escape(chat.name)}"
+            )
+        printer = EventPrinter(err_console, verbose=verbose)
+        result = run_with_corpora(
+            settings,
+            lambda corpora: Maestro(
+                chat, store=corpora, concurrency=concurrency, on_event=printer, **kept
+            ),
+            lambda maestro: maestro.resume(run_id, force=force),
+        )
+    finish(result, as_json=as_json)

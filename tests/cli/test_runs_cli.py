@@ -7,12 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from maestro_lite import EVENT_ADAPTER, ModelConnectionError, RetryPolicy, RunInterruptedError
-from maestro_lite.models import FunctionModel, ModelCall
+from maestro_lite import (
+    EVENT_ADAPTER,
+    Corpora,
+    ModelConnectionError,
+    RetryPolicy,
+    RunInterruptedError,
+    Settings,
+)
+from maestro_lite.events import Event, StepFinished
+from maestro_lite.models import FunctionModel, ModelCall, OpenAIModel
 from maestro_lite.orchestrator import Maestro
 from maestro_lite.runs import SQLiteRunStore
+from maestro_lite.testing import OpenAICompatibleServer
 
-from ..runs.conftest import fix_then_replan_model
+from ..orchestration.conftest import V1, V2
+from ..runs.conftest import fix_then_replan_model, over_http, unit_of
 from ..runs.crash_child import REQUIREMENTS, TASK, contracts
 from .conftest import Maestro as Cli
 
@@ -97,3 +107,93 @@ def test_an_unknown_run_is_one_clear_line(maestro: Cli, recorded: Path) -> None:
     assert shown.returncode == 2
     assert "no run with id 'nope'" in shown.stderr and "maestro runs list" in shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+@pytest.fixture
+def contracts_corpus(maestro: Cli, tmp_path: Path) -> dict[str, str]:
+    """The two agreements ingested as corpus "contracts" (hashing embedder: no model)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "agreement_2023.txt").write_text(V1)
+    (docs / "agreement_2025.txt").write_text(V2)
+    env = {"MAESTRO_EMBEDDER": "hashing"}
+    assert maestro("ingest", str(docs), "--corpus", "contracts", env=env).returncode == 0
+    return env
+
+
+def endpoint(env: dict[str, str], server: OpenAICompatibleServer) -> dict[str, str]:
+    return {
+        **env,
+        "MAESTRO_PROVIDER": "openai",
+        "OPENAI_BASE_URL": server.base_url,
+        "MAESTRO_MODEL": "test-model",
+    }
+
+
+async def test_resume_continues_a_stopped_run_from_the_command_line(
+    maestro: Cli, contracts_corpus: dict[str, str], tmp_path: Path
+) -> None:
+    settings = Settings(home=tmp_path / "home", embedder="hashing")
+    responder = over_http(fix_then_replan_model())
+    server = OpenAICompatibleServer(responder).start()
+    port = server.base_url.rsplit(":", 1)[1].split("/")[0]
+
+    def die_after_s2(event: Event) -> None:
+        if isinstance(event, StepFinished) and event.step_id == "s2":
+            server.stop()
+
+    corpora = Corpora(settings)
+    store = SQLiteRunStore.open(settings)
+    try:
+        async with OpenAIModel("test-model", base_url=server.base_url) as model:
+            with pytest.raises(RunInterruptedError):
+                await Maestro(
+                    model,
+                    store=corpora,
+                    run_store=store,
+                    concurrency=1,
+                    retry=RetryPolicy(max_retries=0),
+                ).run(
+                    TASK,
+                    corpus="contracts",
+                    requirements=REQUIREMENTS,
+                    run_id="cli",
+                    on_event=die_after_s2,
+                )
+    finally:
+        await corpora.aclose()
+        store.close()
+    before = {unit_of(body) for body in server.requests}
+
+    with OpenAICompatibleServer(responder, port=int(port)) as back:
+        resumed = maestro("resume", "cli", env=endpoint(contracts_corpus, back))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "run cli resumed in round 1, keeping s1, s2" in resumed.stderr
+    assert "Notice 90 -> 60 days; law New York -> Delaware." in resumed.stdout
+    assert not before & {unit_of(body) for body in back.requests}  # nothing paid twice
+    assert "passed" in maestro("runs", "list").stdout
+
+    again = maestro("resume", "cli", env=endpoint(contracts_corpus, back))
+    assert again.returncode == 2 and "already finished (passed)" in again.stderr
+    missing = maestro("resume", "nope", env=endpoint(contracts_corpus, back))
+    assert missing.returncode == 2 and "no run with id 'nope'" in missing.stderr
+
+
+def test_maestro_run_is_recorded_and_an_identical_run_is_answered_from_the_cache(
+    maestro: Cli, contracts_corpus: dict[str, str]
+) -> None:
+    with OpenAICompatibleServer(over_http(fix_then_replan_model())) as server:
+        env = endpoint(contracts_corpus, server)
+        args = ("run", TASK, "--corpus", "contracts", "--require", REQUIREMENTS[0])
+        first = maestro(*args, env=env)
+        calls = len(server.requests)
+        second = maestro(*args, env=env)
+        assert len(server.requests) == calls  # not one call: every answer came from disk
+        third = maestro(*args, "--no-cache", env=env)
+        # One more than the first run: that one answered its second judging of the same
+        # output from the cache already.
+        assert len(server.requests) == 2 * calls + 1
+    assert first.returncode == second.returncode == third.returncode == 0, first.stderr
+    assert second.stdout.split("answer")[1] == first.stdout.split("answer")[1]
+    listed = maestro("runs", "list").stdout
+    assert listed.count("passed") == 3

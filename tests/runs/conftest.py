@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from maestro_lite.events import Event
 from maestro_lite.models import FunctionModel, Message, ModelCall, ModelSettings
 from maestro_lite.runs import RunRecord, RunSpec, RunState, RunSummary, SQLiteRunStore
+from maestro_lite.testing import Responder, responder_from
 
 from ..orchestration.conftest import cite, contracts, step_of
 from ..orchestration.test_orchestrator import answer_notice, judge_mentions, notice_plan, routed
@@ -121,19 +121,11 @@ class KillingStore:
         self.inner.close()
 
 
-def over_http(model: FunctionModel) -> Callable[[dict[str, Any]], str | dict[str, Any]]:
+def over_http(model: FunctionModel) -> Responder:
     """A server responder answering each HTTP request as ``model``'s function would answer
-    the same call in process (the schema comes from ``response_format``)."""
-
-    def respond(body: dict[str, Any]) -> str | dict[str, Any]:
-        fmt = body.get("response_format") or {}
-        schema = fmt.get("json_schema", {}).get("schema")
-        messages = [Message(role=m["role"], content=m["content"]) for m in body["messages"]]
-        reply = model._function(ModelCall(messages, schema, ModelSettings()))
-        assert isinstance(reply, dict | str)
-        return reply
-
-    return respond
+    the same call in process."""
+    function: Any = model._function
+    return responder_from(function)
 
 
 def unit_of(body: dict[str, Any]) -> str:
