@@ -84,6 +84,7 @@ class Executor:
         output_tokens: Tokens reserved for each step's answer.
         retry: Backoff for transient model errors.
         max_reasks: Re-asks when an answer does not match its schema.
+        fix_temperature: Sampling temperature when a step is re-run with feedback.
         step_timeout: Seconds a step's model call may take, retries included; a step that
             takes longer fails. ``None``: no limit.
     """
@@ -98,6 +99,7 @@ class Executor:
         output_tokens: int = 1024,
         retry: RetryPolicy | None = None,
         max_reasks: int = 2,
+        fix_temperature: float = 0.4,
         step_timeout: float | None = None,
     ) -> None:
         if concurrency < 1:
@@ -109,6 +111,7 @@ class Executor:
         self.output_tokens = output_tokens
         self.retry = retry
         self.max_reasks = max_reasks
+        self.fix_temperature = fix_temperature
         self.step_timeout = step_timeout
 
     async def execute(
@@ -235,6 +238,12 @@ class Executor:
         )
         return _interleave(ranked)
 
+    def _settings(self, feedback: str | None) -> ModelSettings:
+        # A step re-run with feedback samples a little: at temperature 0 a small model tends
+        # to repeat the answer that just failed, word for word.
+        temperature = self.fix_temperature if feedback else None
+        return ModelSettings(max_tokens=self.output_tokens, temperature=temperature)
+
     def _evidence_budget(self, base_tokens: int) -> int:
         window = self.model.context_window
         # The schema repeats every evidence id; keep a margin for it and the instructions.
@@ -295,20 +304,20 @@ class Executor:
         try:
             hits = await self._retrieve(step)
             inherited = await self._inherited_evidence(deps)
-            head = prompt_head(step, task=task, dependencies=deps, feedback=feedback)
+            head = prompt_head(step, task=task, dependencies=deps)
             retrieved = EvidencePool([], [])
             if hits:  # packing leaves room for everything else in the prompt
-                budget = self._evidence_budget(head_tokens(head))
+                budget = self._evidence_budget(head_tokens(head + (feedback or "")))
                 retrieved = EvidencePool.from_hits(hits, max_tokens=budget)
             pool = inherited.merged(retrieved)
-            messages = build_messages(head, pool)
+            messages = build_messages(head, pool, feedback)
             schema = output_model(step.kind, pool.ids, data_type)
             async with asyncio.timeout(self.step_timeout):
                 completion = await generate(
                     self.model,
                     messages,
                     output_type=schema,
-                    settings=ModelSettings(max_tokens=self.output_tokens),
+                    settings=self._settings(feedback),
                     max_reasks=self.max_reasks,
                     retry=self.retry,
                     meter=meter,

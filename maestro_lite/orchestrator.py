@@ -860,7 +860,7 @@ def _carry(
         return {k: results[k] for k in decision.step_ids if k in results}, {}
     rerun = set(decision.step_ids) | plan.dependants(decision.step_ids)
     reuse = {k: v for k, v in results.items() if k not in rerun}
-    return reuse, _feedback(report, decision.step_ids, plan.final.id)
+    return reuse, _feedback(report, decision.step_ids, plan.final.id, results)
 
 
 def _sync(name: str, start: Callable[[], Coroutine[Any, Any, RunResult]]) -> RunResult:
@@ -875,13 +875,22 @@ def _sync(name: str, start: Callable[[], Coroutine[Any, Any, RunResult]]) -> Run
     )
 
 
-def _feedback(report: ValidationReport, step_ids: Sequence[str], final_id: str) -> dict[str, str]:
-    """Failure reasons for each step to be re-run; run-level failures go to the final step."""
+def _feedback(
+    report: ValidationReport,
+    step_ids: Sequence[str],
+    final_id: str,
+    results: Mapping[str, StepResult],
+) -> dict[str, str]:
+    """For each step to be re-run: its previous answer and why it failed (run-level failures
+    go to the final step). Quoting the answer lets the model see what to change."""
     out: dict[str, str] = {}
     for sid in step_ids:
         mine = [r for r in report.failed if r.step_id == sid]
         if sid == final_id:
             mine += [r for r in report.failed if r.step_id is None]
         if mine:
-            out[sid] = "\n".join(f"- {r.description}: {r.reason}" for r in mine)
+            previous = results[sid].answer if sid in results else ""
+            lines = [f'Your previous answer was: "{previous}"'] if previous else []
+            lines += [f"- {r.description}: {r.reason}" for r in mine]
+            out[sid] = "\n".join(lines)
     return out

@@ -131,9 +131,8 @@ def prompt_head(
     *,
     task: str,
     dependencies: Sequence[StepResult],
-    feedback: str | None,
 ) -> str:
-    """Everything in a step's prompt except the evidence."""
+    """Everything in a step's prompt before the evidence."""
     lines = [f"Overall task: {task}", f"Your step ({step.kind}): {step.instruction}"]
     if step.expected_output:
         lines.append(f"It must produce: {step.expected_output}")
@@ -143,8 +142,6 @@ def prompt_head(
         for dep in dependencies:
             body = dep.answer or (str(dep.data) if dep.data else "(no answer)")
             lines.append(f"- {dep.step_id}: {body}")
-    if feedback:
-        lines += ["", "Your previous answer to this step failed these checks; fix them:", feedback]
     return "\n".join(lines)
 
 
@@ -158,12 +155,18 @@ def _system_tokens() -> int:
     return count_tokens(_SYSTEM)
 
 
-def build_messages(head: str, pool: EvidencePool) -> list[Message]:
-    """The messages of one step call: the head, then the numbered evidence."""
+def build_messages(head: str, pool: EvidencePool, feedback: str | None = None) -> list[Message]:
+    """The messages of one step call: the head, the numbered evidence, and (when the step is
+    re-run) why its previous answer failed, last, where a small model attends most."""
     if len(pool):
         user = f"{head}\n\nEvidence (cite by id):\n{pool.render()}"
     else:
         user = f"{head}\n\nEvidence: none."
+    if feedback:
+        user += (
+            "\n\nYour previous answer to this step failed these checks. Answer again and fix "
+            f"them, using only the evidence above:\n{feedback}"
+        )
     return [Message.system(_SYSTEM), Message.user(user)]
 
 

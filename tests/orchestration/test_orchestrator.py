@@ -142,6 +142,12 @@ async def test_a_failing_requirement_is_fixed_and_then_passes(
     assert len(step_calls) == 4
     assert "failed these checks" in step_calls[-1].last_user
     assert "not met" in step_calls[-1].last_user
+    # The failed answer is quoted, after the evidence, and the re-run samples a little.
+    fix_prompt = step_calls[-1].last_user
+    assert 'Your previous answer was: "The notice period changed."' in fix_prompt
+    assert fix_prompt.index("Evidence (cite by id)") < fix_prompt.index("previous answer")
+    assert step_calls[-1].settings.temperature == 0.4
+    assert step_calls[0].settings.temperature is None
     assert any(isinstance(e, FixStarted) for e in result.events)
     # Citations are exact spans of the sources.
     quotes = {c.quote for c in result.citations}
