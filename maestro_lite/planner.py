@@ -190,8 +190,10 @@ class Planner:
                 result = results.get(step_id)
                 answer = result.answer if result else ""
                 lines.append(f"- {step_id} ({previous.step(step_id).instruction}): {answer[:300]}")
+            first = _next_id({s.id for s in previous.steps})
             lines.append(
-                "Write NEW steps (new ids) that fix the failures, ending with a synthesize step."
+                f"Write NEW steps with new ids starting at {first} that fix the failures, "
+                "ending with a synthesize step."
             )
         lines += ["", f"Write a plan of at most {max_steps} step(s)."]
         return "\n".join(lines)
@@ -218,10 +220,40 @@ class Planner:
                     expected_output="",
                 )
             )
+        steps = _rename_collisions(steps, kept)
         # Kept steps come first, unchanged, if the new steps use them.
         used = {d for s in steps for d in s.depends_on}
         reused = [s for sid, s in kept.items() if sid in used]
         return _with_final(reused + steps)
+
+
+def _next_id(taken: set[str]) -> str:
+    return next(f"s{n}" for n in range(1, 10_000) if f"s{n}" not in taken)
+
+
+def _rename_collisions(steps: list[Step], kept: dict[str, Step]) -> list[Step]:
+    """New steps that reuse a kept step's id get a fresh id (a small model's usual slip when
+    revising a plan); references among the new steps follow, since a step the model defines
+    itself is the one it means."""
+    if not kept:
+        return steps
+    taken = set(kept) | {s.id for s in steps}
+    renamed: dict[str, str] = {}
+    for s in steps:
+        if s.id in kept and s.id not in renamed:
+            renamed[s.id] = new_id = _next_id(taken)
+            taken.add(new_id)
+    if not renamed:
+        return steps
+    return [
+        s.model_copy(
+            update={
+                "id": renamed.get(s.id, s.id),
+                "depends_on": [renamed.get(d, d) for d in s.depends_on],
+            }
+        )
+        for s in steps
+    ]
 
 
 def _with_final(steps: list[Step]) -> list[Step]:
