@@ -65,7 +65,8 @@ class RunResumed(_Event):
     round: int
     """The round the run continues in."""
     reused: list[str] = Field(default_factory=list)
-    """Ids of the finished steps kept from before, not run again."""
+    """Steps of that round that had finished: they are kept, not run again (as are the
+    results earlier rounds carried into it)."""
     usage: Usage = Field(default_factory=Usage)
     """Usage so far, carried over into this session's budget."""
 

@@ -238,11 +238,16 @@ class Executor:
         )
         return _interleave(ranked)
 
-    def _settings(self, feedback: str | None) -> ModelSettings:
+    def _settings(self, feedback: str | None, round: int) -> ModelSettings:
         # A step re-run with feedback samples a little: at temperature 0 a small model tends
-        # to repeat the answer that just failed, word for word.
-        temperature = self.fix_temperature if feedback else None
-        return ModelSettings(max_tokens=self.output_tokens, temperature=temperature)
+        # to repeat the answer that just failed, word for word. Seeding the sample by round
+        # keeps fix rounds different from each other, yet an identical run reproducible
+        # (and answerable from the response cache, which serves only seeded samples).
+        if not feedback:
+            return ModelSettings(max_tokens=self.output_tokens)
+        return ModelSettings(
+            max_tokens=self.output_tokens, temperature=self.fix_temperature, seed=round
+        )
 
     def _evidence_budget(self, base_tokens: int) -> int:
         window = self.model.context_window
@@ -317,7 +322,7 @@ class Executor:
                     self.model,
                     messages,
                     output_type=schema,
-                    settings=self._settings(feedback),
+                    settings=self._settings(feedback, round),
                     max_reasks=self.max_reasks,
                     retry=self.retry,
                     meter=meter,

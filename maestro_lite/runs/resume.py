@@ -36,7 +36,8 @@ class ResumePoint:
     round: int
     """The round to run next (the one that was in progress, or the one after the last)."""
     plan: Plan | None
-    """The latest plan; ``None`` when no plan was recorded yet (planning starts over)."""
+    """The plan of ``round``; with ``replan_pending``, the plan the planner must revise;
+    ``None`` when no plan was recorded yet (planning starts over)."""
     completed: list[CompletedRound] = field(default_factory=list)
     finished_in_round: dict[str, StepResult] = field(default_factory=dict)
     """Steps of ``round`` that finished (status ``done``) before the run stopped."""
@@ -52,11 +53,6 @@ class ResumePoint:
     @property
     def last(self) -> CompletedRound | None:
         return self.completed[-1] if self.completed else None
-
-    @property
-    def decided_to_finish(self) -> bool:
-        """The last round decided to finish: only the result remains to be produced."""
-        return self.last is not None and self.last.record.decision.action == "finish"
 
 
 def _results_of(record: RunRecord, plan: Plan, round: int) -> dict[str, StepResult]:
