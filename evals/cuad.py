@@ -429,7 +429,11 @@ def table(summary: Summary) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: run, print the table, append it to BENCHMARKS.md."""
-    parser = argparse.ArgumentParser(prog="python -m evals.cuad", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.cuad",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_common_arguments(parser, limit=30)
     args = parser.parse_args(argv)
     settings = settings_from_args(args)

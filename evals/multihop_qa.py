@@ -341,7 +341,11 @@ def table(summary: Summary) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: run, print the table, append it to BENCHMARKS.md."""
-    parser = argparse.ArgumentParser(prog="python -m evals.multihop_qa", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.multihop_qa",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--dataset", choices=["hotpotqa", "musique", "both"], default="both", help="which data"
     )

@@ -383,7 +383,11 @@ def table(summary: Summary) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: run, print the table, append it to BENCHMARKS.md."""
-    parser = argparse.ArgumentParser(prog="python -m evals.sec10q", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.sec10q",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_common_arguments(parser, limit=30)
     parser.add_argument("--judge", help="provider:model of an LLM judge (e.g. openai:gpt-4o)")
     args = parser.parse_args(argv)

@@ -287,6 +287,8 @@ class Research:
         plan_mode: ``"decompose"``: the model lists sub-questions and the plan is declared
             around them; ``"planner"``: the planner writes the whole plan.
         k: Chunks retrieved per step in ``decompose`` mode.
+        max_sub_questions: Most sub-questions in ``decompose`` mode; 1 answers the question
+            in one step without asking the model to split it (the fastest cited answer).
     """
 
     def __init__(
@@ -298,7 +300,10 @@ class Research:
         output_type: type[BaseModel] | None = None,
         plan_mode: Literal["decompose", "planner"] = "decompose",
         k: int = 4,
+        max_sub_questions: int = 3,
     ) -> None:
+        if not 1 <= max_sub_questions <= 3:
+            raise ValueError("max_sub_questions must be 1, 2 or 3")
         self.maestro = maestro
         self.requirements = (
             list(requirements) if requirements is not None else default_requirements()
@@ -307,6 +312,7 @@ class Research:
         self.output_type = output_type
         self.plan_mode = plan_mode
         self.k = k
+        self.max_sub_questions = max_sub_questions
 
     async def decompose(self, question: str) -> tuple[list[str], Usage]:
         """The question's sub-questions (the question itself when it is simple)."""
@@ -317,7 +323,7 @@ class Research:
             settings=ModelSettings(max_tokens=160),
         )
         subs = [q.strip() for q in completion.output.sub_questions if q.strip()]
-        return list(dict.fromkeys(subs))[:3] or [question], completion.usage
+        return list(dict.fromkeys(subs))[: self.max_sub_questions] or [question], completion.usage
 
     async def run(
         self,
@@ -337,7 +343,10 @@ class Research:
         """
         extra = Usage()
         if plan is None and self.plan_mode == "decompose":
-            subs, extra = await self.decompose(question)
+            if self.max_sub_questions > 1:
+                subs, extra = await self.decompose(question)
+            else:
+                subs = [question]
             plan = research_plan(question, subs, k=self.k)
         result = await self.maestro.run(
             question,

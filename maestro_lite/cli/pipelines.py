@@ -153,6 +153,12 @@ def research(
         "--default-requirements/--no-default-requirements",
         help="Every claim cited, every part addressed, contradictions called out.",
     ),
+    sub_questions: int = typer.Option(
+        3, "--sub-questions", help="Most sub-questions (1: answer in one step).", min=1, max=3
+    ),
+    planner: bool = typer.Option(
+        False, "--planner", help="Let the planner write the whole plan (stronger models)."
+    ),
     budget: BudgetName = _BUDGET,
     model: str | None = _MODEL,
     verbose: bool = _VERBOSE,
@@ -173,9 +179,14 @@ def research(
         if defaults:
             requirements = [*default_requirements(), *require]
         try:
-            return await Research(maestro, requirements=requirements, budget=budget.value).run(
-                question, corpus=source
+            research = Research(
+                maestro,
+                requirements=requirements,
+                budget=budget.value,
+                plan_mode="planner" if planner else "decompose",
+                max_sub_questions=sub_questions,
             )
+            return await research.run(question, corpus=source)
         finally:
             await source.close()
 

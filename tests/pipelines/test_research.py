@@ -230,3 +230,16 @@ def test_a_question_that_does_not_split_is_one_step() -> None:
     assert [(s.id, s.kind, s.k) for s in plan.steps] == [("answer", "answer", 3)]
     assert plan.steps[0].queries == ["When will the product launch?", "When is the launch?"]
     assert research_plan("Q?", ["Q?"]).steps[0].queries == ["Q?"]
+
+
+async def test_one_sub_question_answers_directly_without_a_split_call(
+    corpus: MemoryRetriever,
+) -> None:
+    model = routed(StepAnswer=answer_steps, Verdicts=all_met)
+    report = await Research(Maestro(model), budget="low", max_sub_questions=1).run(
+        QUESTION, corpus=corpus
+    )
+    assert [c.schema_title for c in model.calls] == ["StepAnswer", "Verdicts"]
+    assert report.plan is not None and [s.id for s in report.plan.steps] == ["answer"]
+    with pytest.raises(ValueError):
+        Research(Maestro(model), max_sub_questions=0)
