@@ -17,8 +17,7 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
+from .._sqlite import write_transaction
 from ..errors import RunNotFound, StoreError, UserError
 from ..events import (
     EVENT_ADAPTER,
@@ -242,20 +242,9 @@ class SQLiteRunStore:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction, holding the database's write lock from its start."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"run store {self.path} is unavailable: {exc}") from exc
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        return write_transaction(self._db, self._lock, f"run store {self.path}")
 
     # -- writes ---------------------------------------------------------------------------
 

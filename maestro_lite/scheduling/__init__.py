@@ -1,0 +1,109 @@
+"""Scheduling and triggers: cron schedules, watched folders, completion triggers, a worker.
+
+What starts is always a typed job (:data:`JobSpec`: ``run``, ``research``, ``compare`` or
+``extract`` and its arguments), kept in a durable queue beside the runs. A
+:class:`Worker` fires schedules, watches folders, runs queued jobs within shared provider
+limits, and queues what completion triggers start; stopped (SIGTERM), it leaves its jobs
+checkpointed and the next worker continues them. See the README for the CLI
+(``maestro schedule``, ``maestro watch``, ``maestro trigger``, ``maestro worker``).
+"""
+
+from .clock import Clock, ManualClock, SystemClock
+from .events import (
+    WORKER_EVENT_ADAPTER,
+    FilesIngested,
+    JobFinished,
+    JobQueued,
+    JobStarted,
+    JobStopped,
+    ScheduleFired,
+    ScheduleSkipped,
+    WatchFailed,
+    WatchStarted,
+    WorkerEvent,
+    WorkerStarted,
+    WorkerStopped,
+)
+from .jobs import (
+    JOB_ADAPTER,
+    PLACEHOLDERS,
+    CompareJob,
+    ExtractJob,
+    JobContext,
+    JobInputs,
+    JobOutcome,
+    JobRecord,
+    JobRunner,
+    JobSource,
+    JobSpec,
+    JobStatus,
+    PreviousJob,
+    ResearchJob,
+    RunJob,
+    check_placeholders,
+    render_job,
+    run_job,
+)
+from .schedules import Firing, MissedPolicy, Schedule, firing
+from .store import ScheduleStore, SQLiteScheduleStore
+from .triggers import Trigger, TriggerCycleError, TriggerOn, check_triggers
+from .watch import FolderWatcher, SeenFile, Watch
+from .worker import Worker, WorkerEventHandler, default_runners
+
+__all__ = [
+    # jobs
+    "JobSpec",
+    "RunJob",
+    "ResearchJob",
+    "CompareJob",
+    "ExtractJob",
+    "JOB_ADAPTER",
+    "PLACEHOLDERS",
+    "JobInputs",
+    "JobOutcome",
+    "JobRecord",
+    "JobStatus",
+    "JobSource",
+    "PreviousJob",
+    "JobContext",
+    "JobRunner",
+    "check_placeholders",
+    "render_job",
+    "run_job",
+    # schedules, triggers, watches
+    "Schedule",
+    "MissedPolicy",
+    "Firing",
+    "firing",
+    "Trigger",
+    "TriggerOn",
+    "TriggerCycleError",
+    "check_triggers",
+    "Watch",
+    "SeenFile",
+    "FolderWatcher",
+    # store and worker
+    "ScheduleStore",
+    "SQLiteScheduleStore",
+    "Worker",
+    "WorkerEventHandler",
+    "default_runners",
+    # time
+    "Clock",
+    "SystemClock",
+    "ManualClock",
+    # events
+    "WorkerEvent",
+    "WORKER_EVENT_ADAPTER",
+    "WorkerStarted",
+    "WorkerStopped",
+    "ScheduleFired",
+    "ScheduleSkipped",
+    "WatchStarted",
+    "WatchFailed",
+    "FilesIngested",
+    "JobQueued",
+    "JobStarted",
+    "JobFinished",
+    "JobStopped",
+]

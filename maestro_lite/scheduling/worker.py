@@ -1,0 +1,435 @@
+"""The worker: one long-lived process that runs schedules, watched folders and triggered
+jobs, within shared provider limits, and survives restarts.
+
+Jobs wait in a durable queue (:class:`~maestro_lite.scheduling.store.ScheduleStore`).
+Schedules and watches queue jobs; the worker runs up to ``max_jobs`` of them at once, every
+model call of every job through one :class:`~maestro_lite.limits.Limiter`; a finished job
+queues what its completion triggers start. Stopping the worker (``stop()``, SIGTERM for
+``maestro worker``) cancels the jobs in flight: their runs record that they were
+interrupted, with every finished step checkpointed in the run store, and the next worker
+continues them, resuming each run where it stopped.
+
+Example::
+
+    worker = Worker(model, settings=settings)
+    worker.store.add_schedule(Schedule.create(
+        "weekly", cron="0 6 * * 1", timezone="Europe/Oslo",
+        job=RunJob(task="What changed in the contracts this week?", corpus="contracts")))
+    await worker.run()        # until worker.request_stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..cache import ResponseCache
+from ..corpora import Corpora
+from ..corpus.corpus import Corpus
+from ..embeddings import Embedder, embedder_from_settings
+from ..events import Event
+from ..limits import Limiter
+from ..models.base import ChatModel
+from ..orchestrator import CorpusStore
+from ..runs import RunStore, SQLiteRunStore
+from ..settings import Settings
+from ._maestro import JobMaestro
+from .clock import Clock, SystemClock, sleep_or_wake
+from .events import (
+    JobFinished,
+    JobQueued,
+    JobStarted,
+    JobStopped,
+    ScheduleFired,
+    ScheduleSkipped,
+    WatchFailed,
+    WorkerEvent,
+    WorkerStarted,
+    WorkerStopped,
+)
+from .jobs import (
+    JobContext,
+    JobInputs,
+    JobOutcome,
+    JobRecord,
+    JobRunner,
+    JobSpec,
+    run_job,
+)
+from .schedules import Firing, firing
+from .store import ScheduleStore, SQLiteScheduleStore
+from .watch import FolderWatcher, Watch
+
+__all__ = ["Worker", "WorkerEventHandler", "default_runners"]
+
+WorkerEventHandler = Callable[[WorkerEvent | Event], Awaitable[None] | None]
+"""Receives the worker's events and the events of the runs its jobs start."""
+
+
+def default_runners() -> dict[str, JobRunner]:
+    """The runners of every job kind: ``run`` here, the pipelines' from :mod:`pipelines`."""
+    runners: dict[str, JobRunner] = {"run": run_job}
+    # The pipelines are written on maestro_lite's public API, so they are imported when a
+    # worker is built, not when this module is (that would be circular).
+    from pipelines.jobs import RUNNERS
+
+    runners.update(RUNNERS)
+    return runners
+
+
+class Worker:
+    """Runs schedules, watched folders and the job queue (see the module documentation).
+
+    Args:
+        model: The model every job's runs use.
+        settings: Where the stores and corpora live; ``Settings()`` when ``None``.
+        store: The schedule store; the one in ``settings.runs_db`` when ``None``.
+        run_store: The run store (resuming needs one); ``settings.runs_db`` when ``None``.
+        cache: The response cache; ``settings.cache_dir`` when ``None``.
+        limiter: Provider limits shared by every job's calls; default limits when ``None``.
+        embedder: The embedder of watched and job corpora; the settings' when ``None``.
+        corpora: Opens the corpora jobs name; ``Corpora(settings, embedder=embedder)`` when
+            ``None``.
+        clock: Time for schedules and settling files.
+        runners: Runners by job kind; :func:`default_runners` when ``None``.
+        max_jobs: Jobs run at once.
+        concurrency: Steps in flight at once within a run.
+        schedules: Run the schedules (a worker for one watch does not).
+        watches: Names of the watches to run; every watch when ``None``.
+        settle: Seconds a watched file must stay unchanged before it is read.
+        poll: Seconds between checks of settling files.
+        refresh: Clock seconds between looks at the store for schedules and watches added
+            by other processes.
+        queue_poll: Real seconds between looks for jobs queued by other processes.
+        on_event: Receives worker events and the events of every run.
+    """
+
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        settings: Settings | None = None,
+        store: ScheduleStore | None = None,
+        run_store: RunStore | None = None,
+        cache: ResponseCache | None = None,
+        limiter: Limiter | None = None,
+        embedder: Embedder | None = None,
+        corpora: CorpusStore | None = None,
+        clock: Clock | None = None,
+        runners: Mapping[str, JobRunner] | None = None,
+        max_jobs: int = 2,
+        concurrency: int = 4,
+        schedules: bool = True,
+        watches: list[str] | None = None,
+        settle: float = 2.0,
+        poll: float = 0.5,
+        refresh: float = 30.0,
+        queue_poll: float = 1.0,
+        on_event: WorkerEventHandler | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.model = model
+        self._owned: list[Any] = []
+        self.store: ScheduleStore = store or self._own(SQLiteScheduleStore.open(self.settings))
+        self.run_store: RunStore = run_store or self._own(SQLiteRunStore.open(self.settings))
+        self.cache = cache if cache is not None else self._own(ResponseCache.open(self.settings))
+        self.limiter = limiter or Limiter()
+        self.embedder = embedder or embedder_from_settings(self.settings)
+        self.clock: Clock = clock or SystemClock()
+        self.runners = dict(runners) if runners is not None else default_runners()
+        self.max_jobs = max_jobs
+        self.concurrency = concurrency
+        self.run_schedules = schedules
+        self.watch_names = watches
+        self.settle = settle
+        self.poll = poll
+        self.refresh = refresh
+        self.queue_poll = queue_poll
+        self.on_event = on_event
+        self.started_at: datetime | None = None
+        self._own_corpora = Corpora(self.settings, embedder=self.embedder)
+        self.corpora: CorpusStore = corpora or self._own_corpora
+        self.watchers: dict[str, FolderWatcher] = {}
+        self._watch_tasks: dict[str, asyncio.Task[None]] = {}
+        self._watch_corpora: dict[str, Corpus] = {}
+        self._corpus_locks: dict[str, asyncio.Lock] = {}
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._queue_wake = asyncio.Event()
+        self._schedules_wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._stopped: list[str] = []
+        self._handler_tasks: set[asyncio.Future[None]] = set()
+
+    def _own(self, resource: Any) -> Any:
+        self._owned.append(resource)
+        return resource
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Continue what a stopped worker left, then start the schedules, watches and queue."""
+        self.started_at = self.clock.now()
+        resumed = await asyncio.to_thread(self.store.recover)
+        unfinished = await asyncio.to_thread(self.store.jobs, status=["interrupted"], limit=None)
+        schedules = await asyncio.to_thread(self.store.schedules) if self.run_schedules else []
+        triggers = await asyncio.to_thread(self.store.triggers)
+        watches = await self._wanted_watches()
+        self.emit(
+            WorkerStarted(
+                schedules=[s.name for s in schedules],
+                watches=[w.name for w in watches],
+                triggers=[t.name for t in triggers],
+                resumed=sorted({*resumed, *(j.job_id for j in unfinished)}),
+            )
+        )
+        self._loops = [asyncio.create_task(self._dispatch(), name="maestro-jobs")]
+        self._loops.append(asyncio.create_task(self._schedule_loop(), name="maestro-schedules"))
+
+    async def stop(self) -> None:
+        """Stop: jobs in flight are interrupted (checkpointed), watches released."""
+        tasks = [*self._loops, *self._watch_tasks.values(), *self._jobs.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for name in list(self._watch_tasks):
+            await asyncio.to_thread(self.store.release_watch, name)
+        self._watch_tasks.clear()
+        self.emit(WorkerStopped(interrupted=list(self._stopped)))
+        if self._handler_tasks:
+            await asyncio.gather(*self._handler_tasks, return_exceptions=True)
+        for corpus in self._watch_corpora.values():
+            await corpus.close()
+        self._watch_corpora.clear()
+        await self._own_corpora.aclose()
+        for resource in self._owned:
+            resource.close()
+        self._owned.clear()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop (safe from a signal handler)."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Start, run until :meth:`request_stop`, then stop."""
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def emit(self, event: WorkerEvent | Event) -> None:
+        """Send ``event`` to the handler."""
+        if self.on_event is None:
+            return
+        outcome = self.on_event(event)
+        if inspect.isawaitable(outcome):
+            task = asyncio.ensure_future(outcome)
+            self._handler_tasks.add(task)
+            task.add_done_callback(self._handler_tasks.discard)
+
+    # -- the queue ------------------------------------------------------------------------
+
+    def submit(self, job: JobSpec, *, name: str) -> JobRecord:
+        """Queue ``job`` now (its triggers follow ``name``)."""
+        record = self.store.submit(JobRecord.queue(job, JobInputs(source="manual", name=name)))
+        self._queued([record])
+        return record
+
+    def _queued(self, jobs: Sequence[JobRecord], after: str | None = None) -> None:
+        for job in jobs:
+            if after is not None or job.source == "manual":
+                self.emit(
+                    JobQueued(
+                        job_id=job.job_id,
+                        name=job.name,
+                        source=job.source,
+                        description=job.spec.describe(),
+                        after=after,
+                    )
+                )
+        self._queue_wake.set()
+
+    async def _dispatch(self) -> None:
+        while True:
+            self._queue_wake.clear()
+            while len(self._jobs) < self.max_jobs:
+                job = await asyncio.to_thread(self.store.claim_next)
+                if job is None:
+                    break
+                task = asyncio.create_task(self._run(job), name=f"maestro-job-{job.job_id}")
+                self._jobs[job.job_id] = task
+                task.add_done_callback(functools.partial(self._job_done, job.job_id))
+            try:
+                await asyncio.wait_for(self._queue_wake.wait(), timeout=self.queue_poll)
+            except TimeoutError:
+                pass
+
+    def _job_done(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self._jobs.pop(job_id, None)
+        self._queue_wake.set()
+
+    async def _run(self, job: JobRecord) -> None:
+        maestro = JobMaestro(
+            self.model,
+            job_id=job.job_id,
+            previous_runs=job.run_ids,
+            schedule_store=self.store,
+            store=self.corpora,
+            run_store=self.run_store,
+            cache=self.cache,
+            limiter=self.limiter,
+            concurrency=self.concurrency,
+            on_event=self.emit if self.on_event else None,
+        )
+        context = JobContext(
+            job_id=job.job_id,
+            inputs=job.inputs,
+            maestro=maestro,
+            settings=self.settings,
+            corpora=self.corpora,
+            embedder=self.embedder,
+        )
+        self.emit(
+            JobStarted(
+                job_id=job.job_id,
+                name=job.name,
+                description=job.spec.describe(),
+                resumed=bool(job.run_ids),
+            )
+        )
+        started = time.perf_counter()
+        try:
+            runner = self.runners.get(job.spec.kind)
+            if runner is None:
+                raise LookupError(f"this worker has no runner for {job.spec.kind!r} jobs")
+            outcome = await runner(job.spec, context)
+        except asyncio.CancelledError:
+            self.store.stop_job(job.job_id)
+            self._stopped.append(job.job_id)
+            self.emit(JobStopped(job_id=job.job_id, name=job.name, run_ids=maestro.run_ids))
+            raise
+        except Exception as exc:  # a failed job is recorded; the worker goes on
+            outcome = JobOutcome(status="failed", error=f"{type(exc).__name__}: {exc}")
+        outcome = outcome.model_copy(update={"run_ids": maestro.run_ids})
+        triggers = await asyncio.to_thread(self.store.triggers)
+        follow_ups = [
+            JobRecord.queue(t.job, t.inputs(job.job_id, job.name, outcome, job.inputs))
+            for t in triggers
+            if t.matches(job.name, outcome)
+        ]
+        await asyncio.to_thread(self.store.finish_job, job.job_id, outcome, follow_ups)
+        self.emit(
+            JobFinished(
+                job_id=job.job_id,
+                name=job.name,
+                status=outcome.status,
+                run_ids=outcome.run_ids,
+                error=outcome.error,
+                seconds=time.perf_counter() - started,
+            )
+        )
+        if follow_ups:
+            self._queued(follow_ups, after=job.job_id)
+
+    # -- schedules and watches ------------------------------------------------------------
+
+    async def _schedule_loop(self) -> None:
+        assert self.started_at is not None
+        while True:
+            await self._sync_watches()
+            now = self.clock.now()
+            wake = self.refresh
+            if self.run_schedules:
+                for schedule in await asyncio.to_thread(self.store.schedules):
+                    due = firing(schedule, now, up_since=self.started_at)
+                    if due is not None:
+                        await self._fire(due, schedule.job, schedule.name)
+                        next_due = due.next_due
+                    else:
+                        next_due = schedule.next_due
+                    if not schedule.paused:
+                        wake = min(wake, (next_due - now).total_seconds())
+            await sleep_or_wake(self.clock, wake, self._schedules_wake)
+
+    async def _fire(self, due: Firing, template: JobSpec, name: str) -> None:
+        job = None
+        if due.fire:
+            job = JobRecord.queue(
+                template, JobInputs(source="schedule", name=name, fired_at=due.due)
+            )
+        if not await asyncio.to_thread(self.store.fire, due, job):
+            return  # another worker handled this time
+        if job is None:
+            self.emit(ScheduleSkipped(schedule=name, missed=due.missed, next_due=due.next_due))
+            return
+        self.emit(
+            ScheduleFired(
+                schedule=name, due=due.due, job_id=job.job_id, late=due.late, missed=due.missed
+            )
+        )
+        self._queued([job])
+
+    def wake(self) -> None:
+        """Look at the store for new schedules and watches now (not at the next refresh)."""
+        self._schedules_wake.set()
+
+    async def _wanted_watches(self) -> list[Watch]:
+        watches = await asyncio.to_thread(self.store.watches)
+        if self.watch_names is None:
+            return watches
+        return [w for w in watches if w.name in self.watch_names]
+
+    async def _sync_watches(self) -> None:
+        """Start the watches not running yet (new ones, or ones that failed)."""
+        for name, task in list(self._watch_tasks.items()):
+            if task.done():
+                del self._watch_tasks[name]
+                error = task.exception() if not task.cancelled() else None
+                self.emit(WatchFailed(watch=name, error=f"{type(error).__name__}: {error}"))
+                await asyncio.to_thread(self.store.release_watch, name)
+        for watch in await self._wanted_watches():
+            if watch.name in self._watch_tasks:
+                continue
+            if not await asyncio.to_thread(self.store.claim_watch, watch.name):
+                continue  # another live process watches it
+            try:
+                corpus = self._watch_corpora.get(watch.corpus)
+                if corpus is None:
+                    corpus = await Corpus.open(
+                        watch.corpus, settings=self.settings, embedder=self.embedder
+                    )
+                    self._watch_corpora[watch.corpus] = corpus
+            except Exception as exc:  # reported; tried again at the next refresh
+                self.emit(WatchFailed(watch=watch.name, error=f"{type(exc).__name__}: {exc}"))
+                await asyncio.to_thread(self.store.release_watch, watch.name)
+                continue
+            watcher = FolderWatcher(
+                watch,
+                corpus=corpus,
+                store=self.store,
+                clock=self.clock,
+                emit=self.emit,
+                queued=self._queued,
+                lock=self._corpus_locks.setdefault(watch.corpus, asyncio.Lock()),
+                settle=self.settle,
+                poll=self.poll,
+            )
+            self.watchers[watch.name] = watcher
+            self._watch_tasks[watch.name] = asyncio.create_task(
+                watcher.run(), name=f"maestro-watch-{watch.name}"
+            )

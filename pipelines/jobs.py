@@ -1,0 +1,143 @@
+"""Runners for the pipelines' jobs, so schedules, watches and triggers can start them.
+
+:class:`~maestro_lite.scheduling.Worker` runs a ``research``, ``compare`` or ``extract`` job
+with these (``run`` jobs are maestro-lite's own). Each does what the pipeline's command
+does (ingest the files it names, run the pipeline, write its outputs) and returns the
+outcome a completion trigger passes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from maestro_lite import Corpus, DocumentInfo, Retriever
+from maestro_lite.scheduling import (
+    CompareJob,
+    ExtractJob,
+    JobContext,
+    JobOutcome,
+    JobRunner,
+    ResearchJob,
+)
+
+from ._docs import ingest_documents
+from .compare import Compare
+from .extract import ExtractionOutput, Extractor
+from .research import Research, default_requirements
+
+__all__ = ["RUNNERS", "run_compare", "run_extract", "run_research"]
+
+
+def _paths(items: Sequence[str]) -> bool:
+    return bool(items) and all(Path(p).expanduser().exists() for p in items)
+
+
+async def _source(
+    context: JobContext, items: Sequence[str], corpus: str | None
+) -> tuple[Retriever, list[str | DocumentInfo], Corpus | None]:
+    """The corpus and documents a job names: files and folders are ingested first (their
+    corpus is then the job's, else the watch's, else named after them); anything else
+    names documents of the job's corpus. The third value is a corpus to close."""
+    if _paths(items):
+        docs = await ingest_documents(
+            items,
+            corpus=corpus or context.inputs.corpus,
+            settings=context.settings,
+            embedder=context.embedder,
+        )
+        return docs.corpus, list(docs.documents), docs.corpus
+    retriever = await context.corpora.corpus(context.corpus_name(corpus))
+    return retriever, list(items), None
+
+
+async def run_research(job: ResearchJob, context: JobContext) -> JobOutcome:
+    """The runner of :class:`~maestro_lite.scheduling.ResearchJob`."""
+    requirements: list[Any] = list(job.requirements)
+    if job.default_requirements:
+        requirements = [*default_requirements(), *requirements]
+    opened: Corpus | None = None
+    if job.docs:
+        source, _, opened = await _source(context, job.docs, job.corpus)
+    else:
+        source = await context.corpora.corpus(context.corpus_name(job.corpus))
+    try:
+        report = await Research(context.maestro, requirements=requirements, budget=job.budget).run(
+            job.question, corpus=source, on_event=context.on_event
+        )
+    finally:
+        if opened is not None:
+            await opened.close()
+    files = [str(p) for p in report.write(job.out)] if job.out else []
+    return JobOutcome(status=report.status, output=report.answer, files=files)
+
+
+async def run_compare(job: CompareJob, context: JobContext) -> JobOutcome:
+    """The runner of :class:`~maestro_lite.scheduling.CompareJob`."""
+    source, chosen, opened = await _source(context, job.documents, job.corpus)
+    goal = job.task or (
+        "Compare the documents on " + ", ".join(job.aspects) + "."
+        if job.aspects
+        else "How do these documents differ, and what changed between them?"
+    )
+    try:
+        comparison = await Compare(context.maestro, k=job.k, budget=job.budget).run(
+            goal,
+            corpus=source,
+            documents=chosen,
+            aspects=job.aspects or None,
+            on_event=context.on_event,
+        )
+    finally:
+        if opened is not None:
+            await opened.close()
+    files = [str(p) for p in comparison.write(job.out)] if job.out else []
+    return JobOutcome(status=comparison.status, output=comparison.to_markdown(), files=files)
+
+
+async def run_extract(job: ExtractJob, context: JobContext) -> JobOutcome:
+    """The runner of :class:`~maestro_lite.scheduling.ExtractJob` (documents already in
+    ``out`` are skipped, so a job continued after a restart does only what was left)."""
+    source, chosen, opened = await _source(context, job.documents, job.corpus)
+    extractor = Extractor(
+        context.maestro,
+        job.record_schema,
+        k=job.k,
+        fields_per_step=job.fields_per_step,
+        budget=job.budget,
+        concurrency=job.concurrency,
+    )
+    output = ExtractionOutput(job.out, extractor.record_type, table=job.table, formats=job.formats)
+    try:
+        summary = await extractor.run(
+            corpus=source, documents=chosen, output=output, on_event=context.on_event
+        )
+    finally:
+        if opened is not None:
+            await opened.close()
+    failed = summary.failed
+    text = (
+        f"{len(summary.records) - len(failed)} extracted, {len(failed)} failed, "
+        f"{len(summary.skipped)} already done"
+    )
+    files = [str(output.jsonl), *(str(p) for p in _written(output))]
+    return JobOutcome(
+        status="failed" if failed else "passed",
+        output=text,
+        files=files,
+        error="; ".join(f"{r.title}: {r.error}" for r in failed if r.error) or None,
+    )
+
+
+def _written(output: ExtractionOutput) -> list[Path]:
+    names = {"csv": output.csv, "sqlite": output.sqlite}
+    return [path for kind, path in names.items() if kind in output.formats and path.exists()]
+
+
+RUNNERS: dict[str, JobRunner] = {
+    "research": run_research,
+    "compare": run_compare,
+    "extract": run_extract,
+}
+"""The runners by job kind, for ``Worker(runners=...)``."""

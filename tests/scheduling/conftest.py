@@ -1,0 +1,89 @@
+"""Helpers for scheduling tests: a recording job runner, a worker factory, waiting for
+observable state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maestro_lite import FunctionModel, Settings
+from maestro_lite.events import Event
+from maestro_lite.scheduling import (
+    Clock,
+    JobContext,
+    JobInputs,
+    JobOutcome,
+    ScheduleStore,
+    SQLiteScheduleStore,
+    Worker,
+    WorkerEvent,
+)
+from maestro_lite.testing import HashingEmbedder
+
+
+class Recorder:
+    """A job runner that records what it was asked to run and passes every job."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Any, JobInputs]] = []
+
+    async def __call__(self, job: Any, context: JobContext) -> JobOutcome:
+        self.jobs.append((job, context.inputs))
+        return JobOutcome(status="passed", output=f"ran {job.describe()}")
+
+
+async def wait_for(predicate: Callable[[], object]) -> None:
+    """Wait until ``predicate()`` is true: observable state (store rows, recorded calls)
+    that other tasks, threads or processes change, so there is no event to await; a minute
+    at most, so a broken test fails instead of hanging."""
+    async with asyncio.timeout(60):
+        while not predicate():  # noqa: ASYNC110 (polled state, not an asyncio.Event)
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", embedder="hashing")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Any:
+    with SQLiteScheduleStore.open(settings) as opened:
+        yield opened
+
+
+def no_model() -> FunctionModel:
+    def refuse(call: Any) -> Any:
+        raise AssertionError("this test's jobs make no model calls")
+
+    return FunctionModel(refuse, name="none")
+
+
+def make_worker(
+    settings: Settings,
+    store: ScheduleStore,
+    clock: Clock,
+    *,
+    runner: Recorder | None = None,
+    events: list[WorkerEvent | Event] | None = None,
+    model: FunctionModel | None = None,
+    **kwargs: Any,
+) -> Worker:
+    """A worker over ``store`` whose ``run`` jobs go to ``runner`` (when given)."""
+    sink = events if events is not None else []
+    if runner is not None:
+        kwargs["runners"] = {"run": runner}
+    kwargs.setdefault("embedder", HashingEmbedder())
+    kwargs.setdefault("queue_poll", 0.05)
+    return Worker(
+        model or no_model(),
+        settings=settings,
+        store=store,
+        clock=clock,
+        on_event=sink.append,
+        **kwargs,
+    )
