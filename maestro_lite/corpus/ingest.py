@@ -225,6 +225,11 @@ async def _next(
     if getter.done():
         return getter.result()
     getter.cancel()
+    # The wait can end (timeout, or the producer finishing) in the same loop iteration in
+    # which an item was queued, before the read ran: the queue, not the tasks, says what is
+    # left. Without this, the last document of a batch could be dropped silently.
+    if not queue.empty():
+        return queue.get_nowait()
     return None if producer.done() else "linger"
 
 
