@@ -1,10 +1,16 @@
-"""Are the figures of an answer in its evidence? A deterministic check against invented numbers.
+"""Are the figures of an answer in its evidence, and does it cite the documents it names?
+
+Deterministic checks against invented numbers and misattributed sources.
 
 Small models cite the right sentence and still write a wrong figure ("90 days" cited, "100
 days" written). No judge model is reliable at catching that; string arithmetic is. A figure
 is grounded when the same value appears in the evidence, after normalising thousands
 separators, scale words ("2.5 million" = "2,500,000"), percentages and month names (an ISO
 date "2025-02-01" is grounded by "February 1, 2025").
+
+The same small models also attribute a true figure to the wrong document ("the 2023
+agreement: 60 days", citing the 2025 one). Where documents are told apart by year (contract
+versions, fiscal years), a claim that names a year must cite a document of that year.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["figures", "ungrounded_figures"]
+__all__ = ["distinguishing_years", "figures", "misattributed_years", "ungrounded_figures"]
 
 _NUMBER = re.compile(
     r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?"
@@ -83,3 +89,23 @@ def ungrounded_figures(text: str, sources: Iterable[str]) -> list[str]:
         ):
             missing.append(written)
     return list(dict.fromkeys(missing))
+
+
+_YEAR = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?!\d)")
+
+
+def distinguishing_years(names: Iterable[str]) -> set[str]:
+    """Years that name some documents of a corpus but not all (versions, fiscal years)."""
+    per_document = [set(_YEAR.findall(name.replace("_", " "))) for name in names]
+    if len(per_document) < 2:
+        return set()
+    every = set.intersection(*per_document)
+    return set.union(*per_document) - every
+
+
+def misattributed_years(text: str, cited_names: Iterable[str], years: set[str]) -> list[str]:
+    """Years in ``text`` that name a document (see :func:`distinguishing_years`) none of whose
+    text is cited: "the 2023 agreement says 60 days" citing only the 2025 agreement."""
+    cited = {y for name in cited_names for y in _YEAR.findall(name.replace("_", " "))}
+    named = [y for y in _YEAR.findall(text) if y in years]
+    return [y for y in dict.fromkeys(named) if y not in cited]

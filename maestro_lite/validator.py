@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from .documents.model import Chunk
 from .errors import BudgetExceeded, MaestroError, interrupts_run
 from .events import Event, ModelAttempted
-from .grounding import ungrounded_figures
+from .grounding import distinguishing_years, misattributed_years, ungrounded_figures
 from .models.base import ChatModel, Message
 from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
 from .plan import Plan
@@ -132,11 +132,12 @@ class Validator:
         the requirements it could not judge are marked unmet, "not judged")."""
         checks: list[RequirementResult] = []
         sources = await self._sources(results.values())
+        years = await self._distinguishing_years() if self.check_figures else set()
         for step in plan.steps:
             result = results.get(step.id)
             if result is None:
                 continue
-            checks += self._step_checks(plan, result, results, sources, task)
+            checks += self._step_checks(plan, result, results, sources, task, years)
         final = results.get(plan.final.id)
         text = _output_text(output)
         claims = final.claims if final else []
@@ -211,6 +212,12 @@ class Validator:
             return ValidationReport(round=round, results=checks), exc
         return ValidationReport(round=round, results=checks), None
 
+    async def _distinguishing_years(self) -> set[str]:
+        if self.retriever is None:
+            return set()
+        documents = await self.retriever.documents()
+        return distinguishing_years(f"{d.title} {d.path.rsplit('/', 1)[-1]}" for d in documents)
+
     async def _sources(self, results: Any) -> dict[str, Chunk]:
         """The store's copy of every cited chunk (falling back to what retrieval returned)."""
         cited = {c.chunk_id for r in results for c in r.citations}
@@ -227,6 +234,7 @@ class Validator:
         results: Mapping[str, StepResult],
         sources: Mapping[str, Chunk],
         task: str,
+        years: set[str],
     ) -> list[RequirementResult]:
         sid = result.step_id
         if result.status != "done":
@@ -290,31 +298,60 @@ class Validator:
                 )
             )
             if self.check_figures:
-                out.append(self._figures_check(result, step.instruction, task))
+                out += self._grounding_checks(result, step.instruction, task, years)
         return out
 
     @staticmethod
-    def _figures_check(result: StepResult, instruction: str, task: str) -> RequirementResult:
-        written = " ".join([result.answer, *(c.text for c in result.claims)])
-        # Titles count: "the 2023 agreement" names a document, not a figure from it.
-        cited = result.citations
-        names = [f"{c.title} {c.path.rsplit('/', 1)[-1]}" for c in cited]
-        allowed = [c.quote for c in cited] + names + [task, instruction]
-        loose = ungrounded_figures(written, allowed)
-        reason = (
-            "figures not in the cited evidence: "
-            + ", ".join(loose[:6])
-            + ". State only figures that the cited sentences contain, and cite them"
-            if loose
-            else "all figures grounded"
-        )
-        return _builtin(
-            f"{result.step_id}.figures",
-            "every figure appears in the cited evidence",
-            not loose,
-            reason,
-            step_id=result.step_id,
-        )
+    def _grounding_checks(
+        result: StepResult, instruction: str, task: str, years: set[str]
+    ) -> list[RequirementResult]:
+        """Figures must be in the citations of the statement that makes them (the answer: in
+        any of the step's citations), and a statement naming a document by year must cite
+        a document of that year."""
+        sid = result.step_id
+
+        def names(citations: Sequence[Citation]) -> list[str]:
+            # Titles and file names count: "the 2023 agreement" names a document.
+            return [f"{c.title} {c.path.rsplit('/', 1)[-1]}" for c in citations]
+
+        statements = [(result.answer, result.citations)]
+        statements += [(c.text, c.citations) for c in result.claims]
+        loose: list[str] = []
+        misattributed: list[str] = []
+        for text, citations in statements:
+            allowed = [c.quote for c in citations] + names(citations) + [task, instruction]
+            loose += [f for f in ungrounded_figures(text, allowed) if f not in loose]
+            for year in misattributed_years(text, names(citations), years):
+                note = f"'{text[:60]}' names {year} but cites no {year} document"
+                if note not in misattributed:
+                    misattributed.append(note)
+        out = [
+            _builtin(
+                f"{sid}.figures",
+                "every figure appears in the evidence its statement cites",
+                not loose,
+                "figures not in the evidence their statement cites: "
+                + ", ".join(loose[:6])
+                + ". State only figures that the cited sentences contain, and cite them"
+                if loose
+                else "all figures grounded",
+                step_id=sid,
+            )
+        ]
+        if years:
+            out.append(
+                _builtin(
+                    f"{sid}.attribution",
+                    "statements that name a document cite it",
+                    not misattributed,
+                    "; ".join(misattributed[:3])
+                    + ". Attribute each fact to the document whose sentence you cite"
+                    if misattributed
+                    else "named documents are cited",
+                    step_id=sid,
+                )
+            )
+        return out
 
     @staticmethod
     def _programmatic(

@@ -41,3 +41,23 @@ def test_month_names_ground_iso_months() -> None:
 
 def test_file_names_count_as_sources() -> None:
     assert ungrounded_figures("The 2023 agreement", ["agreement_2023.txt"]) == []
+
+
+def test_years_that_tell_documents_apart() -> None:
+    from maestro_lite.grounding import distinguishing_years
+
+    names = ["Supply Agreement (2023) a.pdf", "Amended Agreement (2025) b.pdf"]
+    assert distinguishing_years(names) == {"2023", "2025"}
+    assert distinguishing_years(["Report 2024", "Memo 2024"]) == set()  # names no document
+    assert distinguishing_years(["only_2023.pdf"]) == set()
+
+
+def test_a_claim_naming_a_year_must_cite_a_document_of_that_year() -> None:
+    from maestro_lite.grounding import misattributed_years
+
+    years = {"2023", "2025"}
+    cited_2025 = ["Amended Agreement (2025) b.pdf"]
+    claim = "The notice period in the 2023 agreement is 60 days."
+    assert misattributed_years(claim, cited_2025, years) == ["2023"]
+    assert misattributed_years("The 2025 agreement: 60 days.", cited_2025, years) == []
+    assert misattributed_years("In 2019 prices rose.", cited_2025, years) == []

@@ -557,3 +557,31 @@ async def test_events_reach_subscribers_and_the_result(contracts: MemoryRetrieve
         "validation_finished",
     ):
         assert kind in seen
+
+
+async def test_misattributed_and_uncited_figures_are_caught_per_claim(
+    contracts: MemoryRetriever,
+) -> None:
+    """What the 1.5B model did on the sample contracts: every figure somewhere in the step's
+    evidence, but "60 days" attributed to the 2023 agreement while citing the 2025 one."""
+
+    def step(call: ModelCall) -> dict[str, Any]:
+        if "Compare" in step_of(call):
+            return {"answer": "Notice changed from 60 days to 90 days.",
+                    "claims": [
+                        {"text": "The 2023 agreement gives 60 days.",
+                         "evidence": cite(call, "60 days")},
+                        {"text": "The 2025 agreement gives 90 days.",
+                         "evidence": cite(call, "60 days")},
+                    ]}
+        return answer_notice(call)
+
+    result = await Maestro(routed(notice_plan, step, judge_mentions())).run(
+        "notice?", corpus=contracts, budget=Budget(max_rounds=1))
+    checks = {r.id: r for r in result.requirements}
+    assert not checks["s3.attribution"].passed
+    assert "names 2023 but cites no 2023 document" in checks["s3.attribution"].reason
+    assert not checks["s3.figures"].passed  # "90 days" is stated but its claim cites 60
+    assert "90" in checks["s3.figures"].reason
+    assert checks["s1.attribution"].passed and checks["s1.figures"].passed
+    assert result.status == "unmet"
