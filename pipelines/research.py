@@ -240,14 +240,41 @@ _DECOMPOSE = (
 )
 
 
-def research_plan(question: str, sub_questions: Sequence[str], *, k: int = 4) -> Plan:
+CITED_FACTS = (
+    "A direct answer in one or two sentences; then one claim per fact the answer states (a "
+    "date, name or figure), each citing the ids of the sentences that state exactly that fact. "
+    "If the sources disagree, give each side with its source."
+)
+"""What each research step must produce. Without it the local 1.5B model copied evidence
+sentences as its claims, citing sentences unrelated to its answer; with it, claims state the
+answer's facts and cite the sentences that hold them."""
+
+
+def research_plan(
+    question: str, sub_questions: Sequence[str], *, k: int = 4, typed: bool = False
+) -> Plan:
     """The declared research plan: a chain of ``answer`` steps, one per sub-question, then a
     final step that retrieves with the whole question and answers it from everything. A
-    question that does not split is one step, searched with both phrasings."""
+    question that does not split is one step, searched with both phrasings.
+
+    Args:
+        typed: The final step fills an output type (its fields carry their own evidence), so
+            it is not asked for prose claims.
+    """
+    final_output = "" if typed else CITED_FACTS
     if len(sub_questions) <= 1:
         queries = list(dict.fromkeys([*sub_questions, question]))
         return Plan(
-            steps=[Step(id="answer", kind="answer", instruction=question, queries=queries, k=k)],
+            steps=[
+                Step(
+                    id="answer",
+                    kind="answer",
+                    instruction=question,
+                    queries=queries,
+                    k=k,
+                    expected_output=final_output,
+                )
+            ],
             rationale="A simple question: one retrieval, one cited answer.",
         )
     steps: list[Step] = []
@@ -260,6 +287,7 @@ def research_plan(question: str, sub_questions: Sequence[str], *, k: int = 4) ->
                 queries=[sub],
                 depends_on=[f"q{n - 1}"] if n > 1 else [],
                 k=k,
+                expected_output=CITED_FACTS,
             )
         )
     steps.append(
@@ -270,6 +298,7 @@ def research_plan(question: str, sub_questions: Sequence[str], *, k: int = 4) ->
             queries=[question],
             depends_on=[s.id for s in steps],
             k=k,
+            expected_output=final_output,
         )
     )
     return Plan(steps=steps, rationale="Sub-questions in order, then the whole question.")
@@ -347,7 +376,7 @@ class Research:
                 subs, extra = await self.decompose(question)
             else:
                 subs = [question]
-            plan = research_plan(question, subs, k=self.k)
+            plan = research_plan(question, subs, k=self.k, typed=self.output_type is not None)
         result = await self.maestro.run(
             question,
             corpus=corpus,

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from maestro_lite import Event, Maestro, ModelCall, Plan, Step
 from pipelines import Research, ResearchReport, default_requirements, research_plan
+from pipelines.research import CITED_FACTS
 
 from .conftest import MemoryRetriever, all_met, chunk, cite, routed, step_of
 
@@ -243,3 +244,11 @@ async def test_one_sub_question_answers_directly_without_a_split_call(
     assert report.plan is not None and [s.id for s in report.plan.steps] == ["answer"]
     with pytest.raises(ValueError):
         Research(Maestro(model), max_sub_questions=0)
+
+
+def test_steps_ask_for_claims_that_state_the_answers_facts() -> None:
+    prose = research_plan("Q?", ["A?", "B?"])
+    assert all(s.expected_output == CITED_FACTS for s in prose.steps)
+    typed = research_plan("Q?", ["A?", "B?"], typed=True)
+    assert [bool(s.expected_output) for s in typed.steps] == [True, True, False]
+    assert research_plan("Q?", ["Q?"], typed=True).steps[0].expected_output == ""
