@@ -101,8 +101,10 @@ def _questions(data_dir: Path, dataset: Dataset) -> list[MultihopQuestion]:
 
 
 def _prediction(data: dict[str, Any] | None, text: str) -> str:
-    if data and isinstance(data.get("answer"), str):
-        return str(data["answer"])
+    if data is not None:
+        # A typed answer left null ("not in the evidence") is no answer, not its JSON.
+        answer = data.get("answer")
+        return answer if isinstance(answer, str) else ""
     return text
 
 

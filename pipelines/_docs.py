@@ -24,6 +24,7 @@ from maestro_lite import (
 
 __all__ = [
     "DocumentSet",
+    "display_name",
     "corpus_name_for",
     "document_files",
     "ingest_documents",
@@ -63,6 +64,16 @@ def corpus_name_for(paths: Sequence[str | Path]) -> str:
     stem = first.stem if first.is_file() else first.name
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "docs"
     return (slug + "-docs" if len(slug) < 3 else slug)[:60]
+
+
+def display_name(document: DocumentInfo) -> str:
+    """How to name a document to a model and a reader: its title, unless the title is an
+    identifier (SEC filings carry their accession number, ``0000320193-22-000070``, as PDF
+    title), then its file name without the suffix (``2022 Q3 AAPL``)."""
+    title = document.title.strip()
+    if re.search(r"[A-Za-z]{2}", title) and (" " in title or "_" not in title):
+        return title
+    return Path(document.path).stem or title or document.id
 
 
 @dataclass

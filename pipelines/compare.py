@@ -56,7 +56,7 @@ from maestro_lite import (
 )
 
 from ._budget import fit_budget
-from ._docs import match_documents
+from ._docs import display_name, match_documents
 from ._render import CitationIndex, RunFacts, one_line, requirements_table
 from .research import DocumentRef
 
@@ -170,7 +170,7 @@ def comparison_plan(
     """
     if len(documents) < 1 or not aspects:
         raise ValueError("a comparison needs at least one document and one aspect")
-    titles = "; ".join(f"{d.title}" for d in documents)
+    titles = "; ".join(display_name(d) for d in documents)
     steps: list[Step] = []
     compares: list[str] = []
     for j, aspect in enumerate(aspects, start=1):
@@ -182,7 +182,7 @@ def comparison_plan(
                 Step(
                     id=step_id,
                     kind="answer",
-                    instruction=f"What does {doc.title} say about {aspect}? "
+                    instruction=f"What does {display_name(doc)} say about {aspect}? "
                     "Give its exact figures, dates and terms.",
                     queries=[aspect],
                     filters=SearchFilter(document_ids=[doc.id]),
@@ -266,7 +266,7 @@ class Compare:
                 task, k=2, filters=SearchFilter(document_ids=[doc.id]), mode="hybrid"
             )
             text = " ".join(one_line(h.chunk.text, 400) for h in hits)
-            excerpts.append(f"- {doc.title}: {text}")
+            excerpts.append(f"- {display_name(doc)}: {text}")
         prompt = (
             f"Task: {task}\n\nDocuments and excerpts:\n" + "\n".join(excerpts) + "\n\n"
             f"List up to {self.max_aspects} aspects to compare these documents on for the "
@@ -351,7 +351,7 @@ def _comparison(
             positions.append(
                 DocumentPosition(
                     document_id=doc.id,
-                    title=doc.title,
+                    title=display_name(doc),
                     status=step.status if step else "missing",
                     says=step.answer if step else "",
                     claims=step.claims if step else [],
@@ -372,7 +372,9 @@ def _comparison(
     return Comparison(
         task=task,
         status=result.status,
-        documents=[DocumentRef(document_id=d.id, title=d.title, path=d.path) for d in documents],
+        documents=[
+            DocumentRef(document_id=d.id, title=display_name(d), path=d.path) for d in documents
+        ],
         aspects=compared,
         aspects_source=source,
         summary=result.output_text,

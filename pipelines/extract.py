@@ -56,7 +56,7 @@ from maestro_lite import (
 )
 
 from ._budget import fit_budget
-from ._docs import match_documents
+from ._docs import display_name, match_documents
 
 __all__ = [
     "ExtractionOutput",
@@ -231,7 +231,8 @@ def extraction_plan(
             Step(
                 id="extract",
                 kind="extract",
-                instruction=f"Extract {names} from {document.title}. {instructions}".strip(),
+                instruction=f"Extract {names} from {display_name(document)}. "
+                f"{instructions}".strip(),
                 queries=[_query(n, i) for n, i in record_type.model_fields.items()],
                 filters=SearchFilter(document_ids=[document.id]),
                 k=k,
@@ -321,7 +322,7 @@ class Extractor:
         for group in self.groups:
             plan = extraction_plan(document, group, k=self.k, instructions=self.instructions)
             result = await self.maestro.run(
-                f"Extract a {self.record_type.__name__} record from {document.title}.",
+                f"Extract a {self.record_type.__name__} record from {display_name(document)}.",
                 corpus=corpus,
                 requirements=self.requirements,
                 budget=fit_budget(self.budget, plan),

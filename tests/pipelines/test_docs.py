@@ -10,7 +10,7 @@ import pytest
 from maestro_lite import DocumentInfo, Settings, UserError
 from maestro_lite.testing import HashingEmbedder
 from pipelines import corpus_name_for, document_files, ingest_documents
-from pipelines._docs import match_documents
+from pipelines._docs import display_name, match_documents
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_docs"
 
@@ -83,3 +83,12 @@ async def test_ingestion_returns_the_documents_in_order_and_is_idempotent(
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no readable documents"):
         await ingest_documents([tmp_path / "empty"], settings=Settings())
+
+
+def test_identifier_titles_give_way_to_file_names() -> None:
+    assert display_name(info("a", "/f/2022 Q3 AAPL.pdf", "0000320193-22-000070")) == (
+        "2022 Q3 AAPL"
+    )
+    assert display_name(info("b", "/f/x.pdf", "Supply Agreement")) == "Supply Agreement"
+    assert display_name(info("c", "/f/notes.txt", "launch_status_memo")) == "notes"
+    assert display_name(info("d", "/f/memo.md", "Memo")) == "Memo"
