@@ -63,10 +63,26 @@ class ThroughputResult(BaseModel):
     """End-to-end chunks/s divided by raw embedding chunks/s."""
     busy: IngestTimings
     """Busy seconds per stage during ingestion (they overlap)."""
+    cpu_seconds_per_chunk: float
+    """CPU time (this process and the parse process) of the ingestion, per chunk."""
+    raw_cpu_seconds_per_chunk: float
+    """CPU time of the raw embedding, per chunk."""
+    cpu_ratio: float
+    """Raw over end-to-end CPU per chunk: the throughput ratio two dedicated, saturated cores
+    would give. Unlike wall-clock figures it hardly moves with other load on the machine."""
     peak_rss_mb: float
     peak_rss_parse_process_mb: float
     load_average: tuple[float, float]
     """1-minute load average at the start and at the end of the run."""
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process and its finished children."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _peak_mb(who: int) -> float:
@@ -93,11 +109,13 @@ async def run(settings: Settings | None = None, *, sample: int = 1000) -> Throug
         local = settings.model_copy(update={"home": Path(home), "chroma_url": None})
         corpus = await Corpus.open("sec10q", settings=local, embedder=embedder)
         before = await _chunk_texts(corpus, files[:2], limit=sample // 3)
+        cpu = _cpu_seconds()
         raw_before = await _embed_rate(embedder, before)
+        raw_cpu = _cpu_seconds() - cpu
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         report = await corpus.ingest(files)
-        wall = time.perf_counter() - started
+        wall, ingest_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
 
         texts = [
             corpus.index_text(chunk)
@@ -105,7 +123,10 @@ async def run(settings: Settings | None = None, *, sample: int = 1000) -> Throug
             for chunk in batch
         ]
     after = random.Random(0).sample(texts, min(sample - len(before), len(texts)))
+    cpu = _cpu_seconds()
     raw_after = await _embed_rate(embedder, after)
+    raw_cpu += _cpu_seconds() - cpu
+    raw_cpu_per_chunk = raw_cpu / (len(before) + len(after))
     raw = (len(before) + len(after)) / (len(before) / raw_before + len(after) / raw_after)
 
     chunks_per_second = report.chunks / wall
@@ -127,6 +148,9 @@ async def run(settings: Settings | None = None, *, sample: int = 1000) -> Throug
         raw_sample=len(before) + len(after),
         ratio_to_raw=round(chunks_per_second / raw, 3),
         busy=report.timings,
+        cpu_seconds_per_chunk=round(ingest_cpu / report.chunks, 4),
+        raw_cpu_seconds_per_chunk=round(raw_cpu_per_chunk, 4),
+        cpu_ratio=round(raw_cpu_per_chunk / (ingest_cpu / report.chunks), 3),
         peak_rss_mb=_peak_mb(resource.RUSAGE_SELF),
         peak_rss_parse_process_mb=_peak_mb(resource.RUSAGE_CHILDREN),
         load_average=(round(load_start, 2), round(os.getloadavg()[0], 2)),
@@ -165,6 +189,9 @@ def to_markdown(result: ThroughputResult) -> str:
             f"{result.raw_embed_chunks_per_second:.2f} ({result.raw_before_chunks_per_second:.2f}"
             f" / {result.raw_after_chunks_per_second:.2f}) |",
             f"| end to end / raw | {result.ratio_to_raw:.2f} |",
+            f"| CPU per chunk: ingestion / raw embedding | {result.cpu_seconds_per_chunk:.3f} s"
+            f" / {result.raw_cpu_seconds_per_chunk:.3f} s (raw / ingestion = "
+            f"{result.cpu_ratio:.2f}) |",
             f"| busy: embedding | {busy.embed:.1f} s ({busy.embed / busy.total:.0%} of wall) |",
             f"| busy: parsing (child process) | {busy.parse:.1f} s "
             f"({busy.parse / busy.total:.0%}) |",

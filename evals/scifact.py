@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -61,6 +62,8 @@ class SciFactResult(BaseModel):
     latency_ms_p50: float
     latency_ms_p95: float
     latency_queries: int
+    load_average: float
+    """1-minute load average after the latency pass (other work on a shared machine)."""
 
 
 def _methods(tune: bool) -> dict[str, tuple[SearchMode, HybridSearch]]:
@@ -149,6 +152,7 @@ async def run(
         latency_ms_p50=round(percentile(latencies, 0.5), 1),
         latency_ms_p95=round(percentile(latencies, 0.95), 1),
         latency_queries=len(latencies),
+        load_average=round(os.getloadavg()[0], 2),
     )
 
 
@@ -174,7 +178,8 @@ def to_markdown(result: SciFactResult) -> str:
         f"all {queries['all'].queries}. Ingestion {result.ingest_seconds:.0f} s; lexical index "
         f"built from the store in {result.lexical_build_seconds:.1f} s. "
         f"Hybrid latency (k=10, {result.latency_queries} queries): "
-        f"p50 {result.latency_ms_p50:.1f} ms, p95 {result.latency_ms_p95:.1f} ms.",
+        f"p50 {result.latency_ms_p50:.1f} ms, p95 {result.latency_ms_p95:.1f} ms "
+        f"(load average {result.load_average:.1f}).",
     ]
     return "\n".join(lines)
 
