@@ -59,12 +59,30 @@ __all__ = [
     "PreviousJob",
     "ResearchJob",
     "RunJob",
+    "check_name",
     "check_placeholders",
     "render_job",
     "run_job",
 ]
 
 DEFAULT_CORPUS = "default"
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` if it can name a schedule, watch, trigger or submission.
+
+    Raises:
+        UserError: It cannot.
+    """
+    if not _NAME.fullmatch(name):
+        raise UserError(
+            f"invalid {what} name {name!r}",
+            hint="Use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+        )
+    return name
+
 
 JobSource = Literal["schedule", "watch", "trigger", "manual"]
 """What queued a job: a cron schedule, a watched folder, a completion trigger, or a direct
@@ -424,6 +442,17 @@ class JobRecord(BaseModel):
                 error=str(exc),
             )
         return cls(name=inputs.name, source=inputs.source, spec=spec, inputs=inputs)
+
+    @classmethod
+    def submission(cls, job: JobSpec, *, name: str) -> JobRecord:
+        """A job submitted directly under ``name`` (its completion triggers follow it).
+
+        Raises:
+            UserError: A bad name, or a placeholder a submission cannot fill.
+        """
+        check_name(name, "job")
+        check_placeholders(job, "manual")
+        return cls.queue(job, JobInputs(source="manual", name=name))
 
 
 JobRunner: TypeAlias = Callable[[Any, JobContext], Awaitable[JobOutcome]]

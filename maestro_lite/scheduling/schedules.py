@@ -13,7 +13,6 @@ saving change.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -23,33 +22,17 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UserError
-from .jobs import JobSpec, check_placeholders
+from .jobs import JobSpec, check_name, check_placeholders
 
-__all__ = ["Firing", "MissedPolicy", "Schedule", "check_name", "firing"]
+__all__ = ["Firing", "MissedPolicy", "Schedule", "firing"]
 
 MissedPolicy = Literal["run-once", "skip"]
 """What a worker that starts after a scheduled time does: run the job once now, or skip
 it until the next time. Never more than once, however many times were missed."""
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
 _MAX_WALK = 10_000
 """Scheduled times counted one by one when handling a backlog; past that (an every-minute
 schedule down for a week) only the latest is looked up."""
-
-
-def check_name(name: str, what: str) -> str:
-    """``name`` if it can name a schedule, watch, trigger or submission.
-
-    Raises:
-        UserError: It cannot.
-    """
-    if not _NAME.fullmatch(name):
-        raise UserError(
-            f"invalid {what} name {name!r}",
-            hint="Use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
-        )
-    return name
 
 
 def _zone(name: str) -> ZoneInfo:

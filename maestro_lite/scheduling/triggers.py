@@ -17,8 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UserError
-from .jobs import JobInputs, JobOutcome, JobSpec, PreviousJob, check_placeholders
-from .schedules import check_name
+from .jobs import JobInputs, JobOutcome, JobSpec, PreviousJob, check_name, check_placeholders
 
 __all__ = ["Trigger", "TriggerCycleError", "TriggerOn", "check_triggers"]
 

@@ -35,8 +35,7 @@ from ..errors import UserError
 from ..store import check_corpus_name
 from .clock import Clock, sleep_or_wake
 from .events import FilesIngested, WatchStarted, WorkerEvent
-from .jobs import JobInputs, JobRecord, JobSpec, check_placeholders
-from .schedules import check_name
+from .jobs import JobInputs, JobRecord, JobSpec, check_name, check_placeholders
 
 if TYPE_CHECKING:
     from .store import ScheduleStore
@@ -139,6 +138,8 @@ class FolderWatcher:
         settle: Seconds a file's size and modification time must stay the same.
         poll: Seconds between checks while files are settling.
         max_wait: Seconds settled files wait for the rest of their burst.
+        rescan: Seconds between scans of the whole folder while idle, for changes the
+            operating system does not report (network file systems).
         loaders: Which files are documents (by suffix).
     """
 
@@ -155,6 +156,7 @@ class FolderWatcher:
         settle: float = 2.0,
         poll: float = 0.5,
         max_wait: float = 30.0,
+        rescan: float = 60.0,
         loaders: LoaderRegistry | None = None,
     ) -> None:
         self.watch = watch
@@ -167,6 +169,7 @@ class FolderWatcher:
         self.settle = settle
         self.poll = poll
         self.max_wait = max_wait
+        self.rescan = rescan
         self.loaders = loaders if loaders is not None else corpus.loaders
         self.root = Path(watch.directory)
         self._pending: dict[str, _Pending] = {}
@@ -216,9 +219,13 @@ class FolderWatcher:
                 hint="Create it again, or remove the watch.",
             )
         self._seen = await asyncio.to_thread(self.store.seen_files, self.watch.name)
-        files, _ = await asyncio.to_thread(collect_files, [self.root], self.loaders)
-        for file in files:
-            self.notice(str(file))
+        listener = asyncio.create_task(self._listen())
+        listener.add_done_callback(lambda _: self._noticed.set())
+        # watchfiles sets up its OS watch when the listener first runs, before it waits;
+        # scanning after that, every file is found by the scan or heard of by the listener.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        await self._scan()
         self.emit(
             WatchStarted(
                 watch=self.watch.name,
@@ -227,21 +234,27 @@ class FolderWatcher:
                 waiting=len(self._pending),
             )
         )
-        listener = asyncio.create_task(self._listen())
-        listener.add_done_callback(lambda _: self._noticed.set())
         try:
             while True:
                 await self._tick()
                 # Idle, the watcher still sleeps on the clock (waking on a notice), so a
                 # test with a manual clock can tell when it has handled the present.
-                await sleep_or_wake(
-                    self.clock, self.poll if self._pending else 3600.0, self._noticed
+                woken = await sleep_or_wake(
+                    self.clock, self.poll if self._pending else self.rescan, self._noticed
                 )
                 if listener.done():
                     listener.result()  # the folder went away: raise what watchfiles said
+                if not woken and not self._pending:
+                    await self._scan()  # for changes the OS never reported (network shares)
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
+
+    async def _scan(self) -> None:
+        """Wait for every document in the folder that is new or changed since it was seen."""
+        files, _ = await asyncio.to_thread(collect_files, [self.root], self.loaders)
+        for file in files:
+            self.notice(str(file))
 
     async def _listen(self) -> None:
         async for changes in watchfiles.awatch(

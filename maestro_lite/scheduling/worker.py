@@ -245,8 +245,12 @@ class Worker:
     # -- the queue ------------------------------------------------------------------------
 
     def submit(self, job: JobSpec, *, name: str) -> JobRecord:
-        """Queue ``job`` now (its triggers follow ``name``)."""
-        record = self.store.submit(JobRecord.queue(job, JobInputs(source="manual", name=name)))
+        """Queue ``job`` now (its completion triggers follow ``name``).
+
+        Raises:
+            UserError: A bad name, or a placeholder a submission cannot fill.
+        """
+        record = self.store.submit(JobRecord.submission(job, name=name))
         self._queued([record])
         return record
 
@@ -274,8 +278,11 @@ class Worker:
                 task = asyncio.create_task(self._run(job), name=f"maestro-job-{job.job_id}")
                 self._jobs[job.job_id] = task
                 task.add_done_callback(functools.partial(self._job_done, job.job_id))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancel
+            # that stops the worker when the event is set at the same moment.
             try:
-                await asyncio.wait_for(self._queue_wake.wait(), timeout=self.queue_poll)
+                async with asyncio.timeout(self.queue_poll):
+                    await self._queue_wake.wait()
             except TimeoutError:
                 pass
 
@@ -325,14 +332,15 @@ class Worker:
             raise
         except Exception as exc:  # a failed job is recorded; the worker goes on
             outcome = JobOutcome(status="failed", error=f"{type(exc).__name__}: {exc}")
+        # From here to the record of the outcome nothing awaits, so a stop cannot land
+        # between a finished runner and its record (the job would be run again).
         outcome = outcome.model_copy(update={"run_ids": maestro.run_ids})
-        triggers = await asyncio.to_thread(self.store.triggers)
         follow_ups = [
             JobRecord.queue(t.job, t.inputs(job.job_id, job.name, outcome, job.inputs))
-            for t in triggers
+            for t in self.store.triggers()
             if t.matches(job.name, outcome)
         ]
-        await asyncio.to_thread(self.store.finish_job, job.job_id, outcome, follow_ups)
+        self.store.finish_job(job.job_id, outcome, follow_ups)
         self.emit(
             JobFinished(
                 job_id=job.job_id,

@@ -17,6 +17,7 @@ from maestro_lite.scheduling import (
     JobContext,
     JobInputs,
     JobOutcome,
+    ManualClock,
     ScheduleStore,
     SQLiteScheduleStore,
     Worker,
@@ -43,6 +44,13 @@ async def wait_for(predicate: Callable[[], object]) -> None:
     async with asyncio.timeout(60):
         while not predicate():  # noqa: ASYNC110 (polled state, not an asyncio.Event)
             await asyncio.sleep(0.02)
+
+
+async def settled(clock: ManualClock, sleepers: int) -> None:
+    """Wait until ``sleepers`` tasks (the scheduler, each watch) sleep on ``clock`` again:
+    they have handled the present. A minute at most."""
+    async with asyncio.timeout(60):
+        await clock.wait_for_sleepers(sleepers)
 
 
 @pytest.fixture

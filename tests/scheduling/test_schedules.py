@@ -19,7 +19,7 @@ from maestro_lite.scheduling import (
     firing,
 )
 
-from .conftest import Recorder, make_worker, wait_for
+from .conftest import Recorder, make_worker, settled, wait_for
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -73,9 +73,9 @@ async def test_a_schedule_fires_at_its_times_in_its_time_zone(
     runner = Recorder()
     events: list[object] = []
     async with make_worker(settings, store, clock, runner=runner, events=events):  # type: ignore[arg-type]
-        await clock.wait_for_sleepers(1)
+        await settled(clock, 1)
         clock.set(datetime(2026, 3, 23, 5, 59, 59, tzinfo=OSLO))
-        await clock.wait_for_sleepers(1)
+        await settled(clock, 1)
         assert store.jobs() == [] and runner.jobs == []
 
         clock.advance(1)
@@ -88,7 +88,7 @@ async def test_a_schedule_fires_at_its_times_in_its_time_zone(
         # Through the switch to summer time (29 March): still 06:00 in Oslo, an hour
         # earlier in UTC, and nothing in between.
         clock.set(datetime(2026, 3, 30, 5, 59, tzinfo=OSLO))
-        await clock.wait_for_sleepers(1)
+        await settled(clock, 1)
         assert len(runner.jobs) == 1
         clock.advance(minutes=1)
         await wait_for(lambda: len(runner.jobs) == 2)
@@ -118,15 +118,15 @@ async def test_missed_runs_follow_the_policy_across_a_worker_restart(
         )
     runner = Recorder()
     async with make_worker(settings, store, clock, runner=runner):
-        await clock.wait_for_sleepers(1)
+        await settled(clock, 1)
         clock.advance(minutes=30)  # 11:00, the worker is up: both fire
-        await wait_for(lambda: len(runner.jobs) == 2)
+        await wait_for(lambda: [j.status for j in store.jobs()] == ["passed", "passed"])
 
     clock.set(datetime(2026, 3, 23, 15, 30, tzinfo=UTC))  # down through 12:00 ... 15:00
     events: list[object] = []
     async with make_worker(settings, store, clock, runner=runner, events=events):  # type: ignore[arg-type]
         await wait_for(lambda: len(runner.jobs) == 3)
-        await clock.wait_for_sleepers(1)
+        await settled(clock, 1)
         late = runner.jobs[2][0]
         assert late.task == "once at 2026-03-23T15:00:00+00:00"  # once, for the latest time
         fired = [e for e in events if isinstance(e, ScheduleFired)]
@@ -136,7 +136,7 @@ async def test_missed_runs_follow_the_policy_across_a_worker_restart(
 
         clock.advance(minutes=30)  # 16:00 with the worker up: each fires once
         await wait_for(lambda: len(runner.jobs) == 5)
-        await clock.wait_for_sleepers(1)
+        await settled(clock, 1)
     assert sorted(j.task for j, _ in runner.jobs[3:]) == [
         "once at 2026-03-23T16:00:00+00:00",
         "skip at 2026-03-23T16:00:00+00:00",
@@ -154,9 +154,9 @@ async def test_a_paused_schedule_does_not_fire_and_resumes_from_the_next_time(
     store.pause_schedule("h", True, now=clock.now())
     runner = Recorder()
     async with make_worker(settings, store, clock, runner=runner):
-        await clock.wait_for_sleepers(1)
+        await settled(clock, 1)
         clock.advance(hours=3)
-        await clock.wait_for_sleepers(1)
+        await settled(clock, 1)
         assert runner.jobs == []
         resumed = store.pause_schedule("h", False, now=clock.now())
         assert resumed.next_due == datetime(2026, 3, 23, 14, 0, tzinfo=UTC)

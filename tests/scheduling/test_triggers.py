@@ -90,8 +90,11 @@ async def test_a_chain_passes_the_finished_runs_result_to_the_next_run(
     )
     async with worker:
         first = worker.submit(
-            RunJob(task="How did the notice period change?", corpus="contracts",
-                   requirements=["state both notice periods"]),
+            RunJob(
+                task="How did the notice period change?",
+                corpus="contracts",
+                requirements=["state both notice periods"],
+            ),
             name="notice",
         )
         await wait_for(lambda: len(store.jobs()) == 2 and store.jobs()[0].status == "passed")

@@ -1,0 +1,259 @@
+"""``maestro worker`` (schedules, watches and jobs in one long-lived process) and
+``maestro jobs list|show|submit`` (the worker's queue)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..events import Event
+from ..limits import Limiter, ProviderLimits
+from ..scheduling import (
+    FilesIngested,
+    JobFinished,
+    JobQueued,
+    JobRecord,
+    JobStarted,
+    JobStopped,
+    ScheduleFired,
+    ScheduleSkipped,
+    WatchFailed,
+    WatchStarted,
+    Worker,
+    WorkerEvent,
+    WorkerStarted,
+    WorkerStopped,
+)
+from ..settings import Settings
+from . import app
+from ._common import console, err_console, load_settings, open_model
+from ._jobargs import job_from_args
+from .render import EventPrinter
+from .schedule import open_schedules, print_rows, when
+
+jobs_app = typer.Typer(help="The worker's job queue.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+_STYLE = {"passed": "green", "unmet": "yellow", "failed": "red", "interrupted": "magenta"}
+
+
+def _names(paths: list[str]) -> str:
+    return ", ".join(escape(Path(p).name) for p in paths)
+
+
+class WorkerPrinter:
+    """One status line per worker event (on stderr); run events too with ``verbose``."""
+
+    def __init__(self, console: Console, *, verbose: bool = False) -> None:
+        self.console = console
+        self.runs = EventPrinter(console, verbose=True) if verbose else None
+
+    def __call__(self, event: WorkerEvent | Event) -> None:
+        line = self.line(event)
+        if line is None and self.runs is not None:
+            run_line = self.runs.line(event)  # type: ignore[arg-type]
+            line = f"[dim]{event.run_id}[/] {run_line}" if run_line else None  # type: ignore[union-attr]
+        if line:
+            self.console.print(line, highlight=False, soft_wrap=True)
+
+    def line(self, event: WorkerEvent | Event) -> str | None:
+        """The line for a worker event (``None`` for run events)."""
+        match event:
+            case WorkerStarted():
+                n = len(event.resumed)
+                left = f"; continuing {n} unfinished job(s)" if n else ""
+                return (
+                    f"[bold]worker started[/]: {len(event.schedules)} schedule(s), "
+                    f"{len(event.watches)} watch(es), {len(event.triggers)} trigger(s){left}"
+                )
+            case WorkerStopped():
+                left = (
+                    f"; {len(event.interrupted)} job(s) checkpointed, continued at the next start"
+                    if event.interrupted
+                    else ""
+                )
+                return f"[bold]worker stopped[/]{left}"
+            case ScheduleFired():
+                late = " [yellow](missed while no worker ran)[/]" if event.late else ""
+                folded = f", {event.missed} earlier time(s) folded in" if event.missed else ""
+                return (
+                    f"[cyan]schedule {escape(event.schedule)}[/] fired for "
+                    f"{event.due.strftime('%Y-%m-%d %H:%M %Z')} -> job {event.job_id}{late}{folded}"
+                )
+            case ScheduleSkipped():
+                return (
+                    f"[yellow]schedule {escape(event.schedule)}[/] skipped {event.missed} time(s) "
+                    f"missed while no worker ran; next {when(event.next_due)}"
+                )
+            case WatchStarted():
+                waiting = f"; {event.waiting} file(s) new or changed" if event.waiting else ""
+                return (
+                    f"[cyan]watching[/] {escape(event.directory)} into corpus "
+                    f"{escape(event.corpus)}{waiting}"
+                )
+            case WatchFailed():
+                return f"[red]watch {escape(event.watch)} failed[/]: {escape(event.error)}"
+            case FilesIngested():
+                parts = [
+                    f"{label} {_names(paths)}"
+                    for label, paths in (
+                        ("ingested", event.ingested),
+                        ("updated", event.updated),
+                        ("unchanged", event.unchanged),
+                        ("no text in", event.no_text),
+                    )
+                    if paths
+                ]
+                parts += [
+                    f"[red]failed {escape(Path(f.path).name)}[/] ({f.reason}: {escape(f.detail)})"
+                    for f in event.failed
+                ]
+                jobs = f" -> {len(event.jobs)} job(s)" if event.jobs else ""
+                return f"[cyan]watch {escape(event.watch)}[/]: {'; '.join(parts)}{jobs}"
+            case JobQueued():
+                after = f" after job {event.after}" if event.after else ""
+                return f"job {event.job_id} queued{after}: {escape(event.description)}"
+            case JobStarted():
+                resumed = " (continuing its runs)" if event.resumed else ""
+                return f"job {event.job_id} started: {escape(event.description)}{resumed}"
+            case JobFinished():
+                colour = _STYLE.get(event.status, "white")
+                runs = f" (runs {', '.join(event.run_ids)})" if event.run_ids else ""
+                error = f": {escape(event.error)}" if event.error else ""
+                return (
+                    f"[{colour}]job {event.job_id} {event.status}[/] in {event.seconds:.1f}s"
+                    f"{runs}{error}"
+                )
+            case JobStopped():
+                return f"[magenta]job {event.job_id} stopped[/]; checkpointed, continues later"
+        return None
+
+
+def serve(
+    settings: Settings,
+    *,
+    schedules: bool = True,
+    watches: list[str] | None = None,
+    max_jobs: int = 2,
+    concurrency: int = 4,
+    max_calls: int = 8,
+    rpm: float | None = None,
+    settle: float = 2.0,
+    verbose: bool = False,
+) -> None:
+    """Run a worker until SIGTERM or Ctrl-C, printing its events."""
+    chat = open_model(settings)
+    limiter = Limiter(default=ProviderLimits(max_concurrent=max_calls, requests_per_minute=rpm))
+
+    async def go() -> None:
+        worker = Worker(
+            chat,
+            settings=settings,
+            limiter=limiter,
+            max_jobs=max_jobs,
+            concurrency=concurrency,
+            schedules=schedules,
+            watches=watches,
+            settle=settle,
+            on_event=WorkerPrinter(err_console, verbose=verbose),
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.request_stop)
+        await worker.run()
+
+    asyncio.run(go())
+
+
+@app.command("worker")
+def worker_command(
+    model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
+    max_jobs: int = typer.Option(2, "--max-jobs", help="Jobs run at once.", min=1),
+    concurrency: int = typer.Option(4, "--concurrency", help="Steps in flight per run.", min=1),
+    max_calls: int = typer.Option(
+        8, "--max-calls", help="Model calls in flight at once, per provider, over all jobs.", min=1
+    ),
+    rpm: float | None = typer.Option(None, "--rpm", help="Requests per minute per provider."),
+    settle: float = typer.Option(
+        2.0, "--settle", help="Seconds a watched file must stay unchanged before it is read."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every run event."),
+) -> None:
+    """Run schedules, watched folders and queued jobs until stopped (SIGTERM, Ctrl-C).
+
+    Jobs in flight when it stops are checkpointed and continue at the next start, without
+    repeating finished steps.
+    """
+    serve(
+        load_settings(model),
+        max_jobs=max_jobs,
+        concurrency=concurrency,
+        max_calls=max_calls,
+        rpm=rpm,
+        settle=settle,
+        verbose=verbose,
+    )
+
+
+class JobStatusName(StrEnum):
+    pending = "pending"
+    running = "running"
+    interrupted = "interrupted"
+    passed = "passed"
+    unmet = "unmet"
+    failed = "failed"
+
+
+@jobs_app.command("list")
+def list_jobs(
+    limit: int = typer.Option(20, "--limit", "-n", help="How many, newest first."),
+    status: JobStatusName | None = typer.Option(None, "--status", help="Only this status."),
+) -> None:
+    """The jobs schedules, watches, triggers and submissions queued."""
+    with open_schedules() as store:
+        jobs = store.jobs(status=[status.value] if status else None, limit=limit)
+    print_rows(
+        ("job", "status", "from", "job spec", "queued", "runs"),
+        (
+            (
+                job.job_id,
+                f"[{_STYLE.get(job.status, 'cyan')}]{job.status}[/]",
+                f"{job.source} {escape(job.name)}",
+                escape(job.spec.describe()),
+                when(job.created_at),
+                ", ".join(job.run_ids),
+            )
+            for job in jobs
+        ),
+        empty="no jobs yet",
+    )
+
+
+@jobs_app.command("show")
+def show_job(job_id: str = typer.Argument(..., help="The job id.")) -> None:
+    """One job as JSON: what it ran, what started it, and its outcome."""
+    with open_schedules() as store:
+        typer.echo(store.job(job_id).model_dump_json(indent=2))
+
+
+@jobs_app.command("submit")
+def submit_job(
+    name: str = typer.Argument(..., help="A name for it (triggers after NAME follow it)."),
+    job: list[str] = typer.Argument(..., help="After --: the pipeline and its arguments."),
+) -> None:
+    """Queue a pipeline for the worker now.
+
+    Example: maestro jobs submit nightly -- run "What changed?" --corpus contracts
+    """
+    spec = job_from_args(job)
+    with open_schedules() as store:
+        record = store.submit(JobRecord.submission(spec, name=name))
+    console.print(
+        f"queued job {record.job_id}: {escape(spec.describe())}; `maestro worker` runs it"
+    )
