@@ -78,6 +78,24 @@ from .requirements import (
 from .result import Citation, Claim, Decision, RunResult, StepResult, ValidationReport
 from .retrieval import Retriever, SearchFilter, SearchHit, SearchMode
 from .runs import RunRecord, RunStore, RunSummary, SQLiteRunStore, export_run
+from .scheduling import (
+    CompareJob,
+    ExtractJob,
+    JobOutcome,
+    JobRecord,
+    JobSpec,
+    ManualClock,
+    ResearchJob,
+    RunJob,
+    Schedule,
+    ScheduleStore,
+    SQLiteScheduleStore,
+    Trigger,
+    TriggerCycleError,
+    Watch,
+    Worker,
+    WorkerEvent,
+)
 from .settings import Settings
 from .store import VectorStore, store_from_settings
 from .usage import Usage, UsageLimits
@@ -145,6 +163,23 @@ __all__ = [
     "ResponseCache",
     "Limiter",
     "ProviderLimits",
+    # scheduling and triggers
+    "Worker",
+    "Schedule",
+    "Watch",
+    "Trigger",
+    "TriggerCycleError",
+    "JobSpec",
+    "RunJob",
+    "ResearchJob",
+    "CompareJob",
+    "ExtractJob",
+    "JobRecord",
+    "JobOutcome",
+    "ScheduleStore",
+    "SQLiteScheduleStore",
+    "WorkerEvent",
+    "ManualClock",
     # configuration
     "Settings",
     # models

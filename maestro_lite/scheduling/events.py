@@ -46,6 +46,8 @@ class _WorkerEvent(BaseModel):
 
 
 class WorkerStarted(_WorkerEvent):
+    """A worker started, with what it runs."""
+
     kind: Literal["worker_started"] = "worker_started"
     schedules: list[str] = Field(default_factory=list)
     watches: list[str] = Field(default_factory=list)
@@ -55,6 +57,8 @@ class WorkerStarted(_WorkerEvent):
 
 
 class WorkerStopped(_WorkerEvent):
+    """A worker stopped (SIGTERM, ``request_stop()``)."""
+
     kind: Literal["worker_stopped"] = "worker_stopped"
     interrupted: list[str] = Field(default_factory=list)
     """Jobs stopped mid-way, checkpointed; the next worker continues them."""
@@ -84,6 +88,8 @@ class ScheduleSkipped(_WorkerEvent):
 
 
 class WatchStarted(_WorkerEvent):
+    """A watched folder is watched (again)."""
+
     kind: Literal["watch_started"] = "watch_started"
     watch: str
     directory: str
@@ -118,6 +124,9 @@ class FilesIngested(_WorkerEvent):
 
 
 class JobQueued(_WorkerEvent):
+    """A job was queued by a submission or a completion trigger (schedules and watches
+    say so in their own events)."""
+
     kind: Literal["job_queued"] = "job_queued"
     job_id: str
     name: str
@@ -128,6 +137,8 @@ class JobQueued(_WorkerEvent):
 
 
 class JobStarted(_WorkerEvent):
+    """A worker took a job from the queue."""
+
     kind: Literal["job_started"] = "job_started"
     job_id: str
     name: str
@@ -137,6 +148,8 @@ class JobStarted(_WorkerEvent):
 
 
 class JobFinished(_WorkerEvent):
+    """A job ended; completion triggers have queued what follows it."""
+
     kind: Literal["job_finished"] = "job_finished"
     job_id: str
     name: str

@@ -109,6 +109,7 @@ class Schedule(BaseModel):
 
     @property
     def zone(self) -> ZoneInfo:
+        """The schedule's time zone."""
         return _zone(self.timezone)
 
     def next_after(self, when: datetime) -> datetime:
