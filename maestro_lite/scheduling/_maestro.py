@@ -19,7 +19,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..budget import Budget, BudgetPreset
+from ..cache import ResponseCache
 from ..errors import RunNotFound
+from ..limits import Limiter
+from ..models.base import ChatModel
+from ..models.cached import CachedModel
 from ..orchestrator import EventHandler, Maestro
 from ..plan import Plan
 from ..requirements import RequirementLike
@@ -35,21 +39,34 @@ class JobMaestro(Maestro):
     """A :class:`Maestro` whose runs belong to one job (see the module documentation).
 
     Args:
+        model: The model of every call of the job.
         job_id: The job.
         previous_runs: Runs the job started before (in a stopped worker).
         schedule_store: Where the job's runs are recorded as they start.
+        cache: Answers identical calls, in runs and outside them.
+        limiter: Every call of the job goes through it (as the job's, for fairness).
         **kwargs: As for :class:`Maestro` (a ``run_store`` is needed to resume).
     """
 
     def __init__(
         self,
-        *args: Any,
+        model: ChatModel,
+        *,
         job_id: str,
         previous_runs: Sequence[str],
         schedule_store: ScheduleStore,
+        cache: ResponseCache | None = None,
+        limiter: Limiter | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        # Pipelines also call `maestro.model` outside runs (splitting a question, proposing
+        # aspects): wrapped here, those calls share the limits and the cache of the runs, so
+        # a job continued after a restart does not pay for them again either.
+        if limiter is not None:
+            model = limiter.wrap(model, run=job_id)
+        if cache is not None:
+            model = CachedModel(model, cache)
+        super().__init__(model, limiter=limiter, **kwargs)
         self.job_id = job_id
         self.run_ids = list(previous_runs)
         self._schedule_store = schedule_store

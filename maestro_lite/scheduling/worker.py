@@ -298,7 +298,7 @@ class Worker:
             schedule_store=self.store,
             store=self.corpora,
             run_store=self.run_store,
-            cache=self.cache,
+            cache=self.cache if getattr(job.spec, "cache", True) else None,
             limiter=self.limiter,
             concurrency=self.concurrency,
             on_event=self.emit if self.on_event else None,
