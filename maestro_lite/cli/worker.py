@@ -43,8 +43,10 @@ app.add_typer(jobs_app, name="jobs")
 _STYLE = {"passed": "green", "unmet": "yellow", "failed": "red", "interrupted": "magenta"}
 
 
-def _names(paths: list[str]) -> str:
-    return ", ".join(escape(Path(p).name) for p in paths)
+def _names(paths: list[str], most: int = 5) -> str:
+    """File names for a status line; a burst of hundreds is summed up after a few."""
+    shown = ", ".join(escape(Path(p).name) for p in paths[:most])
+    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
 
 class WorkerPrinter:
