@@ -392,6 +392,11 @@ class Worker:
         )
         self._queued([job])
 
+    @property
+    def watching(self) -> list[str]:
+        """The watches this worker runs now."""
+        return sorted(self._watch_tasks)
+
     def wake(self) -> None:
         """Look at the store for new schedules and watches now (not at the next refresh)."""
         self._schedules_wake.set()
@@ -403,14 +408,21 @@ class Worker:
         return [w for w in watches if w.name in self.watch_names]
 
     async def _sync_watches(self) -> None:
-        """Start the watches not running yet (new ones, or ones that failed)."""
+        """Start the watches not running yet (new ones, or ones that failed), and stop the
+        ones removed or changed since they started (a changed one starts again)."""
+        wanted = {w.name: w for w in await self._wanted_watches()}
         for name, task in list(self._watch_tasks.items()):
             if task.done():
-                del self._watch_tasks[name]
                 error = task.exception() if not task.cancelled() else None
                 self.emit(WatchFailed(watch=name, error=f"{type(error).__name__}: {error}"))
-                await asyncio.to_thread(self.store.release_watch, name)
-        for watch in await self._wanted_watches():
+            elif wanted.get(name) != self.watchers[name].watch:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            else:
+                continue
+            del self._watch_tasks[name]
+            await asyncio.to_thread(self.store.release_watch, name)
+        for watch in wanted.values():
             if watch.name in self._watch_tasks:
                 continue
             if not await asyncio.to_thread(self.store.claim_watch, watch.name):

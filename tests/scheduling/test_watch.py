@@ -161,3 +161,22 @@ async def test_files_that_arrive_while_no_worker_runs_are_picked_up_at_start(
         f"Summarise {inbox / 'c.txt'}",
     ]
     assert set(await documents(settings, "inbox")) == {"a.txt", "b.txt", "c.txt"}
+
+
+async def test_a_removed_watch_stops_and_a_changed_one_starts_again(
+    settings: Settings, store: SQLiteScheduleStore, inbox: Path
+) -> None:
+    clock = ManualClock(datetime(2026, 3, 23, 9, 0, tzinfo=UTC))
+    async with make_worker(settings, store, clock, runner=Recorder()) as worker:
+        await wait_for(lambda: worker.watching == ["inbox"])
+        running = worker.watchers["inbox"]
+        store.add_watch(
+            Watch.create(inbox, corpus="inbox", job=RunJob(task="Read {file}")), replace=True
+        )
+        worker.wake()
+        await wait_for(lambda: worker.watchers["inbox"] is not running)
+        assert worker.watching == ["inbox"]
+        assert worker.watchers["inbox"].watch.job == RunJob(task="Read {file}")
+        store.remove_watch("inbox")
+        worker.wake()
+        await wait_for(lambda: worker.watching == [])
