@@ -35,23 +35,39 @@ def ingested(maestro: Maestro, tmp_path: Path) -> dict[str, str]:
 
 
 def _serve(vague: bool = False) -> OpenAICompatibleServer:
-    model = routed(notice_plan, lambda c: answer_notice(c, vague_synthesis=vague),
-                   judge_mentions("90 days", "60 days"))
+    model = routed(
+        notice_plan,
+        lambda c: answer_notice(c, vague_synthesis=vague),
+        judge_mentions("90 days", "60 days"),
+    )
     route: Any = model._function  # the same routing function, served over real HTTP
     return OpenAICompatibleServer(responder_from(route), model_ids=["test-model"])
 
 
 def _env(base: dict[str, str], server: OpenAICompatibleServer) -> dict[str, str]:
-    return {**base, "MAESTRO_PROVIDER": "openai", "OPENAI_BASE_URL": server.base_url,
-            "MAESTRO_MODEL": "test-model"}
+    return {
+        **base,
+        "MAESTRO_PROVIDER": "openai",
+        "OPENAI_BASE_URL": server.base_url,
+        "MAESTRO_MODEL": "test-model",
+    }
 
 
 def test_run_prints_the_cited_answer_and_the_requirement_table(
     maestro: Maestro, ingested: dict[str, str]
 ) -> None:
     with _serve() as server:
-        result = maestro("run", TASK, "--corpus", "contracts", "--budget", "low",
-                         "--require", "state both notice periods", env=_env(ingested, server))
+        result = maestro(
+            "run",
+            TASK,
+            "--corpus",
+            "contracts",
+            "--budget",
+            "low",
+            "--require",
+            "state both notice periods",
+            env=_env(ingested, server),
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Notice fell from 90 days (2023) to 60 days (2025)." in result.stdout
     assert "agreement_2023.txt" in result.stdout and "agreement_2025.txt" in result.stdout
@@ -66,8 +82,18 @@ def test_run_json_and_exit_code_for_unmet_requirements(
     maestro: Maestro, ingested: dict[str, str]
 ) -> None:
     with _serve(vague=True) as server:
-        result = maestro("run", TASK, "--corpus", "contracts", "--budget", "low", "--json",
-                         "--require", "state both notice periods", env=_env(ingested, server))
+        result = maestro(
+            "run",
+            TASK,
+            "--corpus",
+            "contracts",
+            "--budget",
+            "low",
+            "--json",
+            "--require",
+            "state both notice periods",
+            env=_env(ingested, server),
+        )
     assert result.returncode == 3, result.stderr  # unmet
     data = json.loads(result.stdout)
     assert data["status"] == "unmet"
@@ -78,8 +104,7 @@ def test_run_json_and_exit_code_for_unmet_requirements(
         assert text[citation["start"] : citation["end"]] == citation["quote"]
 
 
-def test_run_on_an_unknown_corpus_is_one_line(maestro: Maestro,
-                                              ingested: dict[str, str]) -> None:
+def test_run_on_an_unknown_corpus_is_one_line(maestro: Maestro, ingested: dict[str, str]) -> None:
     with _serve() as server:
         result = maestro("run", TASK, "--corpus", "nope", env=_env(ingested, server))
     assert result.returncode == 2

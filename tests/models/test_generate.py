@@ -236,8 +236,9 @@ def test_scripted_model_reports_unused_and_exhausted_replies() -> None:
 async def test_a_reply_cut_off_at_the_length_limit_is_reasked_to_be_shorter() -> None:
     from maestro_lite.models import RawResponse
 
-    cut = RawResponse(text='{"title": "Q3", "figures": [{"label": "rev', model="s",
-                      finish_reason="length")
+    cut = RawResponse(
+        text='{"title": "Q3", "figures": [{"label": "rev', model="s", finish_reason="length"
+    )
     model = ScriptedModel([cut, '{"title": "Q3", "figures": []}'])
     result = await generate(model, PROMPT, output_type=Report)
     assert result.output.title == "Q3"

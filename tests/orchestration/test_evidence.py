@@ -72,7 +72,8 @@ def test_overlapping_chunks_offer_each_sentence_once() -> None:
     cut = text.index("Beta")
     first = make_chunk("d", "D", text[: text.index("Gamma")], 0)
     second = make_chunk("d", "D", text[cut:], 1).model_copy(
-        update={"doc_start": cut, "doc_end": len(text), "start": cut, "end": len(text)})
+        update={"doc_start": cut, "doc_end": len(text), "start": cut, "end": len(text)}
+    )
     hits = [SearchHit(chunk=c, score=1.0, rank=i) for i, c in enumerate([first, second], 1)]
     pool = EvidencePool.from_hits(hits, max_tokens=10_000)
     quotes = [item.text for item in pool.items]

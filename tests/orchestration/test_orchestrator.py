@@ -567,17 +567,24 @@ async def test_misattributed_and_uncited_figures_are_caught_per_claim(
 
     def step(call: ModelCall) -> dict[str, Any]:
         if "Compare" in step_of(call):
-            return {"answer": "Notice changed from 60 days to 90 days.",
-                    "claims": [
-                        {"text": "The 2023 agreement gives 60 days.",
-                         "evidence": cite(call, "60 days")},
-                        {"text": "The 2025 agreement gives 90 days.",
-                         "evidence": cite(call, "60 days")},
-                    ]}
+            return {
+                "answer": "Notice changed from 60 days to 90 days.",
+                "claims": [
+                    {
+                        "text": "The 2023 agreement gives 60 days.",
+                        "evidence": cite(call, "60 days"),
+                    },
+                    {
+                        "text": "The 2025 agreement gives 90 days.",
+                        "evidence": cite(call, "60 days"),
+                    },
+                ],
+            }
         return answer_notice(call)
 
     result = await Maestro(routed(notice_plan, step, judge_mentions())).run(
-        "notice?", corpus=contracts, budget=Budget(max_rounds=1))
+        "notice?", corpus=contracts, budget=Budget(max_rounds=1)
+    )
     checks = {r.id: r for r in result.requirements}
     assert not checks["s3.attribution"].passed
     assert "names 2023 but cites no 2023 document" in checks["s3.attribution"].reason
