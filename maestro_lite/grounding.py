@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 __all__ = ["distinguishing_years", "figures", "misattributed_years", "ungrounded_figures"]
 
@@ -73,20 +74,30 @@ def _significant(written: str, values: set[float]) -> bool:
     )
 
 
+@lru_cache(maxsize=4096)
+def _source_values(source: str) -> frozenset[float]:
+    """Every value a source may ground: its figures and its month names as numbers. Cached:
+    a run checks the same quotes, titles and task against many statements."""
+    source = source.replace("_", " ")  # file names: "agreement_2023"
+    allowed: set[float] = set()
+    for _, values in figures(source):
+        allowed |= values
+    for month in _MONTH_WORD.findall(source):
+        allowed.add(float(_MONTHS[month.lower()]))
+    return frozenset(allowed)
+
+
 def ungrounded_figures(text: str, sources: Iterable[str]) -> list[str]:
     """Figures in ``text`` whose value appears in none of ``sources``."""
+    claimed = [(w, v) for w, v in figures(text) if _significant(w, v)]
+    if not claimed:
+        return []  # nothing to ground: the sources need not be read
     allowed: set[float] = set()
     for source in sources:
-        source = source.replace("_", " ")  # file names: "agreement_2023"
-        for _, values in figures(source):
-            allowed |= values
-        for month in _MONTH_WORD.findall(source):
-            allowed.add(float(_MONTHS[month.lower()]))
+        allowed |= _source_values(source)
     missing: list[str] = []
-    for written, values in figures(text):
-        if _significant(written, values) and not any(
-            abs(v - a) <= 1e-9 * max(1.0, abs(a)) for v in values for a in allowed
-        ):
+    for written, values in claimed:
+        if not any(abs(v - a) <= 1e-9 * max(1.0, abs(a)) for v in values for a in allowed):
             missing.append(written)
     return list(dict.fromkeys(missing))
 
