@@ -113,8 +113,17 @@ class Schedule(BaseModel):
         return _zone(self.timezone)
 
     def next_after(self, when: datetime) -> datetime:
-        """The first scheduled time strictly after ``when`` (UTC)."""
-        found: datetime = croniter(self.cron, when.astimezone(self.zone)).get_next(datetime)
+        """The first scheduled time strictly after ``when`` (UTC).
+
+        When clocks go back, the wall-clock hour that repeats is run once, as cron does: a
+        job at a fixed hour ("30 2 * * *") does not run again at the second 02:30. A job
+        whose hour field is ``*`` runs every hour that comes, the repeated one included.
+        """
+        zone = self.zone
+        every_hour = croniter(self.cron).expanded[1] == ["*"]
+        found: datetime = croniter(self.cron, when.astimezone(zone)).get_next(datetime)
+        while not every_hour and _second_pass(found, zone):
+            found = croniter(self.cron, found).get_next(datetime)
         return found.astimezone(UTC)
 
     def upcoming(self, count: int, *, after: datetime | None = None) -> list[datetime]:
@@ -125,6 +134,17 @@ class Schedule(BaseModel):
             when = self.next_after(when)
             times.append(when.astimezone(self.zone))
         return times
+
+
+def _second_pass(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether ``moment`` is the second time its wall-clock time comes, in the hour that
+    repeats when clocks go back (02:30 in Oslo on the last Sunday of October)."""
+    wall = moment.astimezone(zone).replace(tzinfo=None)
+    first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return False  # not in a repeated hour
+    # Compared in UTC: aware datetimes of one zone compare by wall clock, ignoring fold.
+    return moment.astimezone(UTC) == second.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,32 @@ async def test_a_paused_schedule_does_not_fire_and_resumes_from_the_next_time(
         assert resumed.next_due == datetime(2026, 3, 23, 14, 0, tzinfo=UTC)
         clock.advance(minutes=30)
         await wait_for(lambda: len(runner.jobs) == 1)
+
+
+def test_the_hour_that_repeats_when_clocks_go_back_runs_a_fixed_time_job_once() -> None:
+    # Oslo goes from 03:00 summer time back to 02:00 on 25 October 2026: 02:00-03:00 twice.
+    before = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+    nightly = Schedule.create(
+        "n", cron="30 2 * * *", timezone="Europe/Oslo", job=RunJob(task="t"), now=before
+    )
+    times = nightly.upcoming(3)
+    assert [t.strftime("%d %H:%M %z") for t in times] == [
+        "25 02:30 +0200",  # the first 02:30; not again at 02:30 +0100 an hour later
+        "26 02:30 +0100",
+        "27 02:30 +0100",
+    ]
+    # A backlog across the change is still one firing, due at the one 02:30 that counts.
+    late = firing(nightly, datetime(2026, 10, 25, 3, 0, tzinfo=UTC), up_since=before)
+    assert late is not None and (late.fire, late.missed) == (True, 0)
+    assert late.next_due == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+    # An hourly job runs in every hour that comes, the repeated one included.
+    hourly = Schedule.create(
+        "h", cron="0 * * * *", timezone="Europe/Oslo", job=RunJob(task="t"), now=before
+    )
+    night = hourly.upcoming(4, after=datetime(2026, 10, 24, 23, 30, tzinfo=UTC))
+    assert [t.strftime("%H:%M %z") for t in night] == [
+        "02:00 +0200",
+        "02:00 +0100",
+        "03:00 +0100",
+        "04:00 +0100",
+    ]
