@@ -30,8 +30,10 @@ _WORKER_LEVEL = {
 
 
 def _path(value: str) -> str:
-    """An absolute path (the worker runs elsewhere), unless it holds a placeholder."""
-    return value if "{" in value else os.path.abspath(os.path.expanduser(value))
+    """An absolute path (the worker runs elsewhere). One that starts with a placeholder
+    (``{file}``, absolute when filled in) is kept; a relative one with a placeholder later
+    (``reports/{date}``) is made absolute around it."""
+    return value if value.startswith("{") else os.path.abspath(os.path.expanduser(value))
 
 
 def _document(value: str) -> str:

@@ -44,6 +44,10 @@ def test_schedules_are_added_listed_paused_and_removed(maestro: Maestro, tmp_pat
     assert added.returncode == 0, added.stderr
     assert "schedule weekly: research 'What changed this week?'" in added.stdout
     assert "06:00 CE" in added.stdout  # the next times, in the schedule's zone
+    with SQLiteScheduleStore(tmp_path / "home" / "runs.sqlite3") as store:
+        job = store.schedule("weekly").job
+    # The worker runs elsewhere: a relative path is made absolute around its placeholder.
+    assert isinstance(job, ResearchJob) and job.out == str(Path.cwd() / "reports" / "{date}")
 
     listed = maestro("schedule", "list")
     assert "weekly" in listed.stdout and "Europe/Oslo" in listed.stdout
