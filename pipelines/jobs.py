@@ -12,14 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from maestro_lite import Corpus, DocumentInfo, Retriever
-from maestro_lite.scheduling import (
+from maestro_lite import (
     CompareJob,
+    Corpus,
+    DocumentInfo,
     ExtractJob,
     JobContext,
     JobOutcome,
     JobRunner,
     ResearchJob,
+    Retriever,
 )
 
 from ._docs import ingest_documents
