@@ -87,8 +87,8 @@ def _print_report(report: IngestReport) -> None:
         )
     if report.recovered:
         console.print(
-            f"[dim]removed {report.recovered} incomplete document(s) left by an "
-            "interrupted ingestion[/]"
+            f"[dim]finished {report.recovered} document(s) an interrupted ingestion or "
+            "removal left half-written or half-deleted[/]"
         )
     console.print(f"[bold]{report.corpus}[/]: {report.summary()} in {report.timings.total:.1f}s")
 

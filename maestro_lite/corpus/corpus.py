@@ -22,6 +22,7 @@ from ..errors import CorpusNotFound, EmbeddingMismatch, UserError
 from ..retrieval import SearchFilter, SearchHit, SearchMode
 from ..settings import Settings
 from ..store import CorpusConfig, VectorStore, check_corpus_name, store_from_settings
+from ._records import Records, retire, tombstone
 from .fusion import convex_fusion, reciprocal_rank_fusion
 from .ingest import Ingestion, IngestProgress, IngestReport, absolute_keys, collect_files
 from .lexical import LexicalEntry, LexicalIndex
@@ -57,8 +58,7 @@ class _Snapshot:
     """What the corpus looked like at one version stamp."""
 
     version: str
-    complete: dict[str, DocumentInfo]
-    incomplete: list[str]
+    records: Records
     lexical: LexicalIndex | None = None
 
 
@@ -229,7 +229,14 @@ class Corpus:
             UserError: No document, or more than one, matches.
         """
         info = await self.document(document_id)
-        await self.store.delete_documents(self.name, [info.id])
+        records = (await self._current()).records
+        # Hidden first, in one record write (with a new version stamp, so no reader keeps
+        # a cached view of it), then deleted: a crash in between leaves it hidden, and the
+        # next ingestion finishes the deletion. What it still replaces stays hidden too.
+        replaces = next((d.replaces for d in records.unfinished if d.info.id == info.id), ())
+        await self.store.put_documents(self.name, [tombstone(info, replaces)])
+        await self.store.bump_version(self.name)
+        await retire(self.store, self.name, [info.id, *replaces], [])
         await self.store.bump_version(self.name)
         return info
 
@@ -238,11 +245,11 @@ class Corpus:
     async def documents(self) -> list[DocumentInfo]:
         """Every complete document, by path."""
         snapshot = await self._current()
-        return sorted(snapshot.complete.values(), key=lambda d: (d.path, d.id))
+        return sorted(snapshot.records.visible.values(), key=lambda d: (d.path, d.id))
 
     async def document(self, document_id: str) -> DocumentInfo:
         """The document with this id, or the only one whose id starts with it."""
-        complete = (await self._current()).complete
+        complete = (await self._current()).records.visible
         if document_id in complete:
             return complete[document_id]
         matches = [info for id, info in complete.items() if id.startswith(document_id)]
@@ -282,15 +289,19 @@ class Corpus:
         if k <= 0 or not query.strip():
             return []
         snapshot = await self._current()
-        exclude = snapshot.incomplete
+        exclude = snapshot.records.hidden
         depth = max(k, self.hybrid.candidates) if mode == "hybrid" else k
         dense: list[tuple[str, float]] = []
         lexical: list[tuple[str, float]] = []
         if mode in ("dense", "hybrid"):
             vector = await self._embed_query(query)
-            dense = await self.store.query(
+            found = await self.store.query(
                 self.name, vector, k=depth, filters=filters, exclude_documents=exclude
             )
+            # Chunks of no visible document (left by a store written before deletions were
+            # crash-safe) never surface; a chunk id is "<document id>:<index>".
+            visible = snapshot.records.visible
+            dense = [(id, score) for id, score in found if id.rpartition(":")[0] in visible]
         if mode in ("lexical", "hybrid"):
             index = await self._lexical(snapshot)
             lexical = index.search(query, k=depth, filters=filters, exclude_documents=exclude)
@@ -351,11 +362,7 @@ class Corpus:
             # Read the version before the data: data is then at least as new as the stamp,
             # and a write that lands in between changes the stamp, so the next call reloads.
             stored = await self.store.documents(self.name)
-            self._snapshot = _Snapshot(
-                version=version,
-                complete={d.info.id: d.info for d in stored if d.complete},
-                incomplete=[d.info.id for d in stored if not d.complete],
-            )
+            self._snapshot = _Snapshot(version=version, records=Records.of(stored))
             return self._snapshot
 
     async def _lexical(self, snapshot: _Snapshot) -> LexicalIndex:
@@ -376,9 +383,9 @@ class Corpus:
         entries: list[LexicalEntry] = []
         async for batch in self.store.scan_chunks(self.name):
             for chunk in batch:
-                info = snapshot.complete.get(chunk.document_id)
+                info = snapshot.records.visible.get(chunk.document_id)
                 if info is None:
-                    continue  # chunks of incomplete documents stay invisible
+                    continue  # chunks of hidden documents stay invisible
                 entries.append(
                     LexicalEntry(
                         chunk.id,

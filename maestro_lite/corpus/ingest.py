@@ -5,12 +5,14 @@ guarded child process) overlaps with embedding the current one (in a torch threa
 
 1. *prepare*: read the file, hash it (an unchanged file stops here), parse it, chunk it.
 2. *write*: for a batch of prepared documents, record them as incomplete, embed and store
-   their chunks, mark them complete, delete the versions they replace, bump the corpus
-   version.
+   their chunks, mark them complete together with the versions they replace, bump the
+   corpus version, delete the replaced versions, bump it again.
 
 A document becomes visible only when its record is marked complete, after all its chunks
-are stored. A crash leaves at most incomplete records (and their chunks), which readers
-ignore and the next ingestion deletes before it starts; that run then ingests the file again.
+are stored, and the version it replaces disappears in that same record write (see
+``_records``). A crash leaves at most hidden records (and their chunks), which readers
+ignore and the next ingestion deletes before it starts; that run then ingests again what
+was not finished.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ..documents.loaders import (
 from ..documents.model import Chunk, Document, DocumentInfo, MetadataValue
 from ..errors import DocumentError
 from ..store.base import StoredDocument
+from ._records import finish_interrupted, retire, tombstone
 
 if TYPE_CHECKING:
     from .corpus import Corpus
@@ -88,7 +91,9 @@ class IngestReport(BaseModel):
     ingested: list[DocumentInfo] = Field(default_factory=list)
     """New documents."""
     updated: list[DocumentInfo] = Field(default_factory=list)
-    """New versions of files already in the corpus; their old chunks were removed."""
+    """New versions of files already in the corpus; their old versions were removed. A file
+    whose new content is already in the corpus under another path is listed with that
+    document's record (and its own path): nothing was embedded for it."""
     unchanged: list[str] = Field(default_factory=list)
     """Paths whose content is already in the corpus (maybe under another path, or earlier
     in the same batch): nothing was added."""
@@ -98,7 +103,8 @@ class IngestReport(BaseModel):
     skipped: list[str] = Field(default_factory=list)
     """Files found in directories that no loader reads."""
     recovered: int = 0
-    """Incomplete documents left by an interrupted ingestion and removed first."""
+    """Hidden documents an interrupted ingestion or removal left (half-written, or
+    replaced or removed but not yet deleted), deleted first."""
     pages: int = 0
     chunks: int = 0
     timings: IngestTimings = Field(default_factory=IngestTimings)
@@ -176,9 +182,16 @@ def absolute_keys(passwords: Mapping[str, str] | Mapping[Path, str]) -> dict[Pat
 
 @dataclass
 class _Prepared:
-    chunks: list[Chunk]
-    info: DocumentInfo
+    """A file ready to be written: a new document (``info``), or a file whose new content
+    is already stored under another path (``info`` is ``None``): then only the file's old
+    versions go."""
+
+    id: str
+    path: str
     replaces: list[str]
+    """Ids of the file's older versions."""
+    info: DocumentInfo | None = None
+    chunks: list[Chunk] = field(default_factory=list)
 
 
 @dataclass
@@ -256,16 +269,29 @@ class Ingestion:
         self._files_done = 0
         self._chunks_done = 0
         self._complete: dict[str, DocumentInfo] = {}
+        self._by_path: dict[str, set[str]] = {}
         self._seen: set[str] = set()
+        """Ids prepared in this run (maybe not written yet)."""
 
     async def _start(self) -> None:
-        stored = await self.corpus.store.documents(self.corpus.name)
-        stale = [d.info.id for d in stored if not d.complete]
-        if stale:
-            await self.corpus.store.delete_documents(self.corpus.name, stale)
-            await self.corpus.store.bump_version(self.corpus.name)
-            self.report.recovered = len(stale)
-        self._complete = {d.info.id: d.info for d in stored if d.complete}
+        self.report.recovered, records = await finish_interrupted(
+            self.corpus.store, self.corpus.name
+        )
+        for info in records.visible.values():
+            self._remember(info)
+
+    def _remember(self, info: DocumentInfo) -> None:
+        self._complete[info.id] = info
+        self._by_path.setdefault(info.path, set()).add(info.id)
+
+    def _forget(self, id: str) -> None:
+        info = self._complete.pop(id, None)
+        if info is not None:
+            self._by_path.get(info.path, set()).discard(id)
+
+    def _previous(self, path: str, doc_id: str) -> list[str]:
+        """Ids of the stored versions of ``path`` other than ``doc_id``."""
+        return sorted(id for id in self._by_path.get(path, ()) if id != doc_id)
 
     def _tick(self, path: str | None) -> None:
         if path is not None:
@@ -339,54 +365,75 @@ class Ingestion:
     async def _prepare_files(
         self, files: Sequence[Path], worker: ParseWorker
     ) -> AsyncIterator[_Prepared | None]:
-        registry = self.corpus.loaders
         for path in files:
-            try:
-                data = await self._clock.run("read", read_file, path)
-                doc_id = document_id(data)
-                if self._is_unchanged(doc_id, str(path)):
-                    yield None
-                    continue
-                loader = registry.for_path(path)
-                password = self.passwords.get(path, self.password)
-                parse = worker.parse if loader.isolated else _in_process(loader)
-                parsed = await self._clock.run(
-                    "parse", parse, loader, data, path=path, password=password
-                )
-            except DocumentError as exc:
-                self.report.failed.append(
-                    IngestFailure(
-                        path=str(path), reason=exc.reason, detail=exc.detail, hint=exc.hint
-                    )
-                )
-                self._tick(str(path))
-                yield None
-                continue
+            yield await self._prepare_file(path, worker)
+
+    async def _prepare_file(self, path: Path, worker: ParseWorker) -> _Prepared | None:
+        try:
+            data = await self._clock.run("read", read_file, path)
+            doc_id = document_id(data)
+            if self._stored(doc_id):
+                return self._same_content(doc_id, str(path))
+            loader = self.corpus.loaders.for_path(path)
+            password = self.passwords.get(path, self.password)
+            parse = worker.parse if loader.isolated else _in_process(loader)
+            parsed = await self._clock.run(
+                "parse", parse, loader, data, path=path, password=password
+            )
             document = build_document(
                 parsed, id=doc_id, path=path, media_type=loader.media_type, metadata=self.metadata
             )
-            yield await self._prepare(document, notes=parsed.notes, size=len(data))
+            return await self._prepare(document, notes=parsed.notes, size=len(data))
+        except DocumentError as exc:
+            self._fail(str(path), exc.reason, exc.detail, exc.hint)
+        except Exception as exc:
+            self._fail_unexpectedly(str(path), exc)
+        return None
 
     async def _prepare_documents(
         self, documents: Sequence[Document]
     ) -> AsyncIterator[_Prepared | None]:
         for document in documents:
-            if self._is_unchanged(document.id, document.path):
-                yield None
+            if self._stored(document.id):
+                yield self._same_content(document.id, document.path)
                 continue
             if self.metadata:
                 document = document.model_copy(
                     update={"metadata": {**document.metadata, **self.metadata}}
                 )
-            yield await self._prepare(document, notes=[], size=0)
+            try:
+                yield await self._prepare(document, notes=[], size=0)
+            except Exception as exc:
+                self._fail_unexpectedly(document.path, exc)
+                yield None
 
-    def _is_unchanged(self, doc_id: str, path: str) -> bool:
-        if doc_id in self._complete or doc_id in self._seen:
-            self.report.unchanged.append(path)
-            self._tick(path)
-            return True
-        self._seen.add(doc_id)
-        return False
+    def _fail(self, path: str, reason: str, detail: str, hint: str | None) -> None:
+        self.report.failed.append(IngestFailure(path=path, reason=reason, detail=detail, hint=hint))
+        self._tick(path)
+
+    def _fail_unexpectedly(self, path: str, exc: Exception) -> None:
+        # A loader or the chunker broke on this one file: report it, and go on with the rest.
+        self._fail(
+            path,
+            "error",
+            f"{type(exc).__name__}: {exc}",
+            "Unexpected error in the loader or chunker for this file; the other files were "
+            "ingested. Report it with the file if you can.",
+        )
+
+    def _stored(self, doc_id: str) -> bool:
+        """Whether this content is in the corpus, or prepared earlier in this run."""
+        return doc_id in self._complete or doc_id in self._seen
+
+    def _same_content(self, doc_id: str, path: str) -> _Prepared | None:
+        """``path`` holds content already stored: unchanged (``None``), unless ``path``'s
+        own earlier version is another document, which must go."""
+        previous = self._previous(path, doc_id)
+        if previous:
+            return _Prepared(id=doc_id, path=path, replaces=previous)
+        self.report.unchanged.append(path)
+        self._tick(path)
+        return None
 
     async def _prepare(self, document: Document, *, notes: list[str], size: int) -> _Prepared:
         has_text = any(page.text.strip() for page in document.pages)
@@ -407,20 +454,17 @@ class Ingestion:
             ingested_at=datetime.now(UTC),
             notes=notes,
         )
-        replaces = [
-            old.id
-            for old in self._complete.values()
-            if old.path == document.path and old.id != document.id
-        ]
-        return _Prepared(chunks, info, replaces)
+        # Only now: content whose preparation failed must not make a later copy "unchanged".
+        self._seen.add(document.id)
+        replaces = self._previous(document.path, document.id)
+        return _Prepared(document.id, document.path, replaces, info, chunks)
 
     async def _write(self, batch: list[_Prepared]) -> None:
         store, name = self.corpus.store, self.corpus.name
-        chunks = [c for item in batch for c in item.chunks]
+        new = [(item, item.info) for item in batch if item.info is not None]
+        chunks = [c for item, _ in new for c in item.chunks]
         t = time.perf_counter()
-        await store.put_documents(
-            name, [StoredDocument(info=i.info, complete=False) for i in batch]
-        )
+        await store.put_documents(name, [StoredDocument(info=i, complete=False) for _, i in new])
         self._clock.add("store", t)
         if chunks:
             t = time.perf_counter()
@@ -430,22 +474,44 @@ class Ingestion:
             await store.put_chunks(name, chunks, vectors)
             self._clock.add("store", t)
         t = time.perf_counter()
-        await store.put_documents(name, [StoredDocument(info=i.info, complete=True) for i in batch])
-        replaced = [old for item in batch for old in item.replaces]
-        await store.delete_documents(name, replaced)
+        # The switch: each new version becomes visible in the same record write that hides
+        # the versions it replaces; old versions no new record replaces (their file's new
+        # content is stored under another path) are marked as being deleted.
+        done = [
+            StoredDocument(info=info, complete=True, replaces=tuple(item.replaces))
+            for item, info in new
+        ]
+        orphans = [
+            self._complete[old]
+            for item in batch
+            if item.info is None
+            for old in item.replaces
+            if old in self._complete
+        ]
+        await store.put_documents(name, [*done, *map(tombstone, orphans)])
         await store.bump_version(name)
+        replaced = [old for item in batch for old in item.replaces]
+        if replaced:
+            await retire(store, name, replaced, [d for d in done if d.replaces])
+            await store.bump_version(name)
         self._clock.add("store", t)
         for item in batch:
+            for old in item.replaces:
+                self._forget(old)
+            if item.info is None:
+                # Its content is the document stored under another path.
+                same = self._complete[item.id]
+                self.report.updated.append(same.model_copy(update={"path": item.path}))
+                self._tick(item.path)
+                continue
             info = item.info
-            self._complete[info.id] = info
+            self._remember(info)
             if info.status == "no_text":
                 self.report.no_text.append(info)
             elif item.replaces:
                 self.report.updated.append(info)
             else:
                 self.report.ingested.append(info)
-            for old in item.replaces:
-                self._complete.pop(old, None)
             self.report.pages += info.pages
             self.report.chunks += info.chunks
             self._chunks_done += info.chunks

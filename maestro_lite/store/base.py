@@ -59,6 +59,14 @@ class StoredDocument(BaseModel):
     complete: bool
     """``False`` while its chunks are being written: readers ignore the document, and the
     next ingestion removes it if the writer never finished (a crash)."""
+    replaces: tuple[str, ...] = ()
+    """Ids of older versions of the same file. Once this record is complete, readers treat
+    them as gone, so one record write switches every reader from the old version to the new
+    one; the writer then deletes them and clears this field (the next ingestion finishes
+    that if the writer crashed in between)."""
+    deleting: bool = False
+    """Set before the document's chunks are deleted: readers ignore the document and its
+    chunks, and the next ingestion finishes the deletion if the writer crashed."""
 
 
 @runtime_checkable
@@ -103,7 +111,10 @@ class VectorStore(Protocol):
         ...
 
     async def delete_documents(self, corpus: str, ids: Sequence[str]) -> None:
-        """Delete documents: their records and their chunks."""
+        """Delete documents, in an order a crash cannot break: mark their records
+        ``deleting``, then delete their chunks, then the records. At any point a reader sees
+        either the whole document or a record marked ``deleting`` (never chunks without a
+        record), and calling this again finishes the job. Unknown ids are ignored."""
         ...
 
     async def put_chunks(self, corpus: str, chunks: Sequence[Chunk], vectors: Vectors) -> None:

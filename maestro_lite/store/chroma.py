@@ -12,6 +12,7 @@ Chroma's client is synchronous; every call runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -238,7 +239,16 @@ class ChromaStore:
                 ids=[d.info.id for d in documents],
                 embeddings=np.ones((len(documents), 1), dtype=np.float32),
                 documents=[d.info.model_dump_json() for d in documents],
-                metadatas=[{"complete": d.complete, "path": d.info.path} for d in documents],
+                # Every key, every time: Chroma merges an upsert's metadata into the old.
+                metadatas=[
+                    {
+                        "complete": d.complete,
+                        "deleting": d.deleting,
+                        "replaces": json.dumps(list(d.replaces)),
+                        "path": d.info.path,
+                    }
+                    for d in documents
+                ],
             )
 
         await self._run(put)
@@ -250,7 +260,11 @@ class ChromaStore:
         got = await self._run(read)
         return [
             StoredDocument(
-                info=DocumentInfo.model_validate_json(text), complete=bool(meta["complete"])
+                info=DocumentInfo.model_validate_json(text),
+                complete=bool(meta["complete"]),
+                # Records written before these fields existed have neither.
+                deleting=bool(meta.get("deleting", False)),
+                replaces=tuple(json.loads(str(meta.get("replaces") or "[]"))),
             )
             for text, meta in zip(got["documents"], got["metadatas"], strict=True)
         ]
@@ -260,12 +274,17 @@ class ChromaStore:
             return
 
         def delete() -> None:
-            # The record goes first: without it the chunks are invisible to readers, so a
-            # crash between the two steps leaves nothing half-visible.
-            self._collection(_docs(corpus)).delete(ids=list(ids))
+            # Mark, then chunks, then the record (see VectorStore.delete_documents): chunks
+            # whose record is gone would be orphans no reader knows to leave out. `update`
+            # merges the flag into the metadata and skips ids that have no record.
+            docs = self._collection(_docs(corpus))
+            for lo in range(0, len(ids), self._max_batch):
+                batch = list(ids[lo : lo + self._max_batch])
+                docs.update(ids=batch, metadatas=[{"deleting": True}] * len(batch))
             chunks = self._collection(_chunks(corpus))
             for lo in range(0, len(ids), 1000):
                 chunks.delete(where={"document_id": {"$in": list(ids[lo : lo + 1000])}})
+            docs.delete(ids=list(ids))
 
         await self._run(delete)
 

@@ -221,3 +221,46 @@ async def test_a_crash_mid_ingest_leaves_no_half_document_and_a_rerun_completes(
     assert len(documents) == 3
     expected = sorted(f"{d.id}:{i}" for d in documents for i in range(d.chunks))
     assert await _stored_chunk_ids(corpus) == expected  # no duplicates, no orphans
+
+
+async def test_a_file_changed_to_another_files_content_drops_its_old_version(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    a, b = root / "a.txt", root / "b.txt"
+    a.write_text("Alpha old text about the Lisbon plant.")
+    b.write_text("Bravo text about the Zurich office.")
+    first = await corpus.ingest([root])
+    b_id = next(d.id for d in first.ingested if d.path == str(b))
+
+    a.write_text(b.read_text())  # same bytes as b: the content hash is b's document id
+    report = await corpus.ingest([root])
+    assert [(d.path, d.id) for d in report.updated] == [(str(a), b_id)]
+    assert report.unchanged == [str(b)] and report.chunks == 0
+    assert [(d.path, d.id) for d in await corpus.documents()] == [(str(b), b_id)]
+    assert await _stored_chunk_ids(corpus) == [f"{b_id}:0"]
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = await corpus.search("Alpha text about the Lisbon plant", k=5, mode=mode)
+        assert {h.chunk.document_id for h in hits} == {b_id}, mode  # a's old text is gone
+    assert all(d.path != str(a) for d in await corpus.documents())
+
+
+async def test_a_file_changed_to_a_new_files_content_in_the_same_batch(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    z = root / "z.txt"
+    z.write_text("Zulu old text about the Lisbon plant.")
+    old_z = (await corpus.ingest([root])).ingested[0].id
+    c = root / "c.txt"  # read before z.txt
+    c.write_text("Charlie text about the Porto depot.")
+    z.write_text(c.read_text())  # z changes to the content of c, new to the corpus
+
+    report = await corpus.ingest([root])
+    assert [d.path for d in report.ingested] == [str(c)]
+    (only,) = await corpus.documents()
+    assert [(d.path, d.id) for d in report.updated] == [(str(z), only.id)]
+    assert only.path == str(c) and only.id != old_z
+    assert await _stored_chunk_ids(corpus) == [f"{only.id}:0"]

@@ -110,7 +110,14 @@ async def test_store_round_trip(tmp_path: Path) -> None:
     assert await store.version("c") != before
     assert await store.corpus_config("c") == CONFIG  # bumping keeps the config
 
-    await store.delete_documents("c", ["a"])
+    flagged = StoredDocument(info=info, complete=True, deleting=True, replaces=("x", "y"))
+    await store.put_documents("c", [flagged])
+    assert await store.documents("c") == [flagged]
+    cleared = StoredDocument(info=info, complete=True)
+    await store.put_documents("c", [cleared])  # an upsert replaces every flag
+    assert await store.documents("c") == [cleared]
+
+    await store.delete_documents("c", ["a", "never-stored"])
     assert await store.documents("c") == []
     assert [c.id for c in await store.get_chunks("c", ["a:0", "a:1", "b:0"])] == ["b:0"]
 
