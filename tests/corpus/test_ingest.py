@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from maestro_lite.corpus import Corpus, IngestEvent
-from maestro_lite.documents import ParsedFile, build_document
+from maestro_lite.documents import Chunker, Document, LoaderRegistry, ParsedFile, build_document
+from maestro_lite.documents.model import Chunk
 from maestro_lite.embeddings import InputType, Vectors
 from maestro_lite.errors import CorpusNotFound, UserError
 from maestro_lite.settings import Settings
 from maestro_lite.store import ChromaStore, StoredDocument, VectorStore
 from maestro_lite.testing import HashingEmbedder
+from tests.documents.hostile_loaders import RaisingLoader
 from tests.pdfs import write_pdf
 
 
@@ -264,3 +266,49 @@ async def test_a_file_changed_to_a_new_files_content_in_the_same_batch(
     assert [(d.path, d.id) for d in report.updated] == [(str(z), only.id)]
     assert only.path == str(c) and only.id != old_z
     assert await _stored_chunk_ids(corpus) == [f"{only.id}:0"]
+
+
+class _FragileChunker(Chunker):
+    """A chunker with a bug that only documents mentioning "fragile" trigger."""
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        if "fragile" in document.text:
+            raise ValueError("chunk boundary past the end of the page")
+        return super().chunk(document)
+
+
+async def test_an_unexpected_error_fails_only_its_file(settings: Settings, tmp_path: Path) -> None:
+    loaders = LoaderRegistry()
+    loaders.register(RaisingLoader())
+    corpus = await Corpus.open(
+        "c",
+        settings=settings,
+        embedder=HashingEmbedder(),
+        loaders=loaders,
+        chunker=_FragileChunker(),
+    )
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / "a.boom").write_bytes(b"boom")
+    (root / "b.boom").write_text("A loader that works for this one.")
+    (root / "c.txt").write_text("This fragile text breaks the chunker.")
+    (root / "d.txt").write_text("Plain notes after the failures.")
+    memory = build_document(
+        ParsedFile(pages=["A fragile note in memory."]),
+        id="m",
+        path="memory://m",
+        media_type="text/plain",
+    )
+
+    report = await corpus.ingest([root])
+    in_memory = await corpus.ingest_documents([memory])
+
+    assert sorted(Path(d.path).name for d in report.ingested) == ["b.boom", "d.txt"]
+    failed = {Path(f.path).name: f for f in report.failed}
+    assert sorted(failed) == ["a.boom", "c.txt"]
+    assert failed["a.boom"].reason == "error"
+    assert failed["a.boom"].detail == "KeyError: '/Root'"
+    assert failed["c.txt"].detail == "ValueError: chunk boundary past the end of the page"
+    assert all(f.hint for f in report.failed)
+    assert [(f.path, f.reason) for f in in_memory.failed] == [("memory://m", "error")]
+    assert len(await corpus.documents()) == 2

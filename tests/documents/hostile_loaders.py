@@ -43,3 +43,17 @@ class GreedyLoader:
     def parse(self, data: bytes, *, path: Path, password: str | None = None) -> ParsedFile:
         hoard = bytearray(8 * 1024**3)
         return ParsedFile(pages=[str(len(hoard))])
+
+
+class RaisingLoader:
+    """Runs in the ingesting process and fails with a bug, not a ``DocumentError``, on files
+    whose content is ``boom``; echoes the rest."""
+
+    media_type = "text/plain"
+    suffixes = (".boom",)
+    isolated = False
+
+    def parse(self, data: bytes, *, path: Path, password: str | None = None) -> ParsedFile:
+        if data == b"boom":
+            raise KeyError("/Root")
+        return ParsedFile(pages=[data.decode()])
