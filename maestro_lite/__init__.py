@@ -11,6 +11,7 @@ from .corpus import (
     IngestEvent,
     IngestFailure,
     IngestReport,
+    IngestSkipped,
     list_corpora,
 )
 from .documents import (
@@ -140,6 +141,7 @@ __all__ = [
     "HybridSearch",
     "IngestReport",
     "IngestFailure",
+    "IngestSkipped",
     "IngestEvent",
     "list_corpora",
     "Document",

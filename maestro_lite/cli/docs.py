@@ -67,6 +67,10 @@ def _split_password(spec: str) -> tuple[str, str]:
     return path, password
 
 
+_SKIPPED_SHOWN = 20
+"""Skipped files named one per line; the rest are counted (a folder of images is long)."""
+
+
 def _print_report(report: IngestReport) -> None:
     for label, infos in (
         ("[green]ingested[/] ", report.ingested),
@@ -85,6 +89,10 @@ def _print_report(report: IngestReport) -> None:
             f"{escape(failure.detail)}{hint}",
             soft_wrap=True,
         )
+    for skip in report.skipped[:_SKIPPED_SHOWN]:
+        console.print(f"[dim]skipped   {escape(skip.path)}: {skip.detail}[/]", soft_wrap=True)
+    if len(report.skipped) > _SKIPPED_SHOWN:
+        console.print(f"[dim]          ... and {len(report.skipped) - _SKIPPED_SHOWN} more[/]")
     if report.recovered:
         console.print(
             f"[dim]finished {report.recovered} document(s) an interrupted ingestion or "

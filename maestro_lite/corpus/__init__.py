@@ -2,7 +2,14 @@
 
 from .corpus import DEFAULT_CORPUS, Corpus, HybridSearch, list_corpora
 from .fusion import convex_fusion, reciprocal_rank_fusion
-from .ingest import IngestEvent, IngestFailure, IngestProgress, IngestReport, IngestTimings
+from .ingest import (
+    IngestEvent,
+    IngestFailure,
+    IngestProgress,
+    IngestReport,
+    IngestSkipped,
+    IngestTimings,
+)
 from .lexical import LexicalIndex
 
 __all__ = [
@@ -13,6 +20,7 @@ __all__ = [
     "IngestFailure",
     "IngestProgress",
     "IngestReport",
+    "IngestSkipped",
     "IngestTimings",
     "LexicalIndex",
     "convex_fusion",

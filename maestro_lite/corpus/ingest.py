@@ -53,6 +53,7 @@ __all__ = [
     "IngestFailure",
     "IngestProgress",
     "IngestReport",
+    "IngestSkipped",
     "IngestTimings",
     "absolute_keys",
     "collect_files",
@@ -69,6 +70,18 @@ class IngestFailure(BaseModel):
     """``empty``, ``encrypted``, ``malformed``, ``unsupported``, ``timeout``..."""
     detail: str
     hint: str | None = None
+
+
+class IngestSkipped(BaseModel):
+    """A file or folder found inside a folder and deliberately not ingested, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    reason: Literal["hidden", "unsupported"]
+    """``hidden``: its name starts with a dot (a folder's whole content is skipped);
+    ``unsupported``: no loader reads its suffix."""
+    detail: str
 
 
 class IngestTimings(BaseModel):
@@ -100,8 +113,9 @@ class IngestReport(BaseModel):
     no_text: list[DocumentInfo] = Field(default_factory=list)
     """Documents without a text layer (scans): recorded, nothing embedded."""
     failed: list[IngestFailure] = Field(default_factory=list)
-    skipped: list[str] = Field(default_factory=list)
-    """Files found in directories that no loader reads."""
+    skipped: list[IngestSkipped] = Field(default_factory=list)
+    """Files and folders found in directories and not ingested: hidden ones, and files no
+    loader reads."""
     recovered: int = 0
     """Hidden documents an interrupted ingestion or removal left (half-written, or
     replaced or removed but not yet deleted), deleted first."""
@@ -144,30 +158,40 @@ IngestProgress = Callable[[IngestEvent], None]
 
 def collect_files(
     paths: Iterable[str | Path], registry: LoaderRegistry
-) -> tuple[list[Path], list[str]]:
-    """Expand directories (recursively, skipping hidden entries) into the files to ingest.
+) -> tuple[list[Path], list[IngestSkipped]]:
+    """Expand directories (recursively) into the files to ingest.
 
     Returns:
-        The files, each once, as absolute paths in a stable order; and the files found in
-        directories that no loader reads (a file named directly is always kept: if no loader
-        reads it, it fails visibly).
+        The files, each once, as absolute paths in a stable order; and what was found in
+        directories and left out: hidden files and folders (names starting with a dot, such
+        as ``.git``) and files no loader reads. A file named directly is always kept: if no
+        loader reads it, it fails visibly.
     """
     files: list[Path] = []
-    skipped: list[str] = []
+    skipped: list[IngestSkipped] = []
     for given in paths:
         path = Path(given).expanduser()
         if not path.is_dir():
             files.append(path)
             continue
         for root, dirs, names in os.walk(path):
+            for name in sorted(d for d in dirs if d.startswith(".")):
+                skipped.append(_skip(Path(root, name), "hidden", "hidden folder, not searched"))
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(n for n in names if not n.startswith(".")):
+            for name in sorted(names):
                 found = Path(root, name)
-                if registry.supports(found):
+                if name.startswith("."):
+                    skipped.append(_skip(found, "hidden", "hidden file"))
+                elif registry.supports(found):
                     files.append(found)
                 else:
-                    skipped.append(str(found))
+                    detail = f"no loader reads {found.suffix or 'files without a suffix'}"
+                    skipped.append(_skip(found, "unsupported", detail))
     return list(dict.fromkeys(_absolute(f) for f in files)), skipped
+
+
+def _skip(path: Path, reason: Literal["hidden", "unsupported"], detail: str) -> IngestSkipped:
+    return IngestSkipped(path=str(_absolute(path)), reason=reason, detail=detail)
 
 
 def _absolute(path: str | Path) -> Path:
@@ -299,7 +323,7 @@ class Ingestion:
         if self.progress is not None:
             self.progress(IngestEvent(self._files_total, self._files_done, self._chunks_done, path))
 
-    async def run_files(self, files: Sequence[Path], skipped: list[str]) -> IngestReport:
+    async def run_files(self, files: Sequence[Path], skipped: list[IngestSkipped]) -> IngestReport:
         """Ingest ``files``."""
         self.report.skipped = skipped
         self._files_total = len(files)

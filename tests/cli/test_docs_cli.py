@@ -16,6 +16,7 @@ def _docs(root: Path) -> Path:
     write_pdf(root / "locked.pdf", ["Locked away"], password="pw")
     (root / "bread.md").write_text("# Bread\n\nYeast makes the dough rise.")
     (root / "empty.txt").write_text("")
+    (root / ".draft.md").write_text("# Draft\n\nNot for the corpus.")
     return root
 
 
@@ -27,7 +28,8 @@ def test_ingest_list_search_remove(maestro: Maestro, tmp_path: Path) -> None:
     assert "ingested  " + str(root / "tides.pdf") in out
     assert f"failed    {root / 'locked.pdf'}: encrypted" in out
     assert f"failed    {root / 'empty.txt'}: empty" in out
-    assert "notes: 2 ingested, 0 updated, 0 unchanged, 0 without text, 2 failed" in out
+    assert f"skipped   {root / '.draft.md'}: hidden file" in out
+    assert "notes: 2 ingested, 0 updated, 0 unchanged, 0 without text, 2 failed, 1 skipped" in out
 
     unlocked = maestro(
         "ingest",

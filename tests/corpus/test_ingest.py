@@ -31,6 +31,8 @@ def _library(root: Path) -> Path:
     (root / "sub" / "guide.md").write_text("# Setup Guide\n\nInstall the package, then run it.")
     (root / "sub" / "data.bin").write_bytes(b"\x00\x01")
     (root / ".hidden.txt").write_text("never read")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD.txt").write_text("never read either")
     return root
 
 
@@ -44,10 +46,20 @@ async def test_ingest_a_folder_and_report_each_file(corpus: Corpus, tmp_path: Pa
         "notes.txt",
         "report.pdf",
     ]
-    assert report.skipped == [str(root / "sub" / "data.bin")]
+    assert [(s.path, s.reason) for s in report.skipped] == [
+        (str(root / ".git"), "hidden"),
+        (str(root / ".hidden.txt"), "hidden"),
+        (str(root / "sub" / "data.bin"), "unsupported"),
+    ]
+    assert [s.detail for s in report.skipped] == [
+        "hidden folder, not searched",
+        "hidden file",
+        "no loader reads .bin",
+    ]
     assert not report.failed and not report.updated and not report.unchanged
     assert report.pages == 4 and report.chunks == len(await _stored_chunk_ids(corpus))
     assert report.summary().startswith("3 ingested, 0 updated, 0 unchanged")
+    assert "3 skipped" in report.summary()
 
     listed = await corpus.documents()
     assert [d.title for d in listed] == ["notes", "report", "Setup Guide"]
@@ -58,6 +70,9 @@ async def test_ingest_a_folder_and_report_each_file(corpus: Corpus, tmp_path: Pa
     assert events[-1].files_done == events[-1].files_total == 3
     assert [e.files_done for e in events] == sorted(e.files_done for e in events)
     assert events[-1].chunks_done == report.chunks
+
+    named = await corpus.ingest([root / ".hidden.txt"])  # named directly: read after all
+    assert [Path(d.path).name for d in named.ingested] == [".hidden.txt"]
 
 
 async def test_reingesting_is_idempotent_and_changes_replace(

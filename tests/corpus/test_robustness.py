@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from maestro_lite.corpus import Corpus
 
 KNOWN_REASONS = {"empty", "encrypted", "malformed", "too_large", "timeout", "crashed"}
@@ -11,8 +13,10 @@ KNOWN_REASONS = {"empty", "encrypted", "malformed", "too_large", "timeout", "cra
 
 async def test_every_shared_pdf_ingests_or_is_reported(corpus: Corpus, data_dir: Path) -> None:
     folder = data_dir / "pdfs"
+    if not folder.is_dir():
+        pytest.skip(f"the evaluation data at {data_dir} has no pdfs/ folder")
     pdfs = sorted(str(p) for p in folder.rglob("*.pdf"))
-    assert len(pdfs) > 100
+    assert len(pdfs) > 100, f"{folder} holds {len(pdfs)} PDFs; the shared set has over 100"
     texts = sorted(str(p) for p in folder.rglob("*.txt"))  # linn.txt: the scan's own text
 
     report = await corpus.ingest([folder])
@@ -30,7 +34,8 @@ async def test_every_shared_pdf_ingests_or_is_reported(corpus: Corpus, data_dir:
     assert report.unchanged == [str(folder / "pdfplumber/mcid_example.pdf")]
     for failure in report.failed:
         assert failure.reason in KNOWN_REASONS and failure.detail, failure
-    assert {Path(p).name for p in report.skipped} >= {"README.rst", "files.json"}
+    unsupported = {Path(s.path).name for s in report.skipped if s.reason == "unsupported"}
+    assert unsupported >= {"README.rst", "files.json"}
 
     def outcome(relative: str) -> str:
         return outcomes[str(folder / relative)]
