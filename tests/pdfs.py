@@ -27,12 +27,20 @@ def _escape(line: str) -> str:
     return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def pdf_bytes(pages: list[str], *, password: str | None = None, huge_root_array: int = 0) -> bytes:
+def pdf_bytes(
+    pages: list[str],
+    *,
+    password: str | None = None,
+    algorithm: str = "RC4-128",
+    huge_root_array: int = 0,
+) -> bytes:
     """A PDF whose pages show ``pages`` (``""`` makes a page without a text layer).
 
     Args:
         pages: Text per page; newlines start new lines.
-        password: Encrypt (RC4-128) with this user password.
+        password: Encrypt with this user password.
+        algorithm: pypdf's encryption algorithm: ``RC4-128``, ``AES-128`` or ``AES-256``
+            (AES needs the ``cryptography`` package, to write and to read).
         huge_root_array: Put an array of this many numbers in the document catalog (to trip
             pypdf's element limits, as large structure trees in real filings do).
     """
@@ -55,7 +63,7 @@ def pdf_bytes(pages: list[str], *, password: str | None = None, huge_root_array:
             [NumberObject(0)] * huge_root_array
         )
     if password:
-        writer.encrypt(user_password=password, algorithm="RC4-128")
+        writer.encrypt(user_password=password, algorithm=algorithm)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

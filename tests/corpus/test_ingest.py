@@ -118,12 +118,14 @@ async def test_documents_can_be_removed_by_id_prefix(corpus: Corpus, tmp_path: P
 
 async def test_passwords_default_and_per_file(corpus: Corpus, tmp_path: Path) -> None:
     a = write_pdf(tmp_path / "a.pdf", ["Alpha secret"], password="one")
-    b = write_pdf(tmp_path / "b.pdf", ["Bravo secret"], password="two")
+    b = write_pdf(tmp_path / "b.pdf", ["Bravo secret"], password="two", algorithm="AES-256")
     c = write_pdf(tmp_path / "c.pdf", ["Charlie secret"], password="three")
     report = await corpus.ingest([a, b, c], password="one", passwords={str(b): "two"})
     assert sorted(Path(d.path).name for d in report.ingested) == ["a.pdf", "b.pdf"]
     assert [(Path(f.path).name, f.reason) for f in report.failed] == [("c.pdf", "encrypted")]
     assert "wrong password" in report.failed[0].detail
+    hits = await corpus.search("Bravo secret", k=1, mode="lexical")  # AES, in the parse process
+    assert [Path(h.chunk.path).name for h in hits] == ["b.pdf"]
 
 
 async def test_scans_are_recorded_without_text_and_never_embedded(

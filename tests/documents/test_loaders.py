@@ -51,9 +51,17 @@ def test_document_id_is_the_content_hash(tmp_path: Path) -> None:
     assert load_document(c).id != load_document(a).id
 
 
-def test_encrypted_pdf_needs_the_right_password(tmp_path: Path) -> None:
-    path = write_pdf(tmp_path / "locked.pdf", ["Top secret revenue figures"], password="s3cret")
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+def test_encrypted_pdf_needs_the_right_password(tmp_path: Path, algorithm: str) -> None:
+    path = write_pdf(
+        tmp_path / "locked.pdf",
+        ["Top secret revenue figures"],
+        password="s3cret",
+        algorithm=algorithm,
+    )
     assert _reason(path) == "encrypted"
+    with pytest.raises(DocumentError, match="no password given"):
+        load_document(path)
     with pytest.raises(DocumentError, match="wrong password"):
         load_document(path, password="nope")
     assert "Top secret revenue" in load_document(path, password="s3cret").text
