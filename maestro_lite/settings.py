@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     embedder: str = "local"
     """``local`` (all-MiniLM-L6-v2 shipped in a package) or ``openai:<model>``."""
 
+    fusion: Literal["convex", "rrf"] = "convex"
+    """How hybrid search fuses dense and BM25 results (``MAESTRO_FUSION``): ``convex``, a
+    weighted sum of min-max normalised scores, or ``rrf``, reciprocal rank fusion."""
+
     chroma_url: str | None = None
     """``http://host:port`` of a Chroma server; embedded Chroma under ``home`` when unset."""
 

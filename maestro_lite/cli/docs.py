@@ -189,15 +189,26 @@ def search(
     document: list[str] = typer.Option(
         [], "--document", "-d", help="Only this document id (repeatable)."
     ),
+    fusion: str | None = typer.Option(
+        None,
+        "--fusion",
+        help="How hybrid mode fuses dense and BM25: convex or rrf (default: MAESTRO_FUSION, "
+        "else convex).",
+    ),
 ) -> None:
     """Print the best-matching chunks with their document, page and score."""
     if mode not in ("dense", "lexical", "hybrid"):
         raise UserError(f"unknown mode {mode!r}", hint="Use dense, lexical or hybrid.")
+    if fusion not in (None, "convex", "rrf"):
+        raise UserError(f"unknown fusion {fusion!r}", hint="Use convex or rrf.")
     search_mode: SearchMode = mode  # type: ignore[assignment]
     filters = SearchFilter(document_ids=document) if document else None
+    settings = load_settings()
+    if fusion is not None:
+        settings = settings.model_copy(update={"fusion": fusion})
 
     async def run() -> list[tuple[int, float, str, str, int, int, int, str]]:
-        async with await _open(corpus, create=False) as source:
+        async with await Corpus.open(corpus, settings=settings, create=False) as source:
             hits = await source.search(query, k=k, filters=filters, mode=search_mode)
             return [
                 (

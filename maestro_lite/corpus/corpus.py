@@ -36,8 +36,10 @@ class HybridSearch(BaseModel):
     """How hybrid search fuses dense and lexical results.
 
     The defaults were chosen on a development third of SciFact's train queries and checked
-    on the other two thirds (BENCHMARKS.md): equal weights did best, which is also the
-    choice that assumes nothing about a new corpus.
+    on the other two thirds (``python -m evals.scifact``): convex fusion with equal weights
+    did best, which is also the choice that assumes nothing about a new corpus.
+    ``Settings.fusion`` (``MAESTRO_FUSION``) picks the method for corpora opened without an
+    explicit ``hybrid``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -127,7 +129,8 @@ class Corpus:
             chunker: How to chunk new documents; a new corpus records its sizes, an existing
                 one uses the recorded sizes when ``None``.
             loaders: File loaders by suffix; PDF, text and Markdown when ``None``.
-            hybrid: How hybrid search fuses results.
+            hybrid: How hybrid search fuses results; the defaults with
+                ``settings.fusion`` when ``None``.
             parse_timeout: Seconds one file may take to parse before it is abandoned.
 
         Raises:
@@ -161,7 +164,7 @@ class Corpus:
             config=config,
             chunker=chunker,
             loaders=loaders or LoaderRegistry(),
-            hybrid=hybrid or HybridSearch(),
+            hybrid=hybrid or HybridSearch(fusion=settings.fusion),
             cache_dir=settings.cache_dir / "lexical" / key,
             parse_timeout=parse_timeout,
         )

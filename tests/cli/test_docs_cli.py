@@ -60,6 +60,19 @@ def test_ingest_list_search_remove(maestro: Maestro, tmp_path: Path) -> None:
     lexical = maestro("search", "yeast", "-c", "notes", "--mode", "lexical", env=HASHING)
     assert lexical.stdout.startswith("1. Bread p.1")
 
+    # Hybrid fusion: convex by default (the best hit of both lists scores 1), RRF by option
+    # or MAESTRO_FUSION (first in both lists: 1/61 + 1/61).
+    query = ("search", "yeast dough rise", "-c", "notes")
+    convex = maestro(*query, env=HASHING)
+    assert convex.stdout.startswith("1. Bread p.1") and "score 1.000" in convex.stdout
+    rrf = maestro(*query, "--fusion", "rrf", env=HASHING)
+    assert rrf.stdout.startswith("1. Bread p.1") and "score 0.033" in rrf.stdout
+    by_env = maestro(*query, env={**HASHING, "MAESTRO_FUSION": "rrf"})
+    assert by_env.stdout == rrf.stdout
+    assert maestro(
+        *query, "--fusion", "convex", env={**HASHING, "MAESTRO_FUSION": "rrf"}
+    ).stdout == (convex.stdout)
+
     removed = maestro("docs", "remove", doc_id[:8], "-c", "notes", env=HASHING)
     assert removed.returncode == 0 and f"removed {doc_id}" in removed.stdout
     gone = maestro("search", "ocean tides moon", "-c", "notes", "--mode", "lexical", env=HASHING)
@@ -84,3 +97,5 @@ def test_errors_are_one_line(maestro: Maestro, tmp_path: Path) -> None:
 
     bad_mode = maestro("search", "alpha", "--mode", "fuzzy", env=HASHING)
     assert bad_mode.returncode == 2 and "unknown mode 'fuzzy'" in bad_mode.stderr
+    bad_fusion = maestro("search", "alpha", "--fusion", "mean", env=HASHING)
+    assert bad_fusion.returncode == 2 and "unknown fusion 'mean'" in bad_fusion.stderr

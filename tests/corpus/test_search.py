@@ -89,14 +89,33 @@ async def test_lexical_search_only_returns_matching_chunks(corpus: Corpus, tmp_p
     assert len(await corpus.search("zeppelin", k=2, mode="dense")) == 2
 
 
-async def test_rrf_fusion_is_selectable(settings: Settings, tmp_path: Path) -> None:
-    corpus = await Corpus.open(
-        "rrf", settings=settings, embedder=HashingEmbedder(), hybrid=HybridSearch(fusion="rrf")
-    )
+@pytest.mark.parametrize("how", ["HybridSearch", "Settings", "MAESTRO_FUSION"])
+async def test_rrf_fusion_is_selectable(
+    settings: Settings, tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hybrid = None
+    if how == "HybridSearch":
+        hybrid = HybridSearch(fusion="rrf")
+    elif how == "Settings":
+        settings = Settings(home=settings.home, fusion="rrf")
+    else:
+        monkeypatch.setenv("MAESTRO_FUSION", "rrf")
+        settings = Settings(home=settings.home)
+    corpus = await Corpus.open("rrf", settings=settings, embedder=HashingEmbedder(), hybrid=hybrid)
+    assert corpus.hybrid.fusion == "rrf"
     await _fill(corpus, tmp_path / "docs")
     hits = await corpus.search("yeast bread dough", k=3)
     assert hits[0].chunk.path.endswith("bread.txt")
     assert hits[0].score == pytest.approx(2 / 61)  # first in both lists: 1/61 + 1/61
+
+
+async def test_convex_fusion_is_the_default(settings: Settings, tmp_path: Path) -> None:
+    corpus = await Corpus.open("convex", settings=settings, embedder=HashingEmbedder())
+    assert corpus.hybrid.fusion == "convex" and settings.fusion == "convex"
+    await _fill(corpus, tmp_path / "docs")
+    hits = await corpus.search("yeast bread dough", k=3)
+    assert hits[0].chunk.path.endswith("bread.txt")
+    assert hits[0].score == pytest.approx(1.0)  # the best of both normalised lists
 
 
 async def test_querying_with_another_embedder_is_an_error(
