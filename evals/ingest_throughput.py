@@ -29,15 +29,20 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from maestro_lite.corpus import Corpus, IngestTimings
+from maestro_lite.corpus import Corpus, IngestReport, IngestTimings
 from maestro_lite.documents import load_document
 from maestro_lite.embeddings import Embedder, embedder_from_settings
+from maestro_lite.errors import DocumentError, UserError
 from maestro_lite.settings import Settings
 
 from .common import machine, today
 from .datasets import sec10q_pdfs
 
-__all__ = ["ThroughputResult", "main", "run"]
+__all__ = ["NothingToMeasure", "ThroughputResult", "main", "run"]
+
+
+class NothingToMeasure(UserError):
+    """The filings gave no chunks, so there is no throughput to report."""
 
 
 class ThroughputResult(BaseModel):
@@ -97,6 +102,8 @@ async def run(settings: Settings | None = None, *, sample: int = 1000) -> Throug
         settings: Data directory and embedder; ``Settings()`` when ``None``.
         sample: How many of the ingested chunks to embed again for the raw figure.
     """
+    if sample < 2:
+        raise UserError(f"sample must be at least 2 chunks, not {sample}")
     settings = settings or Settings()
     files = sec10q_pdfs(settings.data_dir)
     embedder = embedder_from_settings(settings)
@@ -108,14 +115,16 @@ async def run(settings: Settings | None = None, *, sample: int = 1000) -> Throug
     with tempfile.TemporaryDirectory(prefix="maestro-sec10q-") as home:
         local = settings.model_copy(update={"home": Path(home), "chroma_url": None})
         corpus = await Corpus.open("sec10q", settings=local, embedder=embedder)
-        before = await _chunk_texts(corpus, files[:2], limit=sample // 3)
+        before = await _chunk_texts(corpus, files, limit=sample // 3)
         cpu = _cpu_seconds()
-        raw_before = await _embed_rate(embedder, before)
+        before_seconds = await _embed_seconds(embedder, before)
         raw_cpu = _cpu_seconds() - cpu
 
         started, cpu = time.perf_counter(), _cpu_seconds()
         report = await corpus.ingest(files)
         wall, ingest_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+        if not report.chunks:
+            raise _nothing_to_measure(report, files, settings.data_dir)
 
         texts = [
             corpus.index_text(chunk)
@@ -124,10 +133,10 @@ async def run(settings: Settings | None = None, *, sample: int = 1000) -> Throug
         ]
     after = random.Random(0).sample(texts, min(sample - len(before), len(texts)))
     cpu = _cpu_seconds()
-    raw_after = await _embed_rate(embedder, after)
+    after_seconds = await _embed_seconds(embedder, after)
     raw_cpu += _cpu_seconds() - cpu
     raw_cpu_per_chunk = raw_cpu / (len(before) + len(after))
-    raw = (len(before) + len(after)) / (len(before) / raw_before + len(after) / raw_after)
+    raw = (len(before) + len(after)) / (before_seconds + after_seconds)
 
     chunks_per_second = report.chunks / wall
     return ThroughputResult(
@@ -143,8 +152,8 @@ async def run(settings: Settings | None = None, *, sample: int = 1000) -> Throug
         pages_per_second=round(report.pages / wall, 2),
         chunks_per_second=round(chunks_per_second, 2),
         raw_embed_chunks_per_second=round(raw, 2),
-        raw_before_chunks_per_second=round(raw_before, 2),
-        raw_after_chunks_per_second=round(raw_after, 2),
+        raw_before_chunks_per_second=round(_rate(before, before_seconds), 2),
+        raw_after_chunks_per_second=round(_rate(after, after_seconds), 2),
         raw_sample=len(before) + len(after),
         ratio_to_raw=round(chunks_per_second / raw, 3),
         busy=report.timings,
@@ -157,19 +166,42 @@ async def run(settings: Settings | None = None, *, sample: int = 1000) -> Throug
     )
 
 
+def _nothing_to_measure(report: IngestReport, files: list[Path], data_dir: Path) -> UserError:
+    failures = "; ".join(f"{Path(f.path).name}: {f.reason}" for f in report.failed[:5])
+    return NothingToMeasure(
+        f"no chunks to measure: the {len(files)} filing(s) gave {len(report.failed)} "
+        f"failure(s) and {len(report.no_text)} without text"
+        + (f" ({failures})" if failures else ""),
+        hint=f"Check the 10-Q PDFs under {data_dir / 'sec10q' / 'docs'} (MAESTRO_DATA_DIR).",
+    )
+
+
 async def _chunk_texts(corpus: Corpus, files: list[Path], *, limit: int) -> list[str]:
-    """Index texts of the chunks of ``files``, loaded and chunked outside any timing."""
+    """Index texts of up to ``limit`` chunks of the first of ``files`` that have text,
+    loaded and chunked outside any timing (files that fail to load are left to ingestion
+    to report)."""
     texts: list[str] = []
     for path in files:
-        document = await asyncio.to_thread(load_document, path, registry=corpus.loaders)
+        if len(texts) >= limit:
+            break
+        try:
+            document = await asyncio.to_thread(load_document, path, registry=corpus.loaders)
+        except DocumentError:
+            continue
         texts += [corpus.index_text(c) for c in corpus.chunker.chunk(document)]
     return texts[:limit]
 
 
-async def _embed_rate(embedder: Embedder, texts: list[str]) -> float:
+async def _embed_seconds(embedder: Embedder, texts: list[str]) -> float:
     started = time.perf_counter()
-    await embedder.embed(texts)
-    return len(texts) / (time.perf_counter() - started)
+    if texts:
+        await embedder.embed(texts)
+    return time.perf_counter() - started
+
+
+def _rate(texts: list[str], seconds: float) -> float:
+    """Texts per second; 0 for none."""
+    return len(texts) / seconds if texts else 0.0
 
 
 def to_markdown(result: ThroughputResult) -> str:

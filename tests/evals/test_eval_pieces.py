@@ -18,10 +18,14 @@ from evals.datasets import (
     split_of,
 )
 from evals.embedding_cache import CachedEmbedder
+from evals.ingest_throughput import NothingToMeasure
+from evals.ingest_throughput import run as ingest_throughput
 from evals.metrics import ndcg_at, recall_at
 from maestro_lite.corpus import Corpus
 from maestro_lite.documents import ParsedFile, build_document
+from maestro_lite.settings import Settings
 from maestro_lite.testing import HashingEmbedder
+from tests.pdfs import write_pdf
 
 
 def test_ndcg_and_recall_match_hand_computed_values() -> None:
@@ -93,3 +97,27 @@ async def test_ranked_documents_deduplicates_chunks(corpus: Corpus) -> None:
     assert len(ranked) == 4 == len(set(ranked)) and ranked[0] == "delta"
     paragraph = paragraph_document("Title", "Text")
     assert paragraph.id == paragraph_document("Title", "Text").id != paragraph_document("T", "x").id
+
+
+async def test_ingest_throughput_without_any_chunk_is_a_clear_error(tmp_path: Path) -> None:
+    docs = tmp_path / "data" / "sec10q" / "docs"
+    write_pdf(docs / "scan.pdf", ["", ""])  # no text layer: recorded, nothing to embed
+    (docs / "empty.pdf").write_bytes(b"")
+    settings = Settings(home=tmp_path / "home", data_dir=tmp_path / "data", embedder="hashing")
+    with pytest.raises(NothingToMeasure) as caught:
+        await ingest_throughput(settings, sample=10)
+    message = str(caught.value)
+    assert "no chunks to measure: the 2 filing(s) gave 1 failure(s) and 1 without text" in message
+    assert "empty.pdf: empty" in message
+    assert str(docs) in (caught.value.hint or "")
+
+
+async def test_ingest_throughput_measures_a_small_set(tmp_path: Path) -> None:
+    docs = tmp_path / "data" / "sec10q" / "docs"
+    for n in range(3):
+        write_pdf(docs / f"q{n}.pdf", [f"Filing {n} page {p}: revenue rose." for p in range(4)])
+    settings = Settings(home=tmp_path / "home", data_dir=tmp_path / "data", embedder="hashing")
+    result = await ingest_throughput(settings, sample=6)
+    assert (result.files, result.failed, result.pages) == (3, 0, 12)
+    assert result.chunks == 12 and result.raw_sample == 6
+    assert result.chunks_per_second > 0 and result.raw_embed_chunks_per_second > 0
