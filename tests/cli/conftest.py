@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.retrieval_fixtures import chroma_server
+
+__all__ = ["Maestro", "chroma_server", "maestro"]
+
 Maestro = Callable[..., subprocess.CompletedProcess[str]]
 
 

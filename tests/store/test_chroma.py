@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +16,7 @@ from maestro_lite.settings import Settings
 from maestro_lite.store import ChromaStore, CorpusConfig, StoredDocument, check_corpus_name
 from maestro_lite.store.chroma import where_clause
 from maestro_lite.testing import HashingEmbedder
+from tests.retrieval_fixtures import free_port
 
 CONFIG = CorpusConfig(
     embedder="hashing:8", chunk_tokens=100, overlap_tokens=10, created_at=datetime.now(UTC)
@@ -125,59 +119,6 @@ async def test_store_round_trip(tmp_path: Path) -> None:
     assert await store.corpora() == []
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[str]:
-    """A real `chroma run` on 127.0.0.1, stopped after the test."""
-    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    if chroma is None:
-        pytest.skip("the chroma command is not installed next to this Python")
-    port = _free_port()
-    log = (tmp_path / "chroma.log").open("w")
-    process = subprocess.Popen(
-        [
-            chroma,
-            "run",
-            "--path",
-            str(tmp_path / "server-data"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # poll its heartbeat until it answers, dies, or takes too long
-            if process.poll() is not None:
-                pytest.fail(f"chroma run exited: {(tmp_path / 'chroma.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("chroma run did not answer its heartbeat within 60 s")
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
 async def test_the_same_corpus_code_works_against_a_chroma_server(
     chroma_server: str, tmp_path: Path
 ) -> None:
@@ -205,5 +146,5 @@ async def test_the_same_corpus_code_works_against_a_chroma_server(
 
 def test_an_unreachable_server_is_a_store_error() -> None:
     with pytest.raises(StoreError) as caught:
-        ChromaStore.connect(f"http://127.0.0.1:{_free_port()}")
+        ChromaStore.connect(f"http://127.0.0.1:{free_port()}")
     assert caught.value.hint is not None and "chroma run" in caught.value.hint
