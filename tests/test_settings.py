@@ -20,6 +20,13 @@ def test_offline_default() -> None:
     assert isinstance(model_from_settings(settings), LocalModel)
 
 
+def test_downloads_are_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAESTRO_ALLOW_DOWNLOAD")
+    assert Settings().allow_download is False  # nothing on a default path reaches the index
+    monkeypatch.setenv("MAESTRO_ALLOW_DOWNLOAD", "1")
+    assert Settings().allow_download is True
+
+
 def test_environment_beats_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MAESTRO_PROVIDER", "openai")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")

