@@ -18,6 +18,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -43,10 +44,13 @@ from .result import RunResult
 from .retrieval import Retriever, SearchMode
 from .run_loop import _Run
 from .runs import FINISHED, RunSpec, RunStore, finished_error, resume_point
+from .usage import Usage
 
 __all__ = ["CorpusStore", "EventHandler", "Maestro"]
 
 EventHandler = Callable[[Event], Awaitable[None] | None]
+
+_CHARGED: ContextVar[Usage | None] = ContextVar("maestro_charged", default=None)
 
 
 @runtime_checkable
@@ -136,6 +140,17 @@ class Maestro:
             yield self
         finally:
             self.model, self.planner_model, self.judge_model, self.store = saved
+
+    @contextmanager
+    def charge(self, usage: Usage) -> Iterator[None]:
+        """Count ``usage`` in every run started in this block (this task only), in its usage
+        and against its budget from the start: for calls made for the run before it, such
+        as a pipeline splitting a question under ``UsageMeter(budget.limits)``."""
+        token = _CHARGED.set(usage)
+        try:
+            yield
+        finally:
+            _CHARGED.reset(token)
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult:
         """:meth:`run` for code without an event loop."""
@@ -242,6 +257,7 @@ class Maestro:
             corpus_name=spec.corpus,
             cache=cache,
         )
+        run.meter.add(_CHARGED.get() or Usage())
         if self.run_store is not None:
             self.run_store.create(spec)
         return await self._drive(run)

@@ -31,11 +31,15 @@ class RunFacts(BaseModel):
     """Which limit ended the run early, if one did."""
     error: str | None = None
     plan: Plan | None = None
+    notes: list[str] = Field(default_factory=list)
+    """What the pipeline did around the run, such as a call before it that the budget
+    refused (the pipeline then went on without its answer)."""
 
     def footer(self) -> list[str]:
-        """The closing line of the report: model, calls, tokens, time, run id."""
+        """Notes, then the closing line of the report: model, calls, tokens, time, run id."""
         u = self.usage
         return [
+            *(f"> {one_line(n)}\n" for n in self.notes),
             "---",
             f"_{self.model or 'model'}: {u.requests} call(s), {u.input_tokens} input + "
             f"{u.output_tokens} output tokens, {self.wall_seconds:.0f}s; run {self.run_id}_",

@@ -46,7 +46,6 @@ from maestro_lite import (
     EventHandler,
     Maestro,
     Message,
-    ModelSettings,
     Plan,
     Requirement,
     RequirementLike,
@@ -55,9 +54,10 @@ from maestro_lite import (
     Step,
     StepKind,
     Usage,
-    generate,
+    UsageMeter,
 )
 
+from ._budget import Preflight, ask
 from ._render import (
     CitationIndex,
     RunFacts,
@@ -343,16 +343,28 @@ class Research:
         self.k = k
         self.max_sub_questions = max_sub_questions
 
-    async def decompose(self, question: str) -> tuple[list[str], Usage]:
-        """The question's sub-questions (the question itself when it is simple)."""
-        completion = await generate(
-            self.maestro.model,
+    async def decompose(
+        self, question: str, *, meter: UsageMeter | None = None
+    ) -> tuple[list[str], Usage]:
+        """The question's sub-questions (the question itself when it is simple).
+
+        Args:
+            meter: The usage and limits the call counts against (a meter with this
+                pipeline's budget when ``None``); :meth:`run` passes the run's.
+
+        Raises:
+            BudgetExceeded: The call would break a limit of ``meter``; it was not made.
+            StructuredOutputError: The model never gave a valid list.
+        """
+        split, usage = await ask(
+            self.maestro,
             [Message.system(_DECOMPOSE), Message.user(f"Question: {question}")],
-            output_type=_SubQuestions,
-            settings=ModelSettings(max_tokens=160),
+            _SubQuestions,
+            max_tokens=160,
+            meter=meter or UsageMeter(Budget.of(self.budget).limits),
         )
-        subs = [q.strip() for q in completion.output.sub_questions if q.strip()]
-        return list(dict.fromkeys(subs))[: self.max_sub_questions] or [question], completion.usage
+        subs = [q.strip() for q in split.sub_questions if q.strip()]
+        return list(dict.fromkeys(subs))[: self.max_sub_questions] or [question], usage
 
     async def run(
         self,
@@ -364,30 +376,45 @@ class Research:
     ) -> ResearchReport:
         """Research ``question`` over ``corpus`` and return the report.
 
+        The split into sub-questions counts against the run's budget: it is made only when
+        the budget leaves a call for the answer after it, and its usage is the run's. When
+        the budget refuses it or the model gives no valid split, the question is answered in
+        one step and the report's ``notes`` say why.
+
         Args:
             question: The question, possibly with several parts.
             corpus: A corpus name (resolved by the Maestro's store) or a retriever.
             plan: A plan declared in Python (no decomposition, no planner).
             on_event: Called with every event of the run (live progress).
         """
-        extra = Usage()
+        preflight = Preflight(self.budget)
         if plan is None and self.plan_mode == "decompose":
+            subs = [question]
             if self.max_sub_questions > 1:
-                subs, extra = await self.decompose(question)
-            else:
-                subs = [question]
+                split = await preflight.attempt(
+                    "splitting the question",
+                    lambda meter: self.decompose(question, meter=meter),
+                    reserve=1,
+                )
+                subs = split[0] if split else subs
             plan = research_plan(question, subs, k=self.k, typed=self.output_type is not None)
-        result = await self.maestro.run(
-            question,
-            corpus=corpus,
-            requirements=self.requirements,
-            budget=self.budget,
-            output_type=self.output_type,
-            plan=plan,
-            on_event=on_event,
-        )
+        with self.maestro.charge(preflight.usage):
+            result = await self.maestro.run(
+                question,
+                corpus=corpus,
+                requirements=self.requirements,
+                budget=self.budget,
+                output_type=self.output_type,
+                plan=plan,
+                on_event=on_event,
+            )
         report = ResearchReport.from_result(question, result)
-        return report.model_copy(update={"usage": report.usage + extra})
+        return report.model_copy(
+            update={
+                "notes": preflight.notes,
+                "budget_exhausted": report.budget_exhausted or preflight.exhausted,
+            }
+        )
 
     def run_sync(self, question: str, **kwargs: Any) -> ResearchReport:
         """:meth:`run` for code without an event loop."""

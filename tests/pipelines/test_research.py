@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from maestro_lite import Event, Maestro, ModelCall, Plan, Step
+from maestro_lite import Budget, Event, Maestro, ModelCall, Plan, Step
 from pipelines import Research, ResearchReport, default_requirements, research_plan
 from pipelines.research import CITED_FACTS
 
@@ -252,3 +252,48 @@ def test_steps_ask_for_claims_that_state_the_answers_facts() -> None:
     typed = research_plan("Q?", ["A?", "B?"], typed=True)
     assert [bool(s.expected_output) for s in typed.steps] == [True, True, False]
     assert research_plan("Q?", ["Q?"], typed=True).steps[0].expected_output == ""
+
+
+def split_in_two(call: ModelCall) -> dict[str, Any]:
+    return {
+        "sub_questions": [
+            "Which part failed the thermal test?",
+            "Which company makes the MCB-220 board and where is it?",
+        ]
+    }
+
+
+async def test_the_split_counts_against_the_runs_budget(corpus: MemoryRetriever) -> None:
+    model = routed(_SubQuestions=split_in_two, StepAnswer=answer_steps)
+    budget = Budget(max_rounds=1, max_requests=3)
+    report = await Research(Maestro(model), requirements=[], budget=budget).run(
+        QUESTION, corpus=corpus
+    )
+
+    # The split, then both hops: the budget's three calls; the final step is not started.
+    assert [c.schema_title for c in model.calls] == ["_SubQuestions", "StepAnswer", "StepAnswer"]
+    assert report.usage.requests == 3
+    assert report.budget_exhausted == "max_requests=3"
+    assert report.status != "passed"
+
+
+async def test_a_split_the_budget_cannot_pay_for_is_not_made(corpus: MemoryRetriever) -> None:
+    model = routed(_SubQuestions=split_in_two, StepAnswer=answer_steps)
+    one_call = Budget(max_rounds=1, max_requests=1)
+    report = await Research(Maestro(model), requirements=[], budget=one_call).run(
+        QUESTION, corpus=corpus
+    )
+    # The one call goes to the answer; the question is answered in one step.
+    assert [c.schema_title for c in model.calls] == ["StepAnswer"]
+    assert report.plan is not None and [s.id for s in report.plan.steps] == ["answer"]
+    assert report.notes == ["splitting the question: skipped, the budget leaves no room for it"]
+    assert report.notes[0] in report.to_markdown()
+
+    # The token limit is checked before the call too: nothing is sent.
+    model = routed(_SubQuestions=split_in_two, StepAnswer=answer_steps)
+    few_tokens = Budget(max_rounds=1, max_requests=10, max_tokens=50)
+    report = await Research(Maestro(model), requirements=[], budget=few_tokens).run(
+        QUESTION, corpus=corpus
+    )
+    assert model.calls == []
+    assert "max_tokens=50" in report.notes[0] and report.budget_exhausted == "max_tokens=50"
