@@ -1,7 +1,14 @@
 """Ready-made pipelines on the public API of maestro-lite: research, compare, extract."""
 
 from ._docs import DocumentSet, corpus_name_for, document_files, ingest_documents, resolve
-from .compare import AspectComparison, Compare, Comparison, DocumentPosition, comparison_plan
+from .compare import (
+    AspectComparison,
+    Compare,
+    Comparison,
+    DocumentPosition,
+    PageRange,
+    comparison_plan,
+)
 from .extract import (
     ExtractionOutput,
     ExtractionRecord,
@@ -34,6 +41,7 @@ __all__ = [
     "Comparison",
     "AspectComparison",
     "DocumentPosition",
+    "PageRange",
     "comparison_plan",
     # extract
     "Extractor",

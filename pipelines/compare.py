@@ -11,10 +11,21 @@ For documents D1..Dn and aspects A1..Am it is
 
 Per-document steps with a document filter and a few chunks each are what keep a 100-page
 filing within budget: no step ever reads more than ``k`` chunks of one document, however long
-it is, and retrieval picks which parts to read for each aspect. A small planner asked for the
-same thing writes fewer, vaguer steps (FACTS.md: the 0.5B model wrote one step for a
-three-part task) and costs a call. When the user names no aspects, the model proposes them
-from the task and the opening of each document, in one short structured call.
+it is. A small planner asked for the same thing writes fewer, vaguer steps (FACTS.md: the
+0.5B model wrote one step for a three-part task) and costs a call.
+
+The model decides two things before the run, each in one short structured call counted
+against the run's budget (limits checked before the call, usage in the run's):
+
+* the aspects, when the user names none: from the task and the passages of each document
+  that best match it;
+* for a document longer than ``long_document_pages``, which pages to read first per aspect:
+  it sees the document's outline (each page's first heading or line) and chooses a page
+  range per aspect; that document's steps retrieve within the range (falling back to the
+  whole document when the range yields nothing). The ranges are recorded per position.
+
+A call the budget cannot pay for (leaving the plan's steps their calls) is not made: the
+comparison goes on without it, and its ``notes`` say so.
 
 Example::
 
@@ -29,7 +40,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,7 +55,6 @@ from maestro_lite import (
     EventHandler,
     Maestro,
     Message,
-    ModelSettings,
     Plan,
     Requirement,
     RequirementLike,
@@ -52,11 +63,13 @@ from maestro_lite import (
     SearchFilter,
     Step,
     Usage,
-    generate,
+    UsageMeter,
+    UserError,
 )
 
-from ._budget import fit_budget
+from ._budget import Preflight, ask, fit_budget
 from ._docs import display_name, match_documents
+from ._reading import PageRange, ReadingPlan, outline, ranges_from, reading_messages
 from ._render import CitationIndex, RunFacts, one_line, requirements_table
 from .research import DocumentRef
 
@@ -65,8 +78,13 @@ __all__ = [
     "Compare",
     "Comparison",
     "DocumentPosition",
+    "PageRange",
     "comparison_plan",
 ]
+
+Reading = Literal["document", "pages", "fallback"]
+PagePlan = Mapping[tuple[str, str], PageRange]
+"""(document id, aspect) -> the pages to read first."""
 
 StepStatus = Literal["done", "failed", "skipped", "missing"]
 
@@ -80,6 +98,12 @@ class DocumentPosition(BaseModel):
     says: str = ""
     claims: list[Claim] = Field(default_factory=list)
     error: str | None = None
+    pages: PageRange | None = None
+    """The pages the reading plan of a long document chose for this aspect."""
+    reading: Reading = "document"
+    """``pages``: retrieval within ``pages``; ``fallback``: those pages yielded nothing, so
+    the whole document was searched; ``document``: the whole document was searched (a short
+    document, or no reading plan was made)."""
 
 
 class AspectComparison(BaseModel):
@@ -135,7 +159,8 @@ class Comparison(RunFacts):
                     f"{one_line(c.text)} {index.refs(c.citations)}".strip() for c in p.claims
                 )
                 text = cited or one_line(p.says) or f"_{p.status}: {one_line(p.error or '')}_"
-                lines.append(f"| {p.title} | {text.replace('|', '/')} |")
+                where = f" ({p.pages.label})" if p.pages and p.reading == "pages" else ""
+                lines.append(f"| {p.title}{where} | {text.replace('|', '/')} |")
             lines.append("")
             if aspect.changes or aspect.claims:
                 lines += [f"**What changed:** {one_line(aspect.changes)}", ""]
@@ -158,7 +183,12 @@ def _position_id(doc: int, aspect: int) -> str:
 
 
 def comparison_plan(
-    task: str, documents: Sequence[DocumentInfo], aspects: Sequence[str], *, k: int = 3
+    task: str,
+    documents: Sequence[DocumentInfo],
+    aspects: Sequence[str],
+    *,
+    k: int = 3,
+    pages: PagePlan | None = None,
 ) -> Plan:
     """The comparison plan: per (document, aspect) answers, per-aspect comparisons, summary.
 
@@ -167,9 +197,19 @@ def comparison_plan(
         documents: The documents, in the order to present them (oldest first reads best).
         aspects: What to compare them on.
         k: Chunks retrieved per (document, aspect) step.
+        pages: Pages to retrieve from per (document id, aspect); the whole document for
+            pairs not in it.
+
+    Raises:
+        UserError: Fewer than two documents, or no aspect.
     """
-    if len(documents) < 1 or not aspects:
-        raise ValueError("a comparison needs at least one document and one aspect")
+    _check_documents(documents)
+    if not aspects:
+        raise UserError(
+            "a comparison needs at least one aspect",
+            hint="Name aspects, or let the model propose them (aspects=None).",
+        )
+    chosen = pages or {}
     titles = "; ".join(display_name(d) for d in documents)
     steps: list[Step] = []
     compares: list[str] = []
@@ -178,6 +218,7 @@ def comparison_plan(
         for i, doc in enumerate(documents, start=1):
             step_id = _position_id(i, j)
             positions.append(step_id)
+            where = chosen.get((doc.id, aspect))
             steps.append(
                 Step(
                     id=step_id,
@@ -185,7 +226,11 @@ def comparison_plan(
                     instruction=f"What does {display_name(doc)} say about {aspect}? "
                     "Give its exact figures, dates and terms.",
                     queries=[aspect],
-                    filters=SearchFilter(document_ids=[doc.id]),
+                    filters=SearchFilter(
+                        document_ids=[doc.id],
+                        page_from=where.page_from if where else None,
+                        page_to=where.page_to if where else None,
+                    ),
                     k=k,
                 )
             )
@@ -217,6 +262,14 @@ def comparison_plan(
     )
 
 
+def _check_documents(documents: Sequence[DocumentInfo]) -> None:
+    if len(documents) < 2:
+        raise UserError(
+            f"a comparison needs at least two documents, got {len(documents)}",
+            hint="Name two or more documents, or a folder holding them.",
+        )
+
+
 class _Aspects(BaseModel):
     aspects: list[str] = Field(
         description="2 to 5 short aspects to compare the documents on, such as "
@@ -233,9 +286,12 @@ class Compare:
         maestro: The orchestrator.
         requirements: Extra requirements (every claim cited is always checked).
         budget: A preset is raised to what the plan needs (see ``fit_budget``); a
-            :class:`Budget` is used as given.
+            :class:`Budget` is used as given. Calls made before the run (proposing aspects,
+            reading plans) count against it.
         k: Chunks read per (document, aspect) step.
         max_aspects: Most aspects the model may propose.
+        long_document_pages: Documents with more pages get a reading plan (``None``: never).
+        max_range_pages: Longest page range a reading plan may choose per aspect.
     """
 
     def __init__(
@@ -246,7 +302,11 @@ class Compare:
         budget: Budget | BudgetPreset = "low",
         k: int = 3,
         max_aspects: int = 4,
+        long_document_pages: int | None = 30,
+        max_range_pages: int = 8,
     ) -> None:
+        if max_range_pages < 1:
+            raise ValueError("max_range_pages must be at least 1")
         self.maestro = maestro
         self.requirements: list[RequirementLike] = [
             Requirement.cite_every_claim(),
@@ -255,11 +315,31 @@ class Compare:
         self.budget = budget
         self.k = k
         self.max_aspects = max_aspects
+        self.long_document_pages = long_document_pages
+        self.max_range_pages = max_range_pages
+
+    def _meter(self, meter: UsageMeter | None) -> UsageMeter:
+        return meter or UsageMeter(Budget.of(self.budget).limits)
 
     async def propose_aspects(
-        self, task: str, documents: Sequence[DocumentInfo], corpus: Retriever
+        self,
+        task: str,
+        documents: Sequence[DocumentInfo],
+        corpus: Retriever,
+        *,
+        meter: UsageMeter | None = None,
     ) -> tuple[list[str], Usage]:
-        """Aspects for ``task`` chosen by the model from the openings of the documents."""
+        """Aspects for ``task``, chosen by the model from the two passages of each document
+        that best match the task (hybrid search filtered to the document).
+
+        Args:
+            meter: The usage and limits the call counts against (a meter with this
+                pipeline's budget when ``None``); :meth:`run` passes the run's.
+
+        Raises:
+            BudgetExceeded: The call would break a limit of ``meter``; it was not made.
+            StructuredOutputError: The model never gave a valid list.
+        """
         excerpts: list[str] = []
         for doc in documents:
             hits = await corpus.search(
@@ -272,17 +352,90 @@ class Compare:
             f"List up to {self.max_aspects} aspects to compare these documents on for the "
             "task: short noun phrases a search engine can find in each document."
         )
-        completion = await generate(
-            self.maestro.model,
+        proposed, usage = await ask(
+            self.maestro,
             [
                 Message.system("You plan document comparisons. Answer in JSON."),
                 Message.user(prompt),
             ],
-            output_type=_Aspects,
-            settings=ModelSettings(max_tokens=200),
+            _Aspects,
+            max_tokens=200,
+            meter=self._meter(meter),
         )
-        aspects = list(dict.fromkeys(a.strip() for a in completion.output.aspects if a.strip()))
-        return aspects[: self.max_aspects] or [task], completion.usage
+        aspects = list(dict.fromkeys(a.strip() for a in proposed.aspects if a.strip()))
+        return aspects[: self.max_aspects] or [task], usage
+
+    async def plan_reading(
+        self,
+        task: str,
+        document: DocumentInfo,
+        aspects: Sequence[str],
+        corpus: Retriever,
+        *,
+        meter: UsageMeter | None = None,
+    ) -> tuple[dict[str, PageRange], Usage]:
+        """Which pages of ``document`` to read first for each aspect, chosen by the model
+        from the document's outline (each page's first heading or line). Aspects the model
+        gives no valid range are left out (their steps search the whole document).
+
+        Args:
+            meter: The usage and limits the call counts against (a meter with this
+                pipeline's budget when ``None``); :meth:`run` passes the run's.
+
+        Raises:
+            BudgetExceeded: The call would break a limit of ``meter``; it was not made.
+            StructuredOutputError: The model never gave a valid plan.
+        """
+        entries = await outline(corpus, document)
+        if not entries:
+            return {}, Usage()
+        messages = reading_messages(
+            task,
+            display_name(document),
+            document,
+            entries,
+            aspects,
+            max_pages=self.max_range_pages,
+        )
+        plan, usage = await ask(
+            self.maestro,
+            messages,
+            ReadingPlan,
+            max_tokens=40 + 30 * len(aspects),
+            meter=self._meter(meter),
+        )
+        ranges = ranges_from(plan, aspects, pages=document.pages, max_pages=self.max_range_pages)
+        return dict(ranges), usage
+
+    async def _read_first(
+        self,
+        task: str,
+        documents: Sequence[DocumentInfo],
+        aspects: Sequence[str],
+        corpus: Retriever,
+        preflight: Preflight,
+        *,
+        reserve: int,
+    ) -> dict[tuple[str, str], tuple[PageRange, Reading]]:
+        """Reading plans of the long documents, each range checked to yield a chunk."""
+        out: dict[tuple[str, str], tuple[PageRange, Reading]] = {}
+        for doc in documents:
+            ranges = await preflight.attempt(
+                f"reading plan for {display_name(doc)}",
+                partial(self.plan_reading, task, doc, aspects, corpus),
+                reserve=reserve,
+            )
+            for aspect, pages in (ranges[0] if ranges else {}).items():
+                within = SearchFilter(
+                    document_ids=[doc.id], page_from=pages.page_from, page_to=pages.page_to
+                )
+                hits = await corpus.search(aspect, k=1, filters=within)
+                out[(doc.id, aspect)] = (pages, "pages" if hits else "fallback")
+        return out
+
+    def _long(self, documents: Sequence[DocumentInfo]) -> list[DocumentInfo]:
+        limit = self.long_document_pages
+        return [] if limit is None else [d for d in documents if d.pages > limit]
 
     async def run(
         self,
@@ -301,32 +454,61 @@ class Compare:
             documents: Document infos, or ids, paths or file names of documents in ``corpus``.
             aspects: What to compare; proposed by the model from ``task`` when ``None``.
             on_event: Called with every event of the run (live progress).
+
+        Raises:
+            UserError: Fewer than two documents, or a name that matches no document.
         """
         infos = [d for d in documents if isinstance(d, DocumentInfo)]
         named = [d for d in documents if not isinstance(d, DocumentInfo)]
         if named:
             infos += match_documents(await corpus.documents(), named)
-        extra = Usage()
+        _check_documents(infos)
+        preflight = Preflight(self.budget)
         source: Literal["user", "model"] = "user"
-        if aspects:
-            chosen = [a.strip() for a in aspects if a.strip()]
-        else:
-            chosen, extra = await self.propose_aspects(task, infos, corpus)
-            source = "model"
-        plan = comparison_plan(task, infos, chosen, k=self.k)
+        chosen = [a.strip() for a in aspects or () if a.strip()]
+        if not chosen:
+            proposed = await preflight.attempt(
+                "proposing aspects",
+                lambda meter: self.propose_aspects(task, infos, corpus, meter=meter),
+            )
+            chosen, source = (proposed[0] if proposed else [task]), "model"
         judged = any(
             isinstance(r, str) or (isinstance(r, Requirement) and r.kind == "judge")
             for r in self.requirements
         )
-        result = await self.maestro.run(
-            task,
-            corpus=corpus,
-            requirements=self.requirements,
-            budget=fit_budget(self.budget, plan, judged=judged),
-            plan=plan,
-            on_event=on_event,
+        long = self._long(infos)
+        whole = comparison_plan(task, infos, chosen, k=self.k)
+        budget = fit_budget(
+            self.budget, whole, judged=judged, before=preflight.usage.requests + len(long)
         )
-        return _comparison(task, infos, chosen, source, result, extra)
+        preflight.limit_to(budget)
+        # A reading plan is made only when the run's steps (and its judge) keep their calls.
+        reading = await self._read_first(
+            task, long, chosen, corpus, preflight, reserve=len(whole.steps) + int(judged)
+        )
+        plan = comparison_plan(
+            task,
+            infos,
+            chosen,
+            k=self.k,
+            pages={key: pages for key, (pages, how) in reading.items() if how == "pages"},
+        )
+        with self.maestro.charge(preflight.usage):
+            result = await self.maestro.run(
+                task,
+                corpus=corpus,
+                requirements=self.requirements,
+                budget=budget,
+                plan=plan,
+                on_event=on_event,
+            )
+        comparison = _comparison(task, infos, chosen, source, result, reading)
+        return comparison.model_copy(
+            update={
+                "notes": preflight.notes,
+                "budget_exhausted": comparison.budget_exhausted or preflight.exhausted,
+            }
+        )
 
     def run_sync(self, task: str, **kwargs: Any) -> Comparison:
         """:meth:`run` for code without an event loop."""
@@ -339,7 +521,7 @@ def _comparison(
     aspects: Sequence[str],
     source: Literal["user", "model"],
     result: RunResult,
-    extra: Usage,
+    reading: Mapping[tuple[str, str], tuple[PageRange, Reading]],
 ) -> Comparison:
     steps = result.steps
     model = next((s.model for s in steps.values() if s.model), None)
@@ -348,6 +530,7 @@ def _comparison(
         positions = []
         for i, doc in enumerate(documents, start=1):
             step = steps.get(_position_id(i, j))
+            pages, how = reading.get((doc.id, aspect), (None, "document"))
             positions.append(
                 DocumentPosition(
                     document_id=doc.id,
@@ -356,6 +539,8 @@ def _comparison(
                     says=step.answer if step else "",
                     claims=step.claims if step else [],
                     error=step.error if step else None,
+                    pages=pages,
+                    reading=how,
                 )
             )
         compare = steps.get(f"a{j}")
@@ -382,7 +567,7 @@ def _comparison(
         requirements=result.requirements,
         run_id=result.run_id,
         model=model,
-        usage=result.usage + extra,
+        usage=result.usage,
         wall_seconds=result.wall_seconds,
         budget_exhausted=result.budget_exhausted,
         error=result.error,

@@ -230,12 +230,7 @@ def compare(
     async def work(store: SQLiteRunStore) -> Comparison:
         maestro = _maestro(settings, store, verbose)
         source, chosen = await _sources(settings, documents, corpus)
-        try:
-            if len(chosen) < 2:
-                raise UserError(
-                    f"compare needs at least two documents, got {len(chosen)}",
-                    hint="Name two or more files, or a folder holding them.",
-                )
+        try:  # Compare refuses fewer than two documents with a UserError
             return await Compare(maestro, k=k, budget=budget.value).run(
                 goal, corpus=source, documents=chosen, aspects=aspect or None
             )

@@ -45,8 +45,10 @@ def test_the_plan_reads_each_document_on_each_aspect_then_compares() -> None:
     single = comparison_plan("How did it change?", docs, ["governing law"])
     assert [s.id for s in single.steps] == ["d1.a1", "d2.a1", "a1"]
     assert single.final.id == "a1"
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError, match="at least one aspect"):
         comparison_plan("x", docs, [])
+    with pytest.raises(UserError, match="at least two documents, got 1"):
+        comparison_plan("x", docs[:1], ["governing law"])
 
 
 def test_presets_are_raised_to_what_the_plan_needs() -> None:
@@ -145,3 +147,26 @@ async def test_unknown_documents_are_a_clear_error(corpus: MemoryRetriever) -> N
         await Compare(Maestro(routed())).run(
             "x", corpus=corpus, documents=["v1", "v9"], aspects=["law"]
         )
+
+
+async def test_the_aspect_proposal_counts_against_the_runs_budget(
+    corpus: MemoryRetriever,
+) -> None:
+    model = routed(
+        _Aspects=lambda call: {"aspects": ["termination notice", "governing law"]},
+        StepAnswer=answer,
+    )
+    # The proposal and the seven steps need eight calls; the budget allows seven.
+    comparison = await Compare(Maestro(model), budget=Budget(max_rounds=1, max_requests=7)).run(
+        "How did the agreement change?", corpus=corpus, documents=["v1", "v2"]
+    )
+    assert len(model.calls) == comparison.usage.requests == 7
+    assert comparison.budget_exhausted == "max_requests=7"
+    assert comparison.summary == ""  # the last step found no call left
+
+
+async def test_one_document_is_not_a_comparison(corpus: MemoryRetriever) -> None:
+    model = routed()
+    with pytest.raises(UserError, match="at least two documents, got 1"):
+        await Compare(Maestro(model)).run("x", corpus=corpus, documents=["v1"], aspects=["law"])
+    assert model.calls == []
