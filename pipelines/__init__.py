@@ -15,7 +15,9 @@ from .extract import (
     ExtractionSummary,
     Extractor,
     FieldValue,
+    ItemRecord,
     extraction_plan,
+    items_plan,
     optional_model,
     schema_from_json,
 )
@@ -49,7 +51,9 @@ __all__ = [
     "ExtractionRecord",
     "ExtractionSummary",
     "FieldValue",
+    "ItemRecord",
     "extraction_plan",
+    "items_plan",
     "optional_model",
     "schema_from_json",
     # documents

@@ -1,16 +1,22 @@
 """Structured extraction: a schema and documents become validated records with source spans.
 
-One record per document. The plan is declared in Python: one ``extract`` step per group of
-fields, retrieval filtered to the document with one query per field (its description) and a
-few chunks each. Every field of the step's output carries its own evidence ids, so every
-value comes with its own source span; a field the evidence does not state is null with the
-model's reason. The pipeline then verifies each value's span against the stored text (the
-span check the validator uses): a value whose span does not verify is not kept, it becomes
-null with the reason, so nothing in a record is invented.
+One record per document, or (``per_item=True``) every item of the record type a document
+holds: all its line items, all its parties. The plan is declared in Python: one ``extract``
+step per group of fields, retrieval filtered to the document with one query per field (its
+description) and a few chunks each. Every field of the step's output carries its own
+evidence ids, so every value comes with its own source span; a field the evidence does not
+state is null with the model's reason. The pipeline then verifies each value's span against
+the stored text (the span check the validator uses): a value whose span does not verify is
+not kept, it becomes null with the reason, so nothing in a record is invented.
+
+Per item, a first step lists the items (a short label each, as the document names them);
+then each item's fields are extracted as above, the queries and the instruction naming the
+item, so each item's values carry their own spans.
 
 Records go to JSON Lines (the log a resumed run reads, so finished documents are skipped), a
-SQLite table (one row per document, upserted as it finishes) and CSV (written from the log).
-Documents are extracted concurrently, up to ``concurrency`` at a time.
+SQLite table (one row per document or per item, upserted as the document finishes) and CSV
+(written from the log). Documents are extracted concurrently, up to ``concurrency`` at a
+time.
 
 Example::
 
@@ -25,16 +31,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import csv
-import json
 import re
-import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, create_model
 
 from maestro_lite import (
     Budget,
@@ -57,6 +59,13 @@ from maestro_lite import (
 
 from ._budget import fit_budget
 from ._docs import display_name, match_documents
+from ._records import (
+    ExtractionOutput,
+    ExtractionRecord,
+    ExtractionSummary,
+    FieldValue,
+    ItemRecord,
+)
 
 __all__ = [
     "ExtractionOutput",
@@ -64,79 +73,12 @@ __all__ = [
     "ExtractionSummary",
     "Extractor",
     "FieldValue",
+    "ItemRecord",
     "extraction_plan",
+    "items_plan",
     "optional_model",
     "schema_from_json",
 ]
-
-
-class FieldValue(BaseModel):
-    """One extracted field."""
-
-    value: Any = None
-    """The value; ``None`` when the document does not state it."""
-    status: Literal["found", "missing", "unverified"]
-    """``found``: a value whose source span verified; ``missing``: the model found none;
-    ``unverified``: the model gave a value but its span did not verify, so it was dropped."""
-    missing_reason: str | None = None
-    citations: list[Citation] = Field(default_factory=list)
-    """The source spans of the value (document, page, offsets, exact quote)."""
-    unverified_value: Any = None
-    """What the model answered, kept for audit when its span did not verify."""
-
-
-class ExtractionRecord(BaseModel):
-    """The record of one document."""
-
-    document_id: str
-    title: str
-    path: str
-    status: Literal["ok", "failed"]
-    """``failed``: no usable output (a resumed run tries the document again)."""
-    fields: dict[str, FieldValue] = Field(default_factory=dict)
-    error: str | None = None
-    run_ids: list[str] = Field(default_factory=list)
-    model: str | None = None
-    usage: Usage = Field(default_factory=Usage)
-    wall_seconds: float = 0.0
-    extracted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """Field name -> value (``None`` for absent fields)."""
-        return {name: f.value for name, f in self.fields.items()}
-
-    def row(self) -> dict[str, Any]:
-        """A flat row: the document, then per field its value, source and missing reason."""
-        row: dict[str, Any] = {
-            "document_id": self.document_id,
-            "title": self.title,
-            "path": self.path,
-            "status": self.status,
-            "error": self.error or "",
-        }
-        for name, f in self.fields.items():
-            row[name] = f.value
-            row[f"{name}__source"] = " | ".join(
-                f"p.{c.page}: {' '.join(c.quote.split())}" for c in f.citations
-            )
-            row[f"{name}__missing_reason"] = f.missing_reason or ""
-        return row
-
-
-class ExtractionSummary(BaseModel):
-    """What a run over many documents did."""
-
-    records: list[ExtractionRecord] = Field(default_factory=list)
-    """Records extracted by this run."""
-    skipped: list[str] = Field(default_factory=list)
-    """Document ids already extracted in the output (resumed)."""
-    usage: Usage = Field(default_factory=Usage)
-    wall_seconds: float = 0.0
-
-    @property
-    def failed(self) -> list[ExtractionRecord]:
-        return [r for r in self.records if r.status == "failed"]
 
 
 # -- schemas ----------------------------------------------------------------------------------
@@ -217,28 +159,87 @@ def _query(name: str, info: Any) -> str:
 # -- the plan ---------------------------------------------------------------------------------
 
 
+def _kind(record_type: type[BaseModel]) -> str:
+    """``line item`` for ``LineItem``: how to name the record type to the model."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", record_type.__name__).lower()
+
+
 def extraction_plan(
     document: DocumentInfo,
     record_type: type[BaseModel],
     *,
     k: int = 2,
     instructions: str = "",
+    item: str | None = None,
 ) -> Plan:
-    """One ``extract`` step: retrieval filtered to ``document``, one query per field."""
+    """One ``extract`` step: retrieval filtered to ``document``, one query per field.
+
+    Args:
+        item: Extract the fields of this one item (per-item mode; its label names it in the
+            instruction and in every query).
+    """
     names = ", ".join(n.replace("_", " ") for n in record_type.model_fields)
+    queries = [_query(n, i) for n, i in record_type.model_fields.items()]
+    if item is None:
+        instruction = f"Extract {names} from {display_name(document)}."
+    else:
+        instruction = (
+            f"Extract {names} of {item!r} in {display_name(document)}: only that one, not "
+            "the others the document lists."
+        )
+        queries = [f"{item} {q}" for q in queries]
     return Plan(
         steps=[
             Step(
                 id="extract",
                 kind="extract",
-                instruction=f"Extract {names} from {display_name(document)}. "
-                f"{instructions}".strip(),
-                queries=[_query(n, i) for n, i in record_type.model_fields.items()],
+                instruction=f"{instruction} {instructions}".strip(),
+                queries=queries,
                 filters=SearchFilter(document_ids=[document.id]),
                 k=k,
             )
         ],
         rationale="Fields of one document, each with its own query; spans verified after.",
+    )
+
+
+def _item_list(record_type: type[BaseModel], max_items: int) -> type[BaseModel]:
+    kind = _kind(record_type)
+    description = (
+        f"One short label per {kind} the document contains, in its order, as the document "
+        f"names it (a name, a description or a number); each {kind} once"
+    )
+    field = Field(default=None, description=description, max_length=max_items)
+    return create_model(f"{record_type.__name__}List", items=(list[str] | None, field))
+
+
+def items_plan(
+    document: DocumentInfo,
+    record_type: type[BaseModel],
+    *,
+    k: int = 2,
+    instructions: str = "",
+) -> Plan:
+    """The first step of per-item mode: list every item of ``record_type`` in
+    ``document`` (retrieval with the type and each field's query)."""
+    kind = _kind(record_type)
+    queries = [
+        str(record_type.__doc__ or kind).strip().splitlines()[0],
+        *(_query(n, i) for n, i in record_type.model_fields.items()),
+    ]
+    return Plan(
+        steps=[
+            Step(
+                id="extract",
+                kind="extract",
+                instruction=f"List every {kind} in {display_name(document)}. "
+                f"{instructions}".strip(),
+                queries=list(dict.fromkeys(queries)),
+                filters=SearchFilter(document_ids=[document.id]),
+                k=k,
+            )
+        ],
+        rationale="The items of one document; then each item's fields on their own.",
     )
 
 
@@ -264,17 +265,25 @@ class Extractor:
 
     Args:
         maestro: The orchestrator.
-        schema: A pydantic model or a JSON schema of one record. Every field becomes
-            optional: a value the document does not state is null with a reason.
+        schema: A pydantic model or a JSON schema of one record (of one item, per item).
+            Every field becomes optional: a value the document does not state is null with
+            a reason.
         k: Chunks retrieved per field.
         fields_per_step: Fields asked in one model call (all when ``None``). Smaller groups
             give a small model fewer things to track at once, at the price of more calls.
-        budget: A preset is raised to what the plan needs; a :class:`Budget` is used as given.
+        budget: A preset is raised to what the plan needs; a :class:`Budget` is used as given
+            (per run: one per field group, per item in per-item mode).
         requirements: Extra requirements for every document's run.
         concurrency: Documents extracted at once.
         strict: Drop values whose source span does not verify (keep them, marked
             ``unverified``, when false).
         instructions: Added to every step's instruction (conventions, units, date format).
+        per_item: Extract every item of ``schema`` each document holds (all line items, all
+            parties) instead of one record per document: one call lists the items, then each
+            item's fields are extracted (one call per item and field group).
+        max_items: Most items kept per document in per-item mode.
+        items_k: Chunks retrieved per query to list the items (per-item mode): a list
+            reads more of the document than one field does.
     """
 
     def __init__(
@@ -289,9 +298,14 @@ class Extractor:
         concurrency: int = 2,
         strict: bool = True,
         instructions: str = "",
+        per_item: bool = False,
+        max_items: int = 50,
+        items_k: int = 8,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if max_items < 1:
+            raise ValueError("max_items must be at least 1")
         self.maestro = maestro
         self.record_type = (
             optional_model(schema) if isinstance(schema, type) else schema_from_json(schema)
@@ -303,10 +317,100 @@ class Extractor:
         self.concurrency = concurrency
         self.strict = strict
         self.instructions = instructions
+        self.per_item = per_item
+        self.max_items = max_items
+        self.items_k = items_k
 
     @property
     def fields(self) -> list[str]:
         return list(self.record_type.model_fields)
+
+    def output(self, directory: str | Path, **options: Any) -> ExtractionOutput:
+        """An :class:`ExtractionOutput` for this extractor's records (its fields and mode)."""
+        return ExtractionOutput(directory, self.record_type, per_item=self.per_item, **options)
+
+    async def _run(
+        self,
+        task: str,
+        plan: Plan,
+        output_type: type[BaseModel],
+        corpus: Retriever,
+        on_event: EventHandler | None,
+    ) -> RunResult:
+        return await self.maestro.run(
+            task,
+            corpus=corpus,
+            requirements=self.requirements,
+            budget=fit_budget(self.budget, plan),
+            output_type=output_type,
+            plan=plan,
+            on_event=on_event,
+        )
+
+    async def _fields_of(
+        self,
+        document: DocumentInfo,
+        corpus: Retriever,
+        on_event: EventHandler | None,
+        runs: list[RunResult],
+        errors: list[str],
+        item: str | None = None,
+    ) -> dict[str, FieldValue]:
+        """Every field of the document (or of one item in it), group by group."""
+        fields: dict[str, FieldValue] = {}
+        what = self.record_type.__name__ if item is None else repr(item)
+        for group in self.groups:
+            plan = extraction_plan(
+                document, group, k=self.k, instructions=self.instructions, item=item
+            )
+            result = await self._run(
+                f"Extract a {what} record from {display_name(document)}.",
+                plan,
+                group,
+                corpus,
+                on_event,
+            )
+            runs.append(result)
+            if result.status == "failed":
+                errors.append(result.error or "no usable output")
+            fields.update(await self._fields(document, group, result, corpus))
+        return {name: fields[name] for name in self.fields if name in fields}
+
+    async def _items(
+        self,
+        document: DocumentInfo,
+        corpus: Retriever,
+        on_event: EventHandler | None,
+        runs: list[RunResult],
+        errors: list[str],
+    ) -> list[ItemRecord]:
+        listing = _item_list(self.record_type, self.max_items)
+        plan = items_plan(
+            document, self.record_type, k=self.items_k, instructions=self.instructions
+        )
+        result = await self._run(
+            f"List every {_kind(self.record_type)} in {display_name(document)}.",
+            plan,
+            listing,
+            corpus,
+            on_event,
+        )
+        runs.append(result)
+        found = (await self._fields(document, listing, result, corpus))["items"]
+        if result.status == "failed":
+            errors.append(result.error or "no usable output")
+        elif found.status == "unverified" and found.value is None:
+            errors.append(f"the list of items was dropped: {found.missing_reason}")
+        labels = found.value if isinstance(found.value, list) else []
+        unique = list({str(label).strip().casefold(): str(label).strip() for label in labels})
+        items: list[ItemRecord] = []
+        for index, key in enumerate(unique[: self.max_items], start=1):
+            label = next(str(x).strip() for x in labels if str(x).strip().casefold() == key)
+            fields = await self._fields_of(document, corpus, on_event, runs, errors, item=label)
+            items.append(
+                ItemRecord(index=index, label=label, label_citations=found.citations, fields=fields)
+            )
+        return items
 
     async def extract(
         self,
@@ -316,36 +420,26 @@ class Extractor:
         on_event: EventHandler | None = None,
     ) -> ExtractionRecord:
         """The record of one document (never raises for a model failure: the record says)."""
-        fields: dict[str, FieldValue] = {}
         runs: list[RunResult] = []
         errors: list[str] = []
-        for group in self.groups:
-            plan = extraction_plan(document, group, k=self.k, instructions=self.instructions)
-            result = await self.maestro.run(
-                f"Extract a {self.record_type.__name__} record from {display_name(document)}.",
-                corpus=corpus,
-                requirements=self.requirements,
-                budget=fit_budget(self.budget, plan),
-                output_type=group,
-                plan=plan,
-                on_event=on_event,
-            )
-            runs.append(result)
-            if result.status == "failed":
-                errors.append(result.error or "no usable output")
-            fields.update(await self._fields(document, group, result, corpus))
-        usage = sum((r.usage for r in runs), Usage())
+        fields: dict[str, FieldValue] = {}
+        items: list[ItemRecord] | None = None
+        if self.per_item:
+            items = await self._items(document, corpus, on_event, runs, errors)
+        else:
+            fields = await self._fields_of(document, corpus, on_event, runs, errors)
         step_models = [s.model for r in runs for s in r.steps.values() if s.model]
         return ExtractionRecord(
             document_id=document.id,
             title=document.title,
             path=document.path,
             status="failed" if errors else "ok",
-            fields={name: fields[name] for name in self.fields if name in fields},
-            error="; ".join(errors) or None,
+            fields=fields,
+            items=items,
+            error="; ".join(dict.fromkeys(errors)) or None,
             run_ids=[r.run_id for r in runs],
             model=step_models[0] if step_models else None,
-            usage=usage,
+            usage=sum((r.usage for r in runs), Usage()),
             wall_seconds=sum(r.wall_seconds for r in runs),
         )
 
@@ -395,6 +489,30 @@ class Extractor:
                 )
         return out
 
+    async def select(
+        self,
+        *,
+        corpus: Retriever,
+        documents: Sequence[str | DocumentInfo] | None = None,
+        output: ExtractionOutput | None = None,
+        resume: bool = True,
+    ) -> tuple[list[DocumentInfo], list[str]]:
+        """The documents :meth:`run` would extract, and the ids of those it would skip as
+        already extracted in ``output`` (for a progress bar, or a dry run).
+
+        Raises:
+            UserError: A name matches no document.
+        """
+        everything = await corpus.documents()
+        if documents is None:
+            infos = [d for d in everything if d.status == "ok"]
+        else:
+            infos = [d for d in documents if isinstance(d, DocumentInfo)]
+            names = [d for d in documents if not isinstance(d, DocumentInfo)]
+            infos += match_documents(everything, names)
+        done = output.done() if output is not None and resume else {}
+        return [d for d in infos if d.id not in done], [d.id for d in infos if d.id in done]
+
     async def run(
         self,
         *,
@@ -411,22 +529,28 @@ class Extractor:
             corpus: The corpus holding the documents.
             documents: Document infos, or ids, paths or file names; every document of
                 ``corpus`` when ``None``.
-            output: Where records go as they finish (JSON Lines, SQLite, then CSV).
+            output: Where records go as they finish (JSON Lines, SQLite, then CSV); its
+                table is created or fitted to the schema before anything is extracted.
             resume: Skip documents ``output`` already holds a successful record for.
             on_record: Called with each record as it finishes (progress).
             on_event: Called with every event of every document's run.
+
+        Raises:
+            UserError: A name matches no document; ``output`` is of the other mode (per
+                item vs per document), or its SQLite table is.
         """
         started = asyncio.get_running_loop().time()
-        everything = await corpus.documents()
-        if documents is None:
-            infos = [d for d in everything if d.status == "ok"]
-        else:
-            infos = [d for d in documents if isinstance(d, DocumentInfo)]
-            names = [d for d in documents if not isinstance(d, DocumentInfo)]
-            infos += match_documents(everything, names)
-        done = output.done() if output is not None and resume else {}
-        skipped = [d.id for d in infos if d.id in done]
-        todo = [d for d in infos if d.id not in done]
+        if output is not None:
+            if output.per_item != self.per_item:
+                raise UserError(
+                    f"the output in {output.directory} is "
+                    f"{'per item' if output.per_item else 'per document'}, the extractor not",
+                    hint="Make it with extractor.output(directory).",
+                )
+            output.prepare()
+        todo, skipped = await self.select(
+            corpus=corpus, documents=documents, output=output, resume=resume
+        )
         limit = asyncio.Semaphore(self.concurrency)
         records: list[ExtractionRecord] = []
 
@@ -470,141 +594,3 @@ def _span_problem(
         return f"{', '.join(foreign)} cite another document"
     problems = check_citations(citations, retrieved=retrieved, sources=chunks)
     return "; ".join(problems) if problems else None
-
-
-# -- output -----------------------------------------------------------------------------------
-
-_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-
-
-class ExtractionOutput:
-    """Where extracted records go: ``<stem>.jsonl``, ``<stem>.sqlite`` and ``<stem>.csv``.
-
-    The JSON Lines file is the log: one record per line, appended (and flushed) as each
-    document finishes, so an interrupted run loses at most the documents in flight, and a
-    resumed run reads it to skip finished documents. The SQLite table has one row per
-    document (replaced when a document is extracted again); the CSV is rewritten from the
-    log at the end of every run.
-
-    Args:
-        directory: Created if needed.
-        schema: The record type (or its field names), for the table's columns.
-        stem: File name stem.
-        table: SQLite table name.
-        formats: Which of ``jsonl``, ``csv``, ``sqlite`` to write (JSON Lines always is).
-    """
-
-    def __init__(
-        self,
-        directory: str | Path,
-        schema: type[BaseModel] | Sequence[str],
-        *,
-        stem: str = "records",
-        table: str = "records",
-        formats: Iterable[str] = ("jsonl", "csv", "sqlite"),
-    ) -> None:
-        if not _TABLE.fullmatch(table):
-            raise UserError(
-                f"invalid table name {table!r}", hint="Use letters, digits and underscores."
-            )
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.fields = list(schema.model_fields) if isinstance(schema, type) else list(schema)
-        self.table = table
-        self.formats = set(formats) | {"jsonl"}
-        unknown = self.formats - {"jsonl", "csv", "sqlite"}
-        if unknown:
-            raise UserError(
-                f"unknown output format(s) {sorted(unknown)}", hint="Use jsonl, csv or sqlite."
-            )
-        self.jsonl = self.directory / f"{stem}.jsonl"
-        self.csv = self.directory / f"{stem}.csv"
-        self.sqlite = self.directory / f"{stem}.sqlite"
-
-    def records(self) -> dict[str, ExtractionRecord]:
-        """The latest record per document in the log (unreadable lines are skipped: a line
-        cut short by a crash must not stop a resumed run)."""
-        out: dict[str, ExtractionRecord] = {}
-        if not self.jsonl.exists():
-            return out
-        for line in self.jsonl.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = ExtractionRecord.model_validate_json(line)
-            except ValidationError:
-                continue
-            out[record.document_id] = record
-        return out
-
-    def done(self) -> dict[str, ExtractionRecord]:
-        """Documents with a successful record (failed ones are tried again)."""
-        return {k: r for k, r in self.records().items() if r.status == "ok"}
-
-    def append(self, record: ExtractionRecord) -> None:
-        """Log ``record`` and upsert its row."""
-        # A line left unfinished by a crash must not swallow this record.
-        start = "\n" if self._ends_mid_line() else ""
-        with self.jsonl.open("a", encoding="utf-8") as handle:
-            handle.write(start + record.model_dump_json() + "\n")
-            handle.flush()
-        if "sqlite" in self.formats:
-            self._upsert(record)
-
-    def _ends_mid_line(self) -> bool:
-        if not self.jsonl.exists() or self.jsonl.stat().st_size == 0:
-            return False
-        with self.jsonl.open("rb") as handle:
-            handle.seek(-1, 2)
-            return handle.read(1) != b"\n"
-
-    def columns(self) -> list[str]:
-        base = ["document_id", "title", "path", "status", "error"]
-        for name in self.fields:
-            base += [name, f"{name}__source", f"{name}__missing_reason"]
-        return base
-
-    def _upsert(self, record: ExtractionRecord) -> None:
-        columns = [*self.columns(), "record_json"]
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        with sqlite3.connect(self.sqlite) as db:
-            spec = ", ".join(
-                f'"{c}" TEXT PRIMARY KEY' if c == "document_id" else f'"{c}"' for c in columns
-            )
-            db.execute(f'CREATE TABLE IF NOT EXISTS "{self.table}" ({spec})')
-            row = record.row()
-            values = [_sql_value(row.get(c)) for c in self.columns()]
-            values.append(record.model_dump_json())
-            marks = ", ".join("?" for _ in columns)
-            db.execute(f'INSERT OR REPLACE INTO "{self.table}" ({quoted}) VALUES ({marks})', values)
-        db.close()
-
-    def write_csv(self) -> Path | None:
-        """Rewrite the CSV from the log (one row per document)."""
-        if "csv" not in self.formats:
-            return None
-        columns = self.columns()
-        with self.csv.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            for record in self.records().values():
-                writer.writerow({k: _csv_value(v) for k, v in record.row().items()})
-        return self.csv
-
-
-def _sql_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return value
-
-
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return value

@@ -26,7 +26,6 @@ from pipelines import (
     Compare,
     Comparison,
     DocumentSet,
-    ExtractionOutput,
     ExtractionRecord,
     Extractor,
     Research,
@@ -280,6 +279,15 @@ def load_schema(spec: str) -> type[BaseModel] | dict[str, Any]:
     return found
 
 
+def _found(record: ExtractionRecord) -> str:
+    """``3/4 field(s) found``, or per item ``5 item(s), 12/15 field(s) found``."""
+    groups = [i.fields for i in record.items] if record.items is not None else [record.fields]
+    found = sum(f.status == "found" for g in groups for f in g.values())
+    total = sum(len(g) for g in groups)
+    items = f"{len(groups)} item(s), " if record.items is not None else ""
+    return f"{items}{found}/{total} field(s) found"
+
+
 @app.command()
 def extract(
     documents: list[str] = typer.Argument(
@@ -302,11 +310,18 @@ def extract(
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Skip documents already extracted in --out."
     ),
+    per_item: bool = typer.Option(
+        False,
+        "--per-item",
+        help="Every item of the schema each document holds (all line items, all parties), "
+        "one row per item with its document id and index.",
+    ),
     budget: BudgetName = _BUDGET,
     model: str | None = _MODEL,
     verbose: bool = _VERBOSE,
 ) -> None:
-    """Extract one validated record per document to JSON Lines, CSV and SQLite.
+    """Extract one validated record per document (or per item found, with --per-item) to
+    JSON Lines, CSV and SQLite.
 
     Every value comes with its source span; absent fields are null with the reason.
 
@@ -329,10 +344,9 @@ def extract(
             fields_per_step=fields_per_step,
             budget=budget.value,
             concurrency=concurrency,
+            per_item=per_item,
         )
-        output = ExtractionOutput(
-            out, extractor.record_type, table=table, formats=formats.split(",")
-        )
+        output = extractor.output(out, table=table, formats=formats.split(","))
         bar = Progress(
             TextColumn("[bold]extract"),
             BarColumn(),
@@ -343,19 +357,27 @@ def extract(
         )
 
         def done(record: ExtractionRecord) -> None:
-            found = sum(f.status == "found" for f in record.fields.values())
             colour = "green" if record.status == "ok" else "red"
             bar.console.print(
-                f"[{colour}]{record.status}[/] {escape(record.title)}: {found}/"
-                f"{len(record.fields)} field(s) found, {record.wall_seconds:.0f}s"
+                f"[{colour}]{record.status}[/] {escape(record.title)}: {_found(record)}, "
+                f"{record.wall_seconds:.0f}s"
                 + (f" [red]{escape(record.error)}[/]" if record.error else "")
             )
             bar.advance(task)
             bar.update(task, last=record.title[:40])
 
         try:
+            output.prepare()  # a table of another schema fails here, before any call
+            if output.added_columns:
+                err_console.print(
+                    f"[dim]table {table}: added column(s) {', '.join(output.added_columns)}[/]"
+                )
+            # The bar counts what is left to do: documents already extracted are skipped.
+            todo, _ = await extractor.select(
+                corpus=source, documents=chosen, output=output, resume=resume
+            )
             with bar:
-                task = bar.add_task("extract", total=len(chosen), last="")
+                task = bar.add_task("extract", total=len(todo), last="")
                 summary = await extractor.run(
                     corpus=source, documents=chosen, output=output, resume=resume, on_record=done
                 )
@@ -363,7 +385,8 @@ def extract(
             await source.close()
         if summary.skipped:
             err_console.print(f"[dim]{len(summary.skipped)} document(s) already extracted[/]")
-        return len(summary.records), len(summary.failed), len(summary.skipped)
+        failed = len(summary.failed)
+        return len(summary.records) - failed, failed, len(summary.skipped)
 
     extracted, failed, skipped = _run(settings, work)
     written = [str(out / f"records.{f}") for f in ("jsonl", "csv", "sqlite") if f in formats]

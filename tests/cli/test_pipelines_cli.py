@@ -188,3 +188,65 @@ def test_eval_names_the_known_evals(maestro: Maestro) -> None:
     assert result.returncode == 2
     assert "no eval named 'nope'" in result.stderr
     assert "multihop" in result.stderr and "cuad" in result.stderr
+
+
+def test_extract_per_item_writes_a_row_per_item_and_resumes_what_is_left(
+    maestro: Maestro, tmp_path: Path
+) -> None:
+    docs = tmp_path / "agreements"
+    docs.mkdir()
+    (docs / "alpha.txt").write_text(
+        "This Agreement is between Calder Inc. as Supplier and Brightline Corp. as Buyer."
+    )
+    (docs / "beta.txt").write_text("This License is between Orion LLC as Licensor.")
+    schema = tmp_path / "party.json"
+    schema.write_text(
+        json.dumps(
+            {
+                "title": "Party",
+                "type": "object",
+                "properties": {"role": {"type": "string", "description": "the party's role"}},
+            }
+        )
+    )
+    failing = ["Orion"]
+
+    def answer(call: ModelCall) -> Any:
+        if call.schema_title == "ExtractedPartyList":
+            if failing and "Orion" in call.prompt:
+                return "not json"  # beta fails on the first run, every re-ask too
+            names = re.findall(r"(\w+ (?:Inc|Corp|LLC)\.?) as", call.last_user)
+            return {"items": {"value": names, "evidence": cite(call, "between")}}
+        name = re.search(r"of '(.*?)'", step_of(call))
+        assert name, step_of(call)
+        role = re.search(re.escape(name.group(1)) + r" as (\w+)", call.last_user)
+        assert role, call.last_user
+        return {"role": {"value": role.group(1), "evidence": cite(call, role.group(0))}}
+
+    out = tmp_path / "parties"
+    args = ("extract", str(docs), "--schema", str(schema), "--per-item", "--out", str(out))
+    with serve(default=answer) as server:
+        first = maestro(*args, env=env_for(server))
+        failing.clear()
+        again = maestro(*args, env=env_for(server))
+    assert first.returncode == 1 and "1 extracted, 1 failed" in first.stdout
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 extracted, 0 failed, 1 skipped" in again.stdout
+    # The bar counts the document left to do, not the one already extracted.
+    assert re.search(r"extract .* 1/1 ", again.stderr), again.stderr
+    with (out / "records.csv").open(newline="") as handle:
+        rows = [
+            (Path(r["path"]).stem, r["item_index"], r["item_label"], r["role"])
+            for r in csv.DictReader(handle)
+        ]
+    assert sorted(rows) == [
+        ("alpha", "1", "Calder Inc.", "Supplier"),
+        ("alpha", "2", "Brightline Corp.", "Buyer"),
+        ("beta", "1", "Orion LLC", "Licensor"),
+    ]
+
+
+def test_compare_needs_two_documents(maestro: Maestro, contracts: Path) -> None:
+    result = maestro("compare", str(contracts / "agreement_2023.txt"), "--aspect", "x", env=HASHING)
+    assert result.returncode == 2
+    assert "a comparison needs at least two documents, got 1" in result.stderr
