@@ -19,10 +19,11 @@ Maestro = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def maestro(tmp_path: Path) -> Maestro:
-    """``maestro(*args, env={...})`` runs the CLI with a fresh MAESTRO_HOME, offline."""
+    """``maestro(*args, env={...}, cwd=...)`` runs the CLI with a fresh MAESTRO_HOME,
+    offline."""
 
     def run(
-        *args: str, env: dict[str, str] | None = None, timeout: float = 300
+        *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
         full_env = {
             k: v for k, v in os.environ.items() if not k.startswith(("MAESTRO_", "OPENAI_"))
@@ -41,6 +42,7 @@ def maestro(tmp_path: Path) -> Maestro:
             env=full_env,
             timeout=timeout,
             check=False,
+            cwd=cwd,
         )
 
     return run

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from maestro_lite import ModelCall
 from maestro_lite.testing import OpenAICompatibleServer, responder_from
 
-from ..orchestration.conftest import V1, V2, cite, step_of
+from ..orchestration.conftest import V1, V2, cite, evidence, step_of
 from .conftest import Maestro
 
 HASHING = {"MAESTRO_EMBEDDER": "hashing"}
@@ -188,6 +189,63 @@ def test_eval_names_the_known_evals(maestro: Maestro) -> None:
     assert result.returncode == 2
     assert "no eval named 'nope'" in result.stderr
     assert "multihop" in result.stderr and "cuad" in result.stderr
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# Each field of sample_docs/contract_schema.py:Contract: the sentence that states it, and
+# the value as the sentence writes it.
+CONTRACT_FIELDS = {
+    "parties": (r"The parties to this Agreement are (.*?), as Supplier, and (.*?), as Buyer"),
+    "agreement_date": r"is dated (\w+ \d{1,2}, \d{4})",
+    "effective_date": r"takes effect on (\w+ \d{1,2}, \d{4})",
+    "expiration_date": r"expires on (\w+ \d{1,2}, \d{4})",
+    "governing_law": r"governed by the laws of the State of ([A-Z]\w+(?: [A-Z]\w+)?)",
+}
+
+
+def contract_fields(call: ModelCall) -> dict[str, Any]:
+    shown = evidence(call)
+    answer: dict[str, Any] = {}
+    for field in json.loads(json.dumps(call.json_schema))["properties"]:
+        pattern = CONTRACT_FIELDS.get(field)
+        hit = next(
+            ((i, m) for i, t in shown.items() if pattern and (m := re.search(pattern, t))), None
+        )
+        if hit is None:
+            answer[field] = {"value": None, "missing_reason": "not in the evidence shown"}
+            continue
+        sentence, match = hit
+        value: Any = list(match.groups()) if field == "parties" else match.group(1)
+        answer[field] = {"value": value, "evidence": [sentence]}
+    return answer
+
+
+def test_the_readme_extract_command_runs_as_written(maestro: Maestro, tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"^maestro (extract sample_docs/.*?)\s+#", readme, re.M | re.S)
+    assert command, "the README shows no `maestro extract` command"
+    args = command.group(1).replace("\\\n", " ").split()
+    # The command as written, run where sample_docs/ is (a copy, so outputs land in tmp).
+    shutil.copytree(ROOT / "sample_docs" / "contracts", tmp_path / "sample_docs" / "contracts")
+    shutil.copy(ROOT / "sample_docs" / "contract_schema.py", tmp_path / "sample_docs")
+    with serve(default=contract_fields) as server:
+        result = maestro(*args, env=env_for(server), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 extracted, 0 failed, 0 skipped" in result.stdout
+    out = tmp_path / "extracted"
+    with (out / "records.csv").open(newline="") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda r: r["path"])
+    assert [Path(r["path"]).name for r in rows] == [
+        "supply_agreement_2023.pdf",
+        "supply_agreement_2025.pdf",
+    ]
+    assert [r["governing_law"] for r in rows] == ["New York", "Delaware"]
+    assert [r["effective_date"] for r in rows] == ["April 1, 2023", "February 1, 2025"]
+    assert rows[1]["governing_law__source"].startswith("p.4: This Agreement is governed by")
+    assert rows[0]["cap_on_liability__missing_reason"] == "not in the evidence shown"
+    with sqlite3.connect(out / "records.sqlite") as db:
+        assert db.execute('SELECT count(*) FROM "records"').fetchone()[0] == 2
+    db.close()
 
 
 def test_extract_per_item_writes_a_row_per_item_and_resumes_what_is_left(
