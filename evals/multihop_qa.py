@@ -16,7 +16,7 @@ in a gold supporting paragraph, micro-averaged over citations); supporting-docum
 (share of gold paragraphs the answer cites, and the share any step retrieved).
 
 Run: ``python -m evals.multihop_qa --dataset hotpotqa --limit 30`` or
-``maestro eval multihop-qa --dataset hotpotqa --limit 30``. Results per item are cached as
+``maestro eval multihop --dataset hotpotqa --limit 30``. Results per item are cached as
 they finish, so an interrupted run resumes; the table is appended to BENCHMARKS.md.
 """
 
