@@ -11,9 +11,18 @@ pattern (``*AAPL*``: Apple's four filings; ``*2023 Q3 NVDA*``: one filing):
 
 Correctness: the key figures of the reference answer (amounts with their units normalised,
 percentages) found in the answer, as a share per question; a question is *correct* when every
-reference figure is found. References without figures are scored only by the LLM judge, which
-runs when ``--judge provider:model`` is given (a model stronger than the one under test).
-Figures are reported per question type (multi-doc, single-doc single-chunk, multi-chunk).
+reference figure is found. Signs count: a figure written negative ("-5%", "(5)%", "$(1.2)
+billion") or with a decline/decrease/loss word does not match the opposite sign when the
+reference states one; a figure whose sign neither states matches by magnitude (see
+``evals.qa_metrics``). Beside that recall, *figure precision*: the share of the answer's own
+figures that appear among the figures of the evidence it cites or of the reference
+(micro-averaged over figures), so extra figures the sources do not back are visible; it needs
+the cited quotes, which records keep since this metric exists (older cached items count for
+recall only). Scores are computed from the stored answer text each time, so a scoring change
+re-scores cached items without a model call. References without figures are scored only by
+the LLM judge, which runs when ``--judge provider:model`` is given (a model stronger than the
+one under test). Figures are reported per question type (multi-doc, single-doc single-chunk,
+multi-chunk).
 
 Run: ``python -m evals.sec10q --limit 30`` or ``maestro eval sec10q --limit 30``.
 """
@@ -62,7 +71,7 @@ from .harness import (
     step_logger,
     store_settings,
 )
-from .qa_metrics import figure_recall, normalize_space
+from .qa_metrics import figure_recall, figure_support, normalize_space
 
 __all__ = ["Question", "load_questions", "main", "run", "select"]
 
@@ -191,6 +200,8 @@ async def answer(
             for cl in p.claims
             for c in cl.citations
         ]
+        claims = [cl for a in comparison.aspects for cl in a.claims] + comparison.summary_claims
+        quoted = [*cited, *(c for cl in claims for c in cl.citations)]
         usage, status, error = comparison.usage, comparison.status, comparison.error
         seconds = comparison.wall_seconds
     else:
@@ -211,7 +222,7 @@ async def answer(
             budget=Budget(max_rounds=1, max_requests=3),
         ).run(question.question, corpus=ScopedRetriever(corpus, [filings[0].id]), plan=plan)
         text = report.answer + "\n" + "\n".join(c.text for c in report.claims)
-        cited = report.citations
+        cited = quoted = report.citations
         usage, status, error = report.usage, report.status, report.error
         seconds = report.wall_seconds
     return text, {
@@ -219,10 +230,25 @@ async def answer(
         "error": error,
         "citations": len(cited),
         "cited_filings": sorted({c.document_id for c in cited} & {f.id for f in filings}),
+        "evidence": list(dict.fromkeys(c.quote for c in quoted)),
         "requests": usage.requests,
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "seconds": round(seconds, 1),
+    }
+
+
+def score_answer(answer: str, reference: str, evidence: Sequence[str] | None) -> dict[str, Any]:
+    """The figure scores of one answer, from its text (and the quotes it cites, when the
+    record kept them): recomputed for cached items too, so a change of the scoring needs no
+    new model call."""
+    supported, stated = (
+        figure_support(answer, [*evidence, reference]) if evidence is not None else (None, None)
+    )
+    return {
+        "figure_recall": figure_recall(answer, reference),
+        "figures_stated": stated,
+        "figures_supported": supported,
     }
 
 
@@ -233,6 +259,9 @@ class Row(BaseModel):
     figure_recall: float | None
     correct: float | None
     """Share of questions with figures whose every reference figure was found."""
+    figure_precision: float | None
+    """Share of the answers' figures found in their cited evidence or the reference (micro
+    over figures, items that kept their evidence); ``None`` when none stated a figure."""
     judge: float | None
     cited_filing_share: float
     calls_per_item: float
@@ -245,12 +274,15 @@ def aggregate(type_: str, records: Sequence[dict[str, Any]]) -> Row:
     n = len(records)
     figured = [r for r in records if r["figure_recall"] is not None]
     judged = [r for r in records if r.get("judge") is not None]
+    stated = sum(r.get("figures_stated") or 0 for r in records)
+    supported = sum(r.get("figures_supported") or 0 for r in records)
     return Row(
         type=type_,
         items=n,
         with_figures=len(figured),
         figure_recall=sum(r["figure_recall"] for r in figured) / len(figured) if figured else None,
         correct=sum(r["figure_recall"] == 1.0 for r in figured) / len(figured) if figured else None,
+        figure_precision=supported / stated if stated else None,
         judge=sum(r["judge"] for r in judged) / len(judged) if judged else None,
         cited_filing_share=(
             sum(len(r["cited_filings"]) / max(1, r["filings"]) for r in records) / n if n else 0.0
@@ -319,12 +351,16 @@ async def run(
                     "question": question.question,
                     "filings": len(filings),
                     "answer": text,
-                    "figure_recall": figure_recall(text, question.answer),
                     "judge": score,
                     "judge_reason": reason,
                     **{"cited_filings": [], "requests": 0, "seconds": 0.0, **figures},
                 },
             )
+        # Scored from the stored text every time: cached items follow the current scoring.
+        record = {
+            **record,
+            **score_answer(record["answer"], question.answer, record.get("evidence")),
+        }
         records.append(record)
         if log:
             recall = record["figure_recall"]
@@ -355,6 +391,7 @@ def table(summary: Summary) -> list[str]:
         "with figures",
         "figure recall",
         "all figures found",
+        "figure precision",
         "LLM judge",
         "source filings cited",
         "calls/item",
@@ -370,6 +407,7 @@ def table(summary: Summary) -> list[str]:
                 r.with_figures,
                 r.figure_recall,
                 r.correct,
+                r.figure_precision,
                 r.judge,
                 r.cited_filing_share,
                 f"{r.calls_per_item:.1f}",
@@ -407,7 +445,11 @@ def main(argv: list[str] | None = None) -> None:
         seconds=summary.seconds,
         notes=[
             "figure recall: share of the reference answer's key figures (amounts with units "
-            "normalised, percentages; years and small counts left out) stated in the answer",
+            "normalised, percentages; years and small counts left out) stated in the answer, "
+            "signs included (a decline is not a growth of the same size)",
+            "figure precision: share of the figures the answers state that appear in the "
+            "evidence they cite or in the reference (micro over figures; items cached before "
+            "the cited quotes were kept are left out)",
             f"ingestion of the 20 filings: {summary.ingest_seconds:.0f}s (0 when already "
             "ingested by an earlier run)",
             f"multi-doc: Compare, one step per filing (k={K_PER_FILING}) + one comparison; "

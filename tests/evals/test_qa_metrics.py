@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from evals.qa_metrics import (
+    Figure,
     citation_precision,
     exact_match,
     figure_recall,
+    figure_support,
     key_figures,
     normalize_answer,
     supporting_recall,
@@ -59,10 +61,14 @@ def test_supporting_recall() -> None:
 
 def test_key_figures_apply_scales_and_skip_years_and_small_counts() -> None:
     text = "In Q3 2022 net sales were $82,959 million, up 1.9%; 4 segments; margin 43.3 percent."
-    assert key_figures(text) == [(82_959_000_000.0, False), (1.9, True), (43.3, True)]
+    assert key_figures(text) == [
+        Figure(82_959_000_000.0, False, 0),
+        Figure(1.9, True, 1),  # "up"
+        Figure(43.3, True, 0),
+    ]
     assert key_figures("$1.2 billion and 350 thousand units") == [
-        (1.2e9, False),
-        (350_000.0, False),
+        Figure(1.2e9, False, 0),
+        Figure(350_000.0, False, 0),
     ]
 
 
@@ -72,3 +78,44 @@ def test_figure_recall_matches_across_units_and_rounding() -> None:
     assert figure_recall("Net sales: 82,959 (in millions). Rate 16%.", reference) == 0.5
     assert figure_recall("No figures here.", reference) == 0.0
     assert figure_recall("anything", "There were no acquisitions.") is None
+
+
+def test_negatives_are_read_written_or_worded() -> None:
+    assert key_figures("revenue declined -5%") == [Figure(5.0, True, -1)]
+    assert key_figures("margin fell to (5)%") == [Figure(5.0, True, -1)]
+    assert key_figures("an operating loss of $(1.2) billion") == [Figure(1.2e9, False, -1)]
+    assert key_figures("other income (expense) of (1,234)") == [Figure(1234.0, False, -1)]
+    assert key_figures("a 12% decrease") == [Figure(12.0, True, -1)]
+    assert key_figures("sales grew 5%") == [Figure(5.0, True, 1)]
+    # Each figure takes the nearest direction word of its own clause.
+    assert [f.sign for f in key_figures("iPhone up 3%, Mac down 4%, iPad 12% higher")] == [
+        1,
+        -1,
+        1,
+    ]
+    assert [f.sign for f in key_figures("Net sales of $82,959 million, up 1.9%")] == [0, 1]
+    # A range's dash is no minus; a closing parenthesis alone makes no negative.
+    assert key_figures("5-10% (see Note 12)") == [Figure(10.0, True, 0), Figure(12.0, False, 0)]
+
+
+def test_a_figure_of_the_opposite_sign_is_no_match() -> None:
+    assert figure_recall("grew 5%", "declined -5%") == 0.0
+    assert figure_recall("revenue was down 5%", "declined -5%") == 1.0
+    assert figure_recall("a (5)% change", "revenue declined 5%") == 1.0
+    assert figure_recall("net loss of $1.2 billion", "a net loss of $(1.2) billion") == 1.0
+    assert figure_recall("net income rose $1.2 billion", "a net loss of $(1.2) billion") == 0.0
+    # A magnitude stated without a sign matches either way.
+    assert figure_recall("the change was 5%", "declined -5%") == 1.0
+    assert figure_recall("decreased 5%", "the rate moved 5%") == 1.0
+    # Also at another scale: the digits agree, the signs must too.
+    assert figure_recall("a loss of 1,200 (in millions)", "loss of $1.2 billion") == 1.0
+    assert figure_recall("gained 1,200 (in millions)", "loss of $1.2 billion") == 0.0
+
+
+def test_figure_support_counts_the_answers_figures_its_sources_back() -> None:
+    evidence = ["Net sales were $82,959 million, down 1.9%.", "Services revenue was $19.2 billion."]
+    reference = "Net sales decreased 1.9% to $82.96 billion."
+    answer = "Net sales fell 1.9% to $82,959 million; services made $19.2 billion; margin 43%."
+    assert figure_support(answer, [*evidence, reference]) == (3, 4)  # 43% is backed by nothing
+    assert figure_support("Sales grew 1.9%.", evidence) == (0, 1)  # the evidence says down
+    assert figure_support("No figures.", evidence) == (0, 0)
