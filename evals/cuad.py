@@ -8,10 +8,22 @@ Its JSON Lines output doubles as this eval's cache: an interrupted run resumes a
 contract.
 
 Scoring per field, over contracts: a prediction is a true positive when it matches the gold
-answer after normalisation (dates compared as dates, durations in days, party names without
-corporate suffixes, governing law by containment, yes/no as booleans), a false positive when
-it is given but wrong or the gold is empty, and a false negative when the gold is given and
-the prediction is null or wrong.
+answer after normalisation (dates compared as dates; durations in months when stated in
+months or years, so 12 months is 1 year, in days when stated in days or weeks, with number
+words and hyphenated forms such as "one-year" or "two (2) years" read; party names without
+corporate suffixes, matched as whole names; governing law by containment), a false positive
+when it is given but wrong or the gold is empty, and a false negative when the gold is given
+and the prediction is null or wrong.
+
+The two yes/no fields (Cap On Liability, Termination For Convenience) are scored as the
+detection of a "Yes": the pipeline answers null when a contract has no such clause (an
+absent clause has no span to cite), so a gold "No" is no positive to find. True positive:
+gold Yes and predicted true; false positive: predicted true and gold No; false negative:
+gold Yes and not predicted true (false or null).
+
+Every contract counts: one that failed ingestion (or has no record) is a miss for every gold
+field it has, and the report says how many there were and why. Scores are computed from the
+stored records each time, so a scoring change re-scores the cached extraction.
 
 Run: ``python -m evals.cuad --limit 30`` or ``maestro eval cuad --limit 30``.
 """
@@ -193,35 +205,57 @@ def parse_date(text: str) -> DateParts | None:
 
 
 _NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "fifteen": 15,
-    "thirty": 30,
-    "forty-five": 45,
-    "sixty": 60,
-    "ninety": 90,
-    "hundred": 100,
+    word: n
+    for n, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+        "fourteen fifteen sixteen seventeen eighteen nineteen".split()
+    )
 }
-_UNIT_DAYS = {"day": 1, "business day": 1, "week": 7, "month": 30, "year": 365}
-_DURATION = re.compile(r"(\d+|[a-z-]+)\s*(?:\(\d+\)\s*)?(business day|day|week|month|year)s?")
+_TENS = {
+    word: 10 * n
+    for n, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)
+}
+_UNITS: dict[str, tuple[str, float]] = {
+    "day": ("days", 1),
+    "business day": ("days", 1),
+    "calendar day": ("days", 1),
+    "week": ("days", 7),
+    "month": ("months", 1),
+    "year": ("months", 12),
+}
+_DURATION = re.compile(
+    r"(?P<amount>\d+(?:\.\d+)?|[a-z]+(?:[- ][a-z]+)?)\s*(?:\((?P<digits>\d+)\)\s*)?[- ]?"
+    r"(?P<unit>business day|calendar day|day|week|month|year)s?\b"
+)
+Duration = tuple[float, str]
 
 
-def parse_duration(text: str) -> int | None:
-    """A duration in days (``one (1) year`` -> 365, ``30 days`` -> 30), or ``None``."""
-    for amount, unit in _DURATION.findall(text.lower()):
-        number = int(amount) if amount.isdigit() else _NUMBER_WORDS.get(amount)
+def _amount(words: str) -> float | None:
+    """``12``, ``twelve``, ``forty-five``, ``a`` (one): the number that ends ``words``."""
+    if re.fullmatch(r"\d+(?:\.\d+)?", words):
+        return float(words)
+    parts = re.split(r"[- ]", words)
+    last = parts[-1]
+    if len(parts) > 1 and parts[-2] in _TENS and last in _NUMBER_WORDS:
+        return float(_TENS[parts[-2]] + _NUMBER_WORDS[last])
+    if last in _NUMBER_WORDS:
+        return float(_NUMBER_WORDS[last])
+    if last in _TENS:
+        return float(_TENS[last])
+    return {"a": 1.0, "an": 1.0, "hundred": 100.0}.get(last)
+
+
+def parse_duration(text: str) -> Duration | None:
+    """A duration as ``(amount, unit)``: in months when the text counts months or years
+    (``one (1) year`` -> ``(12, "months")``, so 12 months equals 1 year), in days when it
+    counts days or weeks (``sixty-day`` -> ``(60, "days")``); ``None`` when it states none.
+    Months and days are not converted into each other: 90 days is not 3 months."""
+    for match in _DURATION.finditer(text.lower()):
+        digits = match.group("digits")
+        number = float(digits) if digits else _amount(match.group("amount"))
         if number is not None:
-            return number * _UNIT_DAYS[unit]
+            unit, factor = _UNITS[match.group("unit")]
+            return number * factor, unit
     return None
 
 
@@ -231,15 +265,30 @@ _SUFFIXES = re.compile(
 )
 
 
-def _party(name: str) -> str:
-    name = re.sub(r"\([^)]*\)|\"[^\"]*\"|“[^”]*”", " ", name)
-    name = normalize_answer(name)
-    return " ".join(_SUFFIXES.sub(" ", name).split())
+def _party(name: str) -> tuple[str, ...]:
+    """A party name as its normalised words, without aliases, parentheticals and suffixes."""
+    name = re.sub(r"\"[^\"]*\"|“[^”]*”", " ", name)
+    while re.search(r"\([^()]*\)", name):  # innermost first: CUAD nests them
+        name = re.sub(r"\([^()]*\)", " ", name)
+    name = normalize_answer(name.replace("(", " ").replace(")", " "))
+    return tuple(_SUFFIXES.sub(" ", name).split())
 
 
-def _parties(value: Any) -> list[str]:
+def _parties(value: Any) -> list[tuple[str, ...]]:
     items = value if isinstance(value, list) else str(value).split(";")
     return [p for p in (_party(str(i)) for i in items) if p]
+
+
+def same_party(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whole names match: equal words, or the shorter name is the leading words of the
+    longer and at least half of them ("Brightline" for "Brightline Robotics"), never a word
+    inside another ("X" is not "Xerox") nor a trailing part ("York" is not "New York")."""
+    short, long = sorted((a, b), key=len)
+    return bool(short) and long[: len(short)] == short and 2 * len(short) >= len(long)
+
+
+YES_NO = ("cap_on_liability", "termination_for_convenience")
+"""Fields scored as the detection of a "Yes" (see the module documentation)."""
 
 
 def _yes(text: str) -> bool | None:
@@ -253,11 +302,11 @@ def _yes(text: str) -> bool | None:
 
 def matches(field: str, predicted: Any, gold: str) -> bool:
     """Whether a non-null prediction matches a non-empty gold answer for ``field``."""
-    if field in ("cap_on_liability", "termination_for_convenience"):
+    if field in YES_NO:
         return isinstance(predicted, bool) and predicted == _yes(gold)
     if field == "parties":
         wanted, given = _parties(gold), _parties(predicted)
-        found = [g for g in wanted if any(g in p or p in g for p in given)]
+        found = [g for g in wanted if any(same_party(g, p) for p in given)]
         return bool(found) and len(found) >= len(wanted) / 2
     text = " ".join(predicted) if isinstance(predicted, list) else str(predicted)
     if field.endswith("_date"):
@@ -265,9 +314,9 @@ def matches(field: str, predicted: Any, gold: str) -> bool:
         if want is not None and got is not None:
             return all(w is None or w == g for w, g in zip(want, got, strict=True))
     if field in ("renewal_term", "notice_period_to_terminate_renewal"):
-        want_days, got_days = parse_duration(gold), parse_duration(text)
-        if want_days is not None and got_days is not None:
-            return want_days == got_days
+        duration, stated = parse_duration(gold), parse_duration(text)
+        if duration is not None and stated is not None:
+            return duration == stated
     if field == "governing_law":
         g, p = normalize_answer(gold), normalize_answer(text)
         return bool(g) and bool(p) and (g in p or p in g)
@@ -296,19 +345,25 @@ class FieldScore(BaseModel):
 def score(
     records: dict[str, ExtractionRecord], gold: Sequence[GoldContract], ids: dict[str, str]
 ) -> list[FieldScore]:
-    """Per-field counts over the contracts that have a record."""
+    """Per-field counts over every contract: one without a record (it failed ingestion, or
+    was never extracted) predicts nothing, so each gold answer it has is a miss."""
     scores = {f: FieldScore(field=f) for f in FIELDS}
     for contract in gold:
         record = records.get(ids.get(contract.name, ""))
-        if record is None:
-            continue
         for field, s in scores.items():
-            value = record.fields.get(field)
+            value = record.fields.get(field) if record is not None else None
             predicted = value.value if value else None
             if value is not None:
                 s.found += value.status == "found"
                 s.unverified += value.status == "unverified"
             answer = contract.answers[field]
+            if field in YES_NO:
+                # Detection of a Yes: a gold No (or none) is no positive, a null no claim.
+                said_yes, is_yes = predicted is True, _yes(answer) is True
+                s.tp += said_yes and is_yes
+                s.fp += said_yes and not is_yes
+                s.fn += is_yes and not said_yes
+                continue
             given = predicted not in (None, "", [])
             if given and answer and matches(field, predicted, answer):
                 s.tp += 1
@@ -320,13 +375,32 @@ def score(
     return list(scores.values())
 
 
+def unscored(
+    records: dict[str, ExtractionRecord],
+    gold: Sequence[GoldContract],
+    ids: dict[str, str],
+    failures: dict[str, str],
+) -> dict[str, str]:
+    """Contract name -> why it has no record (scored as misses by :func:`score`)."""
+    out: dict[str, str] = {}
+    for contract in gold:
+        if contract.name not in ids:
+            out[contract.name] = failures.get(str(contract.text_path), "not in the corpus")
+        elif ids[contract.name] not in records:
+            out[contract.name] = "not extracted"
+    return out
+
+
 class Summary(BaseModel):
     model: str
     contracts: int
+    """Contracts scored (every annotated contract with text, up to the limit)."""
     fields: list[FieldScore]
     seconds: float
     calls: int
     failed: int
+    unscored: dict[str, str] = Field(default_factory=dict)
+    """Contracts without a record, and why (ingestion failed, not extracted): misses."""
 
 
 async def run(
@@ -343,7 +417,8 @@ async def run(
     gold = load_gold(settings.data_dir)[:limit]
     stores = store_settings(settings)
     corpus = await Corpus.open("cuad", settings=stores, embedder=eval_embedder(settings))
-    await corpus.ingest([c.text_path for c in gold])
+    report = await corpus.ingest([c.text_path for c in gold])
+    failures = {f.path: f"ingestion failed ({f.reason}): {f.detail}" for f in report.failed}
     by_path = {d.path: d for d in await corpus.documents()}
     ids = {c.name: by_path[str(c.text_path)].id for c in gold if str(c.text_path) in by_path}
     config = json.dumps(
@@ -384,11 +459,12 @@ async def run(
     records = output.records()
     return Summary(
         model=chat.name,
-        contracts=len(ids),
+        contracts=len(gold),
         fields=score(records, gold, ids),
         seconds=clock.seconds,
         calls=sum(r.usage.requests for r in records.values()),
         failed=sum(r.status == "failed" for r in records.values()),
+        unscored=unscored(records, gold, ids, failures),
     )
 
 
@@ -452,6 +528,10 @@ def main(argv: list[str] | None = None) -> None:
             f"round; {summary.calls} model calls in all, {summary.failed} contract(s) failed",
             "span verified: share of the values the model gave whose cited span is the "
             "stored text of that contract; values that did not verify were dropped (null)",
+            "Cap On Liability and Termination For Convenience: detection of a Yes (a null "
+            "answer for an absent clause is no false negative on a gold No)",
+            f"{len(summary.unscored)} contract(s) without a record, scored as misses"
+            + "".join(f"; {name}: {why}" for name, why in summary.unscored.items()),
         ],
     )
 
