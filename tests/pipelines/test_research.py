@@ -297,3 +297,91 @@ async def test_a_split_the_budget_cannot_pay_for_is_not_made(corpus: MemoryRetri
     )
     assert model.calls == []
     assert "max_tokens=50" in report.notes[0] and report.budget_exhausted == "max_tokens=50"
+
+
+MEMO = "The commercial launch of the Skylark S3 is moved to October 14, 2025."
+ARTICLE = "The Skylark S3 will now launch on September 9, 2025, the trade press reports."
+
+
+@pytest.fixture
+def conflicting() -> MemoryRetriever:
+    return MemoryRetriever(
+        [chunk("memo", "Launch memo", MEMO), chunk("article", "Trade article", ARTICLE)]
+    )
+
+
+def launch_answers(*, both_sides: bool) -> Any:
+    def answer(call: ModelCall) -> dict[str, Any]:
+        step = step_of(call)
+        if "memo" in step:
+            return {
+                "answer": "October 14, 2025.",
+                "claims": [{"text": "October 14, 2025", "evidence": cite(call, "October 14")}],
+            }
+        if "article" in step:
+            return {
+                "answer": "September 9, 2025.",
+                "claims": [{"text": "September 9, 2025", "evidence": cite(call, "September 9")}],
+            }
+        text = (
+            "The memo says October 14, 2025; a trade article says September 9, 2025."
+            if both_sides
+            else "The Skylark S3 launches on October 14, 2025."
+        )
+        # Either way the answer cites both documents: what the judge sees holds the conflict.
+        return {
+            "answer": text,
+            "claims": [
+                {
+                    "text": "The launch is on October 14, 2025.",
+                    "evidence": cite(call, "October 14"),
+                },
+                {"text": "A trade article reports the launch.", "evidence": cite(call, "trade")},
+            ],
+        }
+
+    return answer
+
+
+def judge_contradictions(call: ModelCall) -> dict[str, Any]:
+    prompt = call.last_user
+    output = prompt.split("Output:\n", 1)[1].split("\n\nEvidence cited by the output:", 1)[0]
+    seen = prompt.split("Evidence cited by the output:\n", 1)[1].split("\n\nRequirements:")[0]
+    # The judge is shown evidence from both documents, with both dates.
+    assert "Launch memo" in seen and "Trade article" in seen, seen
+    assert "October 14, 2025" in seen and "September 9, 2025" in seen, seen
+    assert "contradict each other" in prompt  # the default requirement is judged
+    verdicts = all_met(call)
+    if not ("October 14" in output and "September 9" in output):
+        verdicts["contradictions"] = {
+            "reason": "the article says September 9, 2025; the answer gives October 14 only",
+            "verdict": "not met",
+        }
+    return verdicts
+
+
+@pytest.mark.parametrize("both_sides", [False, True])
+async def test_contradicting_sources_must_be_called_out(
+    conflicting: MemoryRetriever, both_sides: bool
+) -> None:
+    subs = ["When does the memo say the launch is?", "When does the article say it is?"]
+    model = routed(
+        _SubQuestions=lambda call: {"sub_questions": subs},
+        StepAnswer=launch_answers(both_sides=both_sides),
+        Verdicts=judge_contradictions,
+    )
+    research = Research(Maestro(model), budget=Budget(max_rounds=1, max_requests=10))
+    report = await research.run("When will the Skylark S3 launch?", corpus=conflicting)
+
+    assert "contradictions" in {r.id for r in default_requirements()}
+    verdict = next(r for r in report.requirements if r.id == "contradictions")
+    assert [c.schema_title for c in model.calls].count("Verdicts") == 1
+    if both_sides:
+        assert verdict.passed and report.status == "passed", report.requirements
+        return
+    assert not verdict.passed and report.status == "unmet"
+    assert verdict.reason == (
+        "not met: the article says September 9, 2025; the answer gives October 14 only"
+    )
+    assert [r.id for r in report.requirements if not r.passed] == ["contradictions"]
+    assert "**FAIL**" in report.to_markdown()
