@@ -377,14 +377,7 @@ class Compare:
         """Which pages of ``document`` to read first for each aspect, chosen by the model
         from the document's outline (each page's first heading or line). Aspects the model
         gives no valid range are left out (their steps search the whole document).
-
-        Args:
-            meter: The usage and limits the call counts against (a meter with this
-                pipeline's budget when ``None``); :meth:`run` passes the run's.
-
-        Raises:
-            BudgetExceeded: The call would break a limit of ``meter``; it was not made.
-            StructuredOutputError: The model never gave a valid plan.
+        ``meter`` and the errors raised are as for :meth:`propose_aspects`.
         """
         entries = await outline(corpus, document)
         if not entries:
