@@ -103,11 +103,28 @@ async def test_tokens_are_estimated_before_and_corrected_after() -> None:
     limiter = Limiter(
         default=ProviderLimits(max_concurrent=None, tokens_per_minute=610), clock=clock
     )
-    big = await limiter.acquire("p", tokens=10)  # a bucket of 10: now empty
+    # A bucket of 10 tokens, refilled at 10 per second; the clock stands still, so only
+    # releases change what is left.
+    big = await limiter.acquire("p", tokens=10)  # the estimate takes the whole bucket
     small = asyncio.create_task(limiter.acquire("p", tokens=5))
     await until(lambda: limiter.stats("p").waiting == 1)
+    await asyncio.sleep(0)
+    assert not small.done()  # the estimate of 10 left nothing for 5
+    assert limiter.stats("p").granted == 1
     big.release(tokens_used=4)  # the call used 4: 6 come back, enough for 5
-    (await small).release()
+    await until(small.done)  # fails, rather than hangs, if the correction were ignored
+    permit = small.result()
+    assert limiter.stats("p").granted == 2
+    # Corrected figure: 10 - 4 - 5 = 1 token left, so a call of 1 passes and the next waits.
+    one = await limiter.acquire("p", tokens=1)
+    another = asyncio.create_task(limiter.acquire("p", tokens=1))
+    await until(lambda: limiter.stats("p").waiting == 1)
+    assert not another.done() and limiter.stats("p").granted == 3
+    permit.release(tokens_used=3)  # 2 of the 5 estimated come back: the waiting call passes
+    await until(another.done)
+    another.result().release()
+    one.release()
+    assert limiter.stats("p").granted == 4 and limiter.stats("p").waiting == 0
 
 
 async def test_a_cancelled_wait_gives_its_place_back() -> None:
