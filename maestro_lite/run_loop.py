@@ -65,9 +65,14 @@ class _Candidate:
     output: Any
     text: str
 
-    def rank(self) -> tuple[bool, int, float]:
-        passed = sum(r.passed for r in self.report.results)
-        return (self.report.passed, passed, self.report.score)
+    def rank(self) -> tuple[bool, bool, float, float]:
+        """Higher is better: every check passed, then a usable output, then the share of
+        checks passed, then the run-level score. A share, not a count: a replanned round
+        with more steps has more checks to pass, and more passed checks of an empty output
+        must not beat a real answer."""
+        results = self.report.results
+        share = sum(r.passed for r in results) / len(results) if results else 1.0
+        return (self.report.passed, bool(self.text.strip()), share, self.report.score)
 
 
 class _Run:

@@ -1,0 +1,46 @@
+"""What the round loop returns and records: the best round, unjudged requirements, plans it
+refuses before recording a run, and reports with many requirements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maestro_lite import ModelAPIError
+from maestro_lite.models import ModelCall
+from maestro_lite.orchestrator import Maestro
+
+from ..runs.conftest import REVISED_PLAN
+from .conftest import MemoryRetriever, cite, step_of
+from .test_orchestrator import answer_notice, judge_mentions, notice_plan, routed
+
+
+async def test_a_replanned_round_without_output_does_not_beat_an_earlier_answer(
+    contracts: MemoryRetriever,
+) -> None:
+    """Round 3 (replanned) has more steps, so more checks pass in number, but its synthesis
+    fails: the run returns round 1's real answer, not an empty one."""
+
+    def plan(call: ModelCall) -> Any:
+        return REVISED_PLAN if "A previous plan ran" in call.last_user else notice_plan(call)
+
+    def step(call: ModelCall) -> Any:
+        instruction = step_of(call)
+        if "Governing law" in instruction:
+            needle = "New York" if "2023" in instruction else "Delaware"
+            return {"answer": needle, "claims": [{"text": needle, "evidence": cite(call, needle)}]}
+        if "Summarise" in instruction:
+            raise ModelAPIError("bad request", model="routed", status_code=400)
+        return answer_notice(call, vague_synthesis=True)
+
+    model = routed(plan, step, judge_mentions("90 days", "60 days"))
+    result = await Maestro(model).run(
+        "notice?", corpus=contracts, requirements=["state both notice periods"]
+    )
+    assert [r.decision.action for r in result.rounds] == ["fix", "replan", "finish"]
+    last = result.rounds[-1].report.results
+    first = result.rounds[0].report.results
+    assert sum(r.passed for r in last) > sum(r.passed for r in first)  # the old trap
+    assert result.status == "unmet"
+    assert result.output == "The notice period changed."
+    assert result.plan == result.rounds[0].plan
+    assert [r.id for r in result.unmet] == ["r1"]
