@@ -37,6 +37,8 @@ __all__ = ["JUDGE_SCORES", "Validator", "check_citations"]
 
 Emit = Callable[[Event], None]
 
+_NOT_JUDGED = "not judged: the budget is spent"
+
 Verdict = Literal["met", "mostly met", "partly met", "not met"]
 JUDGE_SCORES: dict[str, float] = {"met": 1.0, "mostly met": 0.75, "partly met": 0.4, "not met": 0.0}
 
@@ -174,6 +176,8 @@ class Validator:
             )
             checks += [self._programmatic(r, sctx, step_result.step_id) for r in step_reqs]
         judged = [r for r in final_reqs if r.kind == "judge"]
+        step_judged = [r for r in requirements if r.scope == "steps" and r.kind == "judge"]
+        judged_steps = [s for s in results.values() if s.status == "done"] if step_judged else []
         try:
             if judged and text.strip():
                 checks += await self._judge(
@@ -188,27 +192,27 @@ class Validator:
                 )
             elif judged:
                 checks += [_result(r, 0.0, "nothing to judge: the output is empty") for r in judged]
-            for step_result in results.values():
-                step_judged = [r for r in requirements if r.scope == "steps" and r.kind == "judge"]
-                if step_judged and step_result.status == "done":
-                    checks += await self._judge(
-                        task,
-                        step_result.answer,
-                        step_result.citations,
-                        step_judged,
-                        run_id=run_id,
-                        meter=meter,
-                        emit=emit,
-                        purpose=f"judge:{step_result.step_id}",
-                        step_id=step_result.step_id,
-                    )
+            for step_result in judged_steps:
+                checks += await self._judge(
+                    task,
+                    step_result.answer,
+                    step_result.citations,
+                    step_judged,
+                    run_id=run_id,
+                    meter=meter,
+                    emit=emit,
+                    purpose=f"judge:{step_result.step_id}",
+                    step_id=step_result.step_id,
+                )
         except BudgetExceeded as exc:
-            judged_ids = {c.id for c in checks}
-            checks += [
-                _result(r, 0.0, "not judged: the budget is spent")
-                for r in judged
-                if r.id not in judged_ids
+            # Whatever the budget left unjudged is reported unmet, with why: final-scope
+            # requirements and, per step, the step-scope ones.
+            done = {c.id for c in checks}
+            unjudged = [_result(r, 0.0, _NOT_JUDGED) for r in judged]
+            unjudged += [
+                _result(r, 0.0, _NOT_JUDGED, s.step_id) for s in judged_steps for r in step_judged
             ]
+            checks += [c for c in unjudged if c.id not in done]
             return ValidationReport(round=round, results=checks), exc
         return ValidationReport(round=round, results=checks), None
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from maestro_lite import ModelAPIError
+from maestro_lite.budget import Budget
 from maestro_lite.models import ModelCall
 from maestro_lite.orchestrator import Maestro
+from maestro_lite.requirements import Requirement
 
 from ..runs.conftest import REVISED_PLAN
 from .conftest import MemoryRetriever, cite, step_of
@@ -44,3 +46,38 @@ async def test_a_replanned_round_without_output_does_not_beat_an_earlier_answer(
     assert result.output == "The notice period changed."
     assert result.plan == result.rounds[0].plan
     assert [r.id for r in result.unmet] == ["r1"]
+
+
+def judge_all(verdict: str = "met") -> Any:
+    """A judge that gives ``verdict`` to every requirement it is asked about."""
+
+    def judge(call: ModelCall) -> dict[str, Any]:
+        listing = call.last_user.split("Requirements:\n", 1)[1]
+        ids = [line.split(":", 1)[0] for line in listing.splitlines() if line.strip()]
+        return {i: {"reason": f"checked {i}", "verdict": verdict} for i in ids}
+
+    return judge
+
+
+async def test_step_requirements_left_unjudged_by_the_budget_are_reported_unmet(
+    contracts: MemoryRetriever,
+) -> None:
+    model = routed(notice_plan, answer_notice, judge_all())
+    # plan + 3 steps + the final judgement + the judgement of s1 = 6 calls; s2, s3 unjudged.
+    result = await Maestro(model, concurrency=1).run(
+        "notice?",
+        corpus=contracts,
+        requirements=[
+            "state both notice periods",
+            Requirement.judge("cite the agreement it is about", scope="steps"),
+        ],
+        budget=Budget(max_requests=6, max_rounds=1),
+    )
+    assert len(model.calls) == 6 and result.budget_exhausted == "max_requests=6"
+    by_id = {r.id: r for r in result.requirements}
+    assert by_id["r1"].passed and by_id["s1.r2"].passed
+    for unjudged in ("s2.r2", "s3.r2"):
+        assert not by_id[unjudged].passed and by_id[unjudged].score == 0.0
+        assert by_id[unjudged].reason == "not judged: the budget is spent"
+        assert by_id[unjudged].step_id == unjudged.split(".")[0]
+    assert result.status == "unmet"
