@@ -30,7 +30,8 @@ class Budget(BaseModel):
     """Input plus output tokens over the run."""
     max_cost_usd: float | None = Field(default=None, ge=0)
     max_steps: int = Field(default=8, ge=1)
-    """Largest plan the planner may write."""
+    """Largest plan: the planner may not write more steps, and a plan declared with
+    ``run(plan=...)`` that has more is refused before the run starts."""
     max_plan_attempts: int = Field(default=3, ge=1)
     """How often an invalid plan goes back to the planner before the run fails."""
     raise_on_unmet: bool = False

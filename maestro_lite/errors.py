@@ -226,8 +226,8 @@ class PlanError(MaestroError):
         problems: One line per problem found.
     """
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid plan: " + "; ".join(problems))
+    def __init__(self, problems: list[str], *, hint: str | None = None) -> None:
+        super().__init__("invalid plan: " + "; ".join(problems), hint=hint)
         self.problems = problems
 
 

@@ -227,7 +227,8 @@ class Maestro:
                 ``budget.raise_on_unmet`` is set.
             RunInterruptedError: A model endpoint stayed unavailable through every retry;
                 with a run store, the run is saved and :meth:`resume` continues it.
-            PlanError: ``plan`` is invalid for this corpus.
+            PlanError: ``plan`` is invalid for this corpus or budget (too many steps,
+                unknown documents, page ranges past a document's end); nothing is recorded.
             UserError: Misuse (unknown corpus, bad arguments).
         """
         run_id = run_id or uuid.uuid4().hex[:12]
@@ -258,6 +259,7 @@ class Maestro:
             cache=cache,
         )
         run.meter.add(_CHARGED.get() or Usage())
+        await run.prepare()  # an invalid declared plan is refused before it is recorded
         if self.run_store is not None:
             self.run_store.create(spec)
         return await self._drive(run)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .documents.model import DocumentInfo
 from .errors import PlanError
 from .retrieval import SearchFilter
 
@@ -147,10 +148,23 @@ class Plan(BaseModel):
         return out
 
     def problems(
-        self, *, document_ids: Iterable[str] | None = None, max_steps: int | None = None
+        self,
+        *,
+        document_ids: Iterable[str] | None = None,
+        max_steps: int | None = None,
+        documents: Sequence[DocumentInfo] | None = None,
     ) -> list[str]:
-        """What makes the plan unusable for this corpus and budget (empty if none)."""
-        return plan_problems(self.steps, document_ids=document_ids, max_steps=max_steps)
+        """What makes the plan unusable for this corpus and budget (empty if none).
+
+        Args:
+            document_ids: The corpus's documents, to check document filters.
+            max_steps: The budget's largest plan.
+            documents: The corpus's documents with their page counts: checks document
+                filters and page ranges (and stands for ``document_ids``).
+        """
+        return plan_problems(
+            self.steps, document_ids=document_ids, max_steps=max_steps, documents=documents
+        )
 
 
 def structural_problems(steps: Sequence[Step]) -> list[str]:
@@ -203,11 +217,15 @@ def plan_problems(
     *,
     document_ids: Iterable[str] | None = None,
     max_steps: int | None = None,
+    documents: Sequence[DocumentInfo] | None = None,
 ) -> list[str]:
-    """Structural problems plus those relative to a corpus and a budget."""
+    """Structural problems plus those relative to a corpus and a budget (see
+    :meth:`Plan.problems`)."""
     problems = structural_problems(steps)
     if max_steps is not None and len(steps) > max_steps:
         problems.append(f"the plan has {len(steps)} steps; the budget allows {max_steps}")
+    if documents is not None and document_ids is None:
+        document_ids = [d.id for d in documents]
     known = set(document_ids) if document_ids is not None else None
     for s in steps:
         if known is not None:
@@ -217,9 +235,36 @@ def plan_problems(
         if s.filters and s.filters.page_from and s.filters.page_to:
             if s.filters.page_from > s.filters.page_to:
                 problems.append(f"step {s.id!r} has page_from after page_to")
+        if documents is not None:
+            problems += _page_problems(s, documents)
         if not s.queries and not s.depends_on:
             problems.append(
                 f"step {s.id!r} has neither retrieval queries nor dependencies: "
                 "it would have nothing to work from"
             )
     return problems
+
+
+def _page_problems(step: Step, documents: Sequence[DocumentInfo]) -> list[str]:
+    """A page range must lie within each document it filters on (without a document
+    filter: within the longest document), or the step would retrieve nothing."""
+    f = step.filters
+    if f is None or (f.page_from is None and f.page_to is None):
+        return []
+    last = max(f.page_from or 1, f.page_to or 1)
+    pages = f"{f.page_from or 1}-{f.page_to if f.page_to is not None else 'end'}"
+    if f.document_ids:
+        named = [d for d in documents if d.id in set(f.document_ids)]
+        return [
+            f"step {step.id!r} reads pages {pages} of {d.title or d.id!r}, which has "
+            f"{d.pages} page(s)"
+            for d in named
+            if last > d.pages
+        ]
+    longest = max((d.pages for d in documents), default=0)
+    if documents and last > longest:
+        return [
+            f"step {step.id!r} reads pages {pages}, but the longest document has "
+            f"{longest} page(s)"
+        ]
+    return []

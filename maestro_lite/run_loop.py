@@ -114,6 +114,7 @@ class _Run:
         self.started = time.perf_counter()
         self.finished = False
         self.exhausted: str | None = None
+        self.documents: list[DocumentInfo] | None = None
         if resume is not None:  # the budget covers the whole run, earlier sessions included
             self.meter.add(resume.usage)
             self.started -= resume.active_seconds
@@ -176,6 +177,30 @@ class _Run:
     def _on_plan_rejected(self, problems: str, attempt: int) -> None:
         self.emit(PlanRejected(run_id=self.run_id, problems=problems, attempt=attempt))
 
+    async def prepare(self) -> list[DocumentInfo]:
+        """The corpus's documents, once; and a declared plan checked against them and the
+        budget. :meth:`Maestro.run` calls this before it records the run, so a plan that
+        can never run is refused rather than stored as a resumable run.
+
+        Raises:
+            PlanError: The declared plan is invalid; the error lists every problem.
+        """
+        if self.documents is None:
+            self.documents = await self.retriever.documents() if self.retriever else []
+        needs_check = self.resume is None or self.resume.plan is None
+        if self.user_plan is not None and needs_check:
+            problems = self.user_plan.problems(
+                documents=self.documents if self.retriever else None,
+                max_steps=self.budget.max_steps,
+            )
+            if problems:
+                raise PlanError(
+                    problems,
+                    hint="Fix the plan's steps (Plan.problems(documents=...) lists them), "
+                    "or raise Budget(max_steps=...) for a larger plan.",
+                )
+        return self.documents
+
     async def go(self) -> RunResult:
         resume = self.resume
         if resume is None:
@@ -197,14 +222,10 @@ class _Run:
                     usage=self.meter.usage,
                 )
             )
-        documents = await self.retriever.documents() if self.retriever else []
-        doc_ids = [d.id for d in documents]
+        documents = await self.prepare()
         if resume is not None and resume.plan is not None:
             plan = resume.plan  # recorded: never planned (or paid for) twice
         elif self.user_plan is not None:
-            problems = self.user_plan.problems(document_ids=doc_ids if self.retriever else None)
-            if problems:
-                raise PlanError(problems)
             plan = self.user_plan
             self.emit(PlanCreated(run_id=self.run_id, plan=plan, source="user"))
         else:

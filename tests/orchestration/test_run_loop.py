@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from maestro_lite import ModelAPIError
+import pytest
+
+from maestro_lite import ModelAPIError, PlanError
 from maestro_lite.budget import Budget
 from maestro_lite.models import ModelCall
 from maestro_lite.orchestrator import Maestro
+from maestro_lite.plan import Plan, Step
 from maestro_lite.requirements import Requirement
+from maestro_lite.retrieval import SearchFilter
+from maestro_lite.runs import SQLiteRunStore
 
 from ..runs.conftest import REVISED_PLAN
 from .conftest import MemoryRetriever, cite, step_of
@@ -81,3 +86,38 @@ async def test_step_requirements_left_unjudged_by_the_budget_are_reported_unmet(
         assert by_id[unjudged].reason == "not judged: the budget is spent"
         assert by_id[unjudged].step_id == unjudged.split(".")[0]
     assert result.status == "unmet"
+
+
+async def test_an_invalid_declared_plan_is_refused_before_the_run_is_recorded(
+    contracts: MemoryRetriever,
+) -> None:
+    store = SQLiteRunStore()
+    plan = Plan(
+        steps=[
+            Step(id="a", instruction="x", queries=["q"], filters=SearchFilter(document_ids=["v1"])),
+            Step(id="b", instruction="y", queries=["q"], filters=SearchFilter(document_ids=["no"])),
+            Step(
+                id="c",
+                instruction="z",
+                queries=["q"],
+                filters=SearchFilter(document_ids=["v2"], page_from=2, page_to=4),
+            ),
+            Step(id="d", kind="synthesize", instruction="all", depends_on=["a", "b", "c"]),
+        ]
+    )
+    model = routed(notice_plan, answer_notice, judge_all())
+    maestro = Maestro(model, run_store=store)
+    with pytest.raises(PlanError) as info:
+        await maestro.run("x", corpus=contracts, plan=plan, budget=Budget(max_steps=3))
+    problems = info.value.problems
+    assert any("the plan has 4 steps; the budget allows 3" in p for p in problems)
+    assert any("step 'b' filters on unknown document(s) ['no']" in p for p in problems)
+    assert any("reads pages 2-4 of 'Agreement 2025', which has 1 page(s)" in p for p in problems)
+    assert "Budget(max_steps=...)" in (info.value.hint or "")
+    assert store.list() == [] and model.calls == []  # nothing recorded, nothing paid
+
+    # A valid plan is recorded and runs.
+    only = Step(id="a", instruction="Notice period in the 2023 version", queries=["notice"])
+    result = await maestro.run("x", corpus=contracts, plan=Plan(steps=[only]))
+    assert result.status == "passed"
+    assert [r.run_id for r in store.list()] == [result.run_id]
