@@ -3,8 +3,10 @@
 The model writes a draft under a JSON schema built for this corpus: documents are referred to
 by short handles (``D1``, ``D2``...) declared as an ``enum``, so a grammar-constrained model
 cannot name a document that does not exist, and the framework maps handles back to ids. A
-draft that parses but is not a usable plan (a cycle, an unknown dependency, too many steps)
-goes back to the model with the problems, a bounded number of times.
+step may also read a page range of its document and say what it must produce (kept as the
+step's expected output, which its model is shown). A draft that parses but is not a usable
+plan (a cycle, an unknown dependency, too many steps, pages past a document's end) goes back
+to the model with the problems, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ Rules:
 - Each answer/extract/compare/summarize step needs 1-3 short search queries.
 - To read one document only, list its handle in `documents` (e.g. ["D2"]). To compare two \
 documents on an aspect, make one step per document, then a compare or synthesize step.
+- To read only part of a long document, also give `page_from` and `page_to` (pages of that \
+document, inclusive); leave them null to read every page.
+- `expected_output` says in a few words what the step must produce.
 - Use ids s1, s2, s3... `depends_on` lists ids of earlier steps only.
 - End with exactly one synthesize step that depends on every step not used by another step.
 - Use as few steps as the task needs."""
@@ -46,11 +51,14 @@ _EXAMPLE = """Example for "How did the notice period change between the 2023 and
 agreements?" with D1 = 2023 agreement, D2 = 2025 agreement:
 {"rationale": "Read the notice clause of each version, then compare.", "steps": [
  {"id": "s1", "kind": "answer", "instruction": "Find the notice period in the 2023 \
-agreement.", "depends_on": [], "queries": ["notice period termination"], "documents": ["D1"]},
+agreement.", "depends_on": [], "queries": ["notice period termination"], "documents": ["D1"], \
+"expected_output": "the notice period in days"},
  {"id": "s2", "kind": "answer", "instruction": "Find the notice period in the 2025 \
-agreement.", "depends_on": [], "queries": ["notice period termination"], "documents": ["D2"]},
+agreement.", "depends_on": [], "queries": ["notice period termination"], "documents": ["D2"], \
+"expected_output": "the notice period in days"},
  {"id": "s3", "kind": "synthesize", "instruction": "State both notice periods and how it \
-changed.", "depends_on": ["s1", "s2"], "queries": [], "documents": []}]}"""
+changed.", "depends_on": ["s1", "s2"], "queries": [], "documents": [], "expected_output": "both \
+periods and the change"}]}"""
 
 
 class _PlanDraftBase(BaseModel):
@@ -76,6 +84,18 @@ def _draft_model(handles: Sequence[str], max_steps: int) -> type[BaseModel]:
         documents=(
             doc_type,
             Field(description="Restrict retrieval to these documents; [] for all"),
+        ),
+        page_from=(
+            int | None,
+            Field(default=None, ge=1, description="First page to read; null: from the start"),
+        ),
+        page_to=(
+            int | None,
+            Field(default=None, ge=1, description="Last page to read; null: to the end"),
+        ),
+        expected_output=(
+            str,
+            Field(default="", max_length=200, description="What this step must produce"),
         ),
     )
     return create_model(
@@ -146,9 +166,7 @@ class Planner:
             )
             draft = completion.output
             steps = self._steps(draft, handles, kept)
-            problems = plan_problems(
-                steps, document_ids=[d.id for d in documents], max_steps=budget.max_steps
-            )
+            problems = plan_problems(steps, documents=documents, max_steps=budget.max_steps)
             if not problems:
                 return Plan(steps=steps, rationale=getattr(draft, "rationale", ""))
             text = "\n".join(f"- {p}" for p in problems)
@@ -208,6 +226,8 @@ class Planner:
             docs = [handles[h].id for h in item.get("documents", []) if h in handles]
             kind: StepKind = item["kind"]
             queries = [q for q in item.get("queries", []) if q.strip()]
+            pages = {k: item.get(k) for k in ("page_from", "page_to") if item.get(k)}
+            filters = SearchFilter(document_ids=docs or None, **pages) if docs or pages else None
             steps.append(
                 Step.model_construct(  # checked by plan_problems, not by the constructor
                     id=str(item["id"]).strip() or "s?",
@@ -215,9 +235,9 @@ class Planner:
                     instruction=item["instruction"] or item["id"],
                     depends_on=list(dict.fromkeys(item.get("depends_on", []))),
                     queries=queries,
-                    filters=SearchFilter(document_ids=docs) if docs else None,
+                    filters=filters,
                     k=6,
-                    expected_output="",
+                    expected_output=str(item.get("expected_output") or "").strip(),
                 )
             )
         steps = _rename_collisions(steps, kept)

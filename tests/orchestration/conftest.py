@@ -44,6 +44,8 @@ class MemoryRetriever:
         for chunk in self.chunks:
             if filters and filters.document_ids and chunk.document_id not in filters.document_ids:
                 continue
+            if filters and not (filters.page_from or 1) <= chunk.page <= (filters.page_to or 10**9):
+                continue
             overlap = len(words & set(re.findall(r"\w+", chunk.text.lower())))
             scored.append((overlap, chunk))
         scored.sort(key=lambda pair: -pair[0])
@@ -59,7 +61,7 @@ class MemoryRetriever:
                 id=d,
                 title=next(c.title for c in self.chunks if c.document_id == d),
                 path=f"{d}.txt",
-                pages=1,
+                pages=max(c.page for c in self.chunks if c.document_id == d),
                 chars=100,
                 chunks=1,
             )
@@ -71,13 +73,13 @@ class MemoryRetriever:
         return [c for c in self.chunks if c.id in wanted]
 
 
-def make_chunk(doc: str, title: str, text: str, index: int = 0) -> Chunk:
+def make_chunk(doc: str, title: str, text: str, index: int = 0, page: int = 1) -> Chunk:
     return Chunk(
         id=f"{doc}:{index}",
         document_id=doc,
         index=index,
         text=text,
-        page=1,
+        page=page,
         start=0,
         end=len(text),
         doc_start=0,
