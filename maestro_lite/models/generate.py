@@ -219,6 +219,32 @@ def _usage_of(
     )
 
 
+def _failed(
+    model: ChatModel,
+    messages: Sequence[Message],
+    estimate: int | None,
+    started: float,
+    error: str,
+    processed: bool,
+    reask: bool,
+) -> Attempt:
+    """The record of an attempt that got no answer. ``processed``: the model had the prompt
+    (timed out or cut off), so its estimated input tokens count; an HTTP error did not."""
+    elapsed = time.perf_counter() - started
+    input_tokens = 0
+    if processed:
+        input_tokens = estimate if estimate is not None else _estimate(messages)
+    usage = Usage(
+        requests=1,
+        failed_requests=1,
+        reasks=1 if reask else 0,
+        input_tokens=input_tokens,
+        cost_usd=estimate_cost(model.name, input_tokens, 0),
+        model_seconds=elapsed,
+    )
+    return Attempt(model=model.name, outcome="error", error=error, usage=usage, seconds=elapsed)
+
+
 def _short(error: ValidationError, limit: int = 1500) -> str:
     lines = []
     for err in error.errors(include_url=False):
@@ -342,24 +368,21 @@ async def generate(
                     hint="Raise the timeout or use a faster model.",
                 ) from None
         except ModelAPIError as exc:
-            elapsed = time.perf_counter() - started
-            usage = Usage(
-                requests=1,
-                failed_requests=1,
-                reasks=1 if reasks else 0,
-                input_tokens=0,
-                model_seconds=elapsed,
-            )
-            record(
-                Attempt(
-                    model=model.name, outcome="error", error=str(exc), usage=usage, seconds=elapsed
-                )
-            )
+            # A timed-out request reached the model, which read the prompt: count it.
+            processed = isinstance(exc, ModelTimeout)
+            record(_failed(model, convo, estimate, started, str(exc), processed, reasks > 0))
             if not exc.is_retryable or retries >= retry.max_retries:
                 raise
             retries += 1
             await asyncio.sleep(retry.delay(retries, exc.retry_after))
             continue
+        except BaseException as exc:
+            # Cut off while the model worked on it (a step timeout, a run being stopped), or
+            # a backend that broke: the call was made, so it counts in usage, budget and trace.
+            cut = isinstance(exc, asyncio.CancelledError)
+            error = "cancelled before the model answered" if cut else f"{type(exc).__name__}: {exc}"
+            record(_failed(model, convo, estimate, started, error, True, reasks > 0))
+            raise
         finally:
             meter.release(reserved)
 
