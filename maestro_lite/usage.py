@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import BudgetExceeded
 
-__all__ = ["PRICES_PER_MILLION", "Usage", "UsageLimits", "estimate_cost"]
+__all__ = ["PRICES_PER_MILLION", "Usage", "UsageLimits", "estimate_cost", "has_price"]
 
 
 # USD per million tokens (input, output) for known OpenAI models, as published by OpenAI.
@@ -42,6 +42,11 @@ def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float:
         return 0.0
     price_in, price_out = prices
     return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
+
+
+def has_price(model: str) -> bool:
+    """Whether ``model`` has a known price (cost limits only bind models that do)."""
+    return _prices(model) is not None
 
 
 @lru_cache(maxsize=256)
@@ -105,12 +110,25 @@ class UsageLimits(BaseModel):
     """Input plus output tokens over all calls."""
     max_cost_usd: float | None = Field(default=None, ge=0)
 
-    def check_before_request(self, usage: Usage, *, next_input_tokens: int = 0) -> None:
-        """Raise :class:`BudgetExceeded` if one more call would break a limit.
+    def check_before_request(
+        self,
+        usage: Usage,
+        *,
+        next_input_tokens: int = 0,
+        next_output_tokens: int = 0,
+        next_cost_usd: float = 0.0,
+    ) -> None:
+        """Raise :class:`BudgetExceeded` if one more call could break a limit.
+
+        The call is judged by what it may spend at most: its prompt plus the most output it
+        may generate, and their cost at the model's price, so that a call allowed now
+        cannot overshoot a limit once it has answered.
 
         Args:
-            usage: Usage so far.
+            usage: Usage so far, including what calls in flight have reserved.
             next_input_tokens: Estimated input tokens of the call about to be made.
+            next_output_tokens: The most output tokens it may generate.
+            next_cost_usd: Its estimated cost at most (0 for models without a known price).
         """
         if self.max_requests is not None and usage.requests + 1 > self.max_requests:
             raise BudgetExceeded(
@@ -118,16 +136,23 @@ class UsageLimits(BaseModel):
                 usage=usage,
                 limit=f"max_requests={self.max_requests}",
             )
-        if self.max_tokens is not None and usage.total_tokens + next_input_tokens > self.max_tokens:
+        tokens = next_input_tokens + next_output_tokens
+        if self.max_tokens is not None and usage.total_tokens + tokens > self.max_tokens:
             raise BudgetExceeded(
-                f"the next model call (~{next_input_tokens} input tokens) would exceed "
-                f"max_tokens={self.max_tokens} ({usage.total_tokens} used)",
+                f"the next model call (~{next_input_tokens} input + up to {next_output_tokens} "
+                f"output tokens) could exceed max_tokens={self.max_tokens} "
+                f"({usage.total_tokens} used or reserved)",
                 usage=usage,
                 limit=f"max_tokens={self.max_tokens}",
             )
-        if self.max_cost_usd is not None and usage.cost_usd >= self.max_cost_usd:
+        # A hair of tolerance: reserved costs are summed and subtracted in floating point.
+        if (
+            self.max_cost_usd is not None
+            and usage.cost_usd + next_cost_usd > self.max_cost_usd + 1e-12
+        ):
             raise BudgetExceeded(
-                f"cost ${usage.cost_usd:.4f} has reached max_cost_usd={self.max_cost_usd}",
+                f"the next model call (~${next_cost_usd:.4f}) could exceed "
+                f"max_cost_usd={self.max_cost_usd} (${usage.cost_usd:.4f} spent or reserved)",
                 usage=usage,
                 limit=f"max_cost_usd={self.max_cost_usd}",
             )

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..cache import CachedAnswer
 from ..errors import BudgetExceeded, ModelAPIError, ModelTimeout, StructuredOutputError
 from ..tokens import count_tokens
-from ..usage import Usage, UsageLimits, estimate_cost
+from ..usage import Usage, UsageLimits, estimate_cost, has_price
 from .base import ChatModel, Message, ModelSettings, RawResponse
 from .cached import CachedModel
 from .fallback import FallbackModel
@@ -73,8 +73,9 @@ class RetryPolicy(BaseModel):
 class UsageMeter:
     """Shared, mutable usage of a run, with the limits enforced before each call.
 
-    Several concurrent calls may share one meter: a call reserves its request and estimated
-    input tokens before it starts, so parallel calls cannot jointly overshoot a limit.
+    Several concurrent calls may share one meter: a call reserves its request, its estimated
+    input tokens plus the most output it may generate, and their cost at the model's price
+    before it starts, so parallel calls cannot jointly overshoot a limit.
     """
 
     def __init__(self, limits: UsageLimits | None = None) -> None:
@@ -82,22 +83,36 @@ class UsageMeter:
         self.usage = Usage()
         self._reserved_requests = 0
         self._reserved_tokens = 0
+        self._reserved_cost = 0.0
 
-    def reserve(self, input_tokens: int) -> None:
-        """Check the limits for one more call and hold its share until :meth:`release`."""
-        if self._reserved_requests or self._reserved_tokens:
-            pending = self.usage + Usage(
-                requests=self._reserved_requests, input_tokens=self._reserved_tokens
+    def reserve(self, input_tokens: int, *, output_tokens: int = 0, cost_usd: float = 0.0) -> None:
+        """Check the limits for one more call and hold its share until :meth:`release`.
+
+        Raises:
+            BudgetExceeded: The call could break a limit, counting what calls in flight hold.
+        """
+        pending = self.usage
+        if self._reserved_requests:
+            pending = pending + Usage(
+                requests=self._reserved_requests,
+                input_tokens=self._reserved_tokens,
+                cost_usd=self._reserved_cost,
             )
-        else:
-            pending = self.usage
-        self.limits.check_before_request(pending, next_input_tokens=input_tokens)
+        self.limits.check_before_request(
+            pending,
+            next_input_tokens=input_tokens,
+            next_output_tokens=output_tokens,
+            next_cost_usd=cost_usd,
+        )
         self._reserved_requests += 1
-        self._reserved_tokens += input_tokens
+        self._reserved_tokens += input_tokens + output_tokens
+        self._reserved_cost += cost_usd
 
-    def release(self, input_tokens: int) -> None:
+    def release(self, input_tokens: int, *, output_tokens: int = 0, cost_usd: float = 0.0) -> None:
+        """Give back what :meth:`reserve` held (the call's real usage goes to :meth:`add`)."""
         self._reserved_requests -= 1
-        self._reserved_tokens -= input_tokens
+        self._reserved_tokens -= input_tokens + output_tokens
+        self._reserved_cost = 0.0 if not self._reserved_requests else self._reserved_cost - cost_usd
 
     def add(self, usage: Usage) -> None:
         self.usage = self.usage + usage
@@ -187,6 +202,18 @@ def _with_schema(messages: Sequence[Message], output_type: type[BaseModel]) -> l
     else:
         out.insert(0, Message.system(instruction))
     return out
+
+
+OUTPUT_RESERVE = 1024
+"""Output tokens a call that sets no ``max_tokens`` (planning, judging) reserves against the
+budget: about the longest structured answer those calls give. Its real count replaces the
+reservation once it has answered."""
+
+
+def _most_output(model: ChatModel, settings: ModelSettings, input_tokens: int) -> int:
+    """The most output tokens a call may generate, for its reservation."""
+    room = max(0, model.context_window - input_tokens)
+    return min(settings.max_tokens, room) if settings.max_tokens else min(OUTPUT_RESERVE, room)
 
 
 def _estimate(messages: Sequence[Message]) -> int:
@@ -347,12 +374,17 @@ async def generate(
             on_attempt(attempt)
 
     # Tokenising a prompt costs tens of microseconds: only do it before the call when a token
-    # limit needs the estimate; providers usually report the real count afterwards.
-    needs_estimate = meter.limits.max_tokens is not None
+    # or cost limit needs the estimate; providers usually report the real count afterwards.
+    limits = meter.limits
+    priced = limits.max_cost_usd is not None and has_price(model.name)
+    needs_estimate = limits.max_tokens is not None or priced
     while True:
         estimate = _estimate(convo) if needs_estimate else None
         reserved = estimate or 0
-        meter.reserve(reserved)
+        # The most this call may add: its prompt, and the most output it may generate.
+        most_out = _most_output(model, settings, reserved) if needs_estimate else 0
+        cost = estimate_cost(model.name, reserved, most_out) if priced else 0.0
+        meter.reserve(reserved, output_tokens=most_out, cost_usd=cost)
         started = time.perf_counter()
         try:
             try:
@@ -384,7 +416,7 @@ async def generate(
             record(_failed(model, convo, estimate, started, error, True, reasks > 0))
             raise
         finally:
-            meter.release(reserved)
+            meter.release(reserved, output_tokens=most_out, cost_usd=cost)
 
         elapsed = time.perf_counter() - started
         # Every attempt after the first invalid answer counts as a re-ask.

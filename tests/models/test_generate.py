@@ -22,7 +22,7 @@ from maestro_lite import (
     UsageMeter,
     generate,
 )
-from maestro_lite.models import ModelCall
+from maestro_lite.models import ModelCall, RawResponse
 
 NO_WAIT = RetryPolicy(max_retries=3, initial_delay=0.0, jitter=0.0)
 
@@ -243,3 +243,57 @@ async def test_a_reply_cut_off_at_the_length_limit_is_reasked_to_be_shorter() ->
     result = await generate(model, PROMPT, output_type=Report)
     assert result.output.title == "Q3"
     assert "cut off because it was too long" in model.calls[1].last_user
+
+
+async def _race(limits: UsageLimits, *, calls: int, output_tokens: int) -> tuple[UsageMeter, int]:
+    """``calls`` concurrent calls of a priced model that each answer with the most output
+    they may give, once every admitted call is in flight; returns the meter and how many
+    calls the budget refused."""
+    release = asyncio.Event()
+
+    async def slow(call: ModelCall) -> RawResponse:
+        await release.wait()
+        prompt = sum(len(m.content) for m in call.messages)  # what a provider reports
+        return RawResponse(
+            text="ok", model="gpt-4o-mini", input_tokens=prompt // 4, output_tokens=output_tokens
+        )
+
+    model = FunctionModel(slow, name="openai:gpt-4o-mini")
+    meter = UsageMeter(limits)
+    settings = ModelSettings(max_tokens=output_tokens)
+    tasks = [
+        asyncio.create_task(generate(model, PROMPT, settings=settings, meter=meter))
+        for _ in range(calls)
+    ]
+    for _ in range(1000):  # until every call is in flight at the model or refused
+        if len(model.calls) + sum(t.done() for t in tasks) == calls:
+            break
+        await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    refused = [r for r in results if isinstance(r, BudgetExceeded)]
+    assert len(model.calls) + len(refused) == calls
+    return meter, len(refused)
+
+
+async def test_concurrent_calls_cannot_jointly_overshoot_the_cost_limit() -> None:
+    # Each call may cost ~$0.000605 (1000 output tokens at $0.60/M plus its prompt): two
+    # fit in $0.0015, three do not, even though nothing has been spent when they start.
+    meter, refused = await _race(UsageLimits(max_cost_usd=0.0015), calls=5, output_tokens=1000)
+    assert refused == 3 and meter.usage.requests == 2
+    assert 0.0012 < meter.usage.cost_usd <= 0.0015
+
+
+async def test_concurrent_calls_cannot_jointly_overshoot_the_token_limit() -> None:
+    # Each call reserves its prompt plus its 1000 output tokens: two fit in 2500.
+    meter, refused = await _race(UsageLimits(max_tokens=2500), calls=5, output_tokens=1000)
+    assert refused == 3 and meter.usage.requests == 2
+    assert 2000 < meter.usage.total_tokens <= 2500
+
+
+async def test_a_cost_limit_does_not_bind_a_model_without_a_price() -> None:
+    model = ScriptedModel(["free", "still free"], name="local:qwen")
+    meter = UsageMeter(UsageLimits(max_cost_usd=0.0))
+    for _ in range(2):
+        await generate(model, PROMPT, meter=meter)
+    assert meter.usage.requests == 2 and meter.usage.cost_usd == 0.0
