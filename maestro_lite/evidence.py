@@ -71,10 +71,22 @@ def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(merged)
 
 
+_HEADER_TOKENS = 12
+"""A chunk's header line (``[title, page N]``)."""
+_ID_TOKENS = 6
+"""An evidence id in front of its sentence (``c12.s3: ``)."""
+
+
 @lru_cache(maxsize=8192)
 def _chunk_cost(text: str) -> int:
     """Prompt tokens a chunk costs: its text, a header, and an id per sentence."""
-    return count_tokens(text) + 12 + 6 * len(sentence_spans(text))
+    return count_tokens(text) + _HEADER_TOKENS + _ID_TOKENS * len(sentence_spans(text))
+
+
+@lru_cache(maxsize=65536)
+def _line_cost(text: str) -> int:
+    """Prompt tokens of one rendered evidence line: its id, then the sentence."""
+    return count_tokens(" ".join(text.split())) + _ID_TOKENS
 
 
 @dataclass(frozen=True)
@@ -121,9 +133,46 @@ class EvidencePool:
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def tokens(self) -> int:
+        """Prompt tokens of :meth:`render` (estimated: ids, sentences, chunk headers)."""
+        headers = sum(
+            1
+            for i, item in enumerate(self.items)
+            if i == 0 or self.items[i - 1].chunk.id != item.chunk.id
+        )
+        return sum(_line_cost(item.text) for item in self.items) + _HEADER_TOKENS * headers
+
+    def shed(
+        self, tokens: int, *, whole_chunks: bool = False, keep_first: bool = False
+    ) -> EvidencePool:
+        """The pool without its last items (the least relevant), at least ``tokens`` of
+        them if it has that many. ``whole_chunks``: drop whole chunks, never part of one;
+        ``keep_first``: the first chunk stays whatever it costs."""
+        items = list(self.items)
+        first = items[0].chunk.id if items else None
+        freed = 0
+        while items and freed < tokens:
+            if keep_first and items[-1].chunk.id == first:
+                break
+            dropped = items.pop()
+            freed += _line_cost(dropped.text)
+            while whole_chunks and items and items[-1].chunk.id == dropped.chunk.id:
+                freed += _line_cost(items.pop().text)
+        kept = {item.chunk.id for item in items}
+        return EvidencePool(items, [c for c in self.chunks if c.id in kept])
+
     @classmethod
-    def from_hits(cls, hits: Iterable[SearchHit], *, max_tokens: int) -> EvidencePool:
-        """Whole chunks in the order given (best first), deduplicated, while they fit."""
+    def from_hits(
+        cls, hits: Iterable[SearchHit], *, max_tokens: int, id_tokens: int = 0
+    ) -> EvidencePool:
+        """Whole chunks in the order given (best first), deduplicated, while they fit.
+
+        Args:
+            max_tokens: Prompt tokens the evidence may take.
+            id_tokens: What each evidence id costs elsewhere in the prompt (the output
+                schema lists every id), counted per sentence.
+        """
         items: list[EvidenceItem] = []
         chunks: list[Chunk] = []
         seen: set[str] = set()
@@ -134,7 +183,7 @@ class EvidencePool:
             chunk = hit.chunk
             if chunk.id in seen:
                 continue
-            cost = _chunk_cost(chunk.text)
+            cost = _chunk_cost(chunk.text) + id_tokens * len(sentence_spans(chunk.text))
             if used + cost > max_tokens:
                 if chunks:
                     continue  # a smaller, lower-ranked chunk may still fit

@@ -1,7 +1,8 @@
 """The executor: runs a plan's steps as their dependencies finish, in parallel within a limit.
 
 Per step: retrieval with the step's queries and filters, evidence packed into the model's
-window (whole chunks, most relevant first), one structured LLM call whose evidence ids are an
+window (the dependencies' cited evidence first, then whole retrieved chunks, most relevant
+first, with the output schema counted too), one structured LLM call whose evidence ids are an
 enum, and a :class:`~maestro_lite.result.StepResult` with citations resolved to exact spans.
 A failed step records its cause; steps that depend on it are skipped, never run on garbage.
 A step that outlasts its timeout fails like any other. A model endpoint that stays down
@@ -34,7 +35,7 @@ from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
 from .plan import Plan, Step
 from .result import StepResult
 from .retrieval import Retriever, SearchHit, SearchMode
-from .step_io import build_messages, head_tokens, output_model, prompt_head, read_output
+from .step_io import pack_prompt, prompt_head, read_output
 from .usage import Usage
 
 __all__ = ["Execution", "Executor"]
@@ -249,11 +250,6 @@ class Executor:
             max_tokens=self.output_tokens, temperature=self.fix_temperature, seed=round
         )
 
-    def _evidence_budget(self, base_tokens: int) -> int:
-        window = self.model.context_window
-        # The schema repeats every evidence id; keep a margin for it and the instructions.
-        return max(256, window - self.output_tokens - base_tokens - 400)
-
     async def _run_step(
         self,
         step: Step,
@@ -308,15 +304,16 @@ class Executor:
 
         try:
             hits = await self._retrieve(step)
-            inherited = await self._inherited_evidence(deps)
-            head = prompt_head(step, task=task, dependencies=deps)
-            retrieved = EvidencePool([], [])
-            if hits:  # packing leaves room for everything else in the prompt
-                budget = self._evidence_budget(head_tokens(head + (feedback or "")))
-                retrieved = EvidencePool.from_hits(hits, max_tokens=budget)
-            pool = inherited.merged(retrieved)
-            messages = build_messages(head, pool, feedback)
-            schema = output_model(step.kind, pool.ids, data_type)
+            pool, messages, schema = pack_prompt(
+                step,
+                prompt_head(step, task=task, dependencies=deps),
+                hits=hits,
+                inherited=await self._inherited_evidence(deps),
+                feedback=feedback,
+                data_type=data_type,
+                window=self.model.context_window,
+                output_tokens=self.output_tokens,
+            )
             async with asyncio.timeout(self.step_timeout):
                 completion = await generate(
                     self.model,

@@ -19,15 +19,17 @@ from pydantic import BaseModel, Field, create_model
 from ._dynamic import list_of, literal_of, optional
 from .evidence import EvidencePool
 from .models.base import Message
+from .models.generate import schema_tokens
 from .plan import Step, StepKind
 from .result import Claim, StepResult
+from .retrieval import SearchHit
 from .tokens import count_tokens
 
 __all__ = [
     "StepOutput",
     "build_messages",
-    "head_tokens",
     "output_model",
+    "pack_prompt",
     "prompt_head",
     "read_output",
 ]
@@ -145,14 +147,80 @@ def prompt_head(
     return "\n".join(lines)
 
 
-def head_tokens(head: str) -> int:
-    """Tokens of the system prompt and ``head``: what packing must leave room for."""
-    return _system_tokens() + count_tokens(head)
-
-
 @lru_cache(maxsize=1)
 def _system_tokens() -> int:
     return count_tokens(_SYSTEM)
+
+
+_NO_EVIDENCE = EvidencePool([], [])
+_MIN_EVIDENCE_TOKENS = 256
+"""Room kept for retrieved evidence even when the window is nearly full: a step with
+nothing else to go on gets at least its best chunk."""
+_ENUM_ID_TOKENS = 5
+"""What one evidence id adds to the output schema (an entry of its ``enum``)."""
+
+
+def pack_prompt(
+    step: Step,
+    head: str,
+    *,
+    hits: Sequence[SearchHit],
+    inherited: EvidencePool,
+    feedback: str | None,
+    data_type: type[BaseModel] | None,
+    window: int,
+    output_tokens: int,
+) -> tuple[EvidencePool, list[Message], type[BaseModel]]:
+    """A step's evidence, messages and output schema, fitted to the model's window.
+
+    Everything in the prompt counts against ``window`` minus ``output_tokens``: the
+    instructions, the results of earlier steps, the evidence inherited from them, the
+    retrieved evidence (whole chunks, most relevant first) and the output schema, which
+    lists every evidence id. Inherited evidence comes first; retrieved chunks fill what is
+    left. What still does not fit is shed from the end: retrieved chunks, then inherited
+    sentences. A single retrieved chunk with nothing else to go on stays, whatever it costs.
+
+    Returns:
+        ``(evidence, messages, output schema)``.
+    """
+    limit = window - output_tokens
+    if not hits:
+        messages = build_messages(head, inherited, feedback)
+        schema = output_model(step.kind, inherited.ids, data_type)
+        # A token is at least one byte: a prompt with fewer bytes than the room surely fits,
+        # and needs no tokenising (most steps without retrieval).
+        size = sum(len(m.content.encode()) + 4 for m in messages) + schema_tokens(schema)
+        if size <= limit:
+            return inherited, messages, schema
+    user = build_messages(head, _NO_EVIDENCE, feedback)[1].content
+    fixed = _system_tokens() + count_tokens(user) + 8  # 4 tokens of framing per message
+    retrieved = _NO_EVIDENCE
+    if hits:
+        room = limit - fixed - inherited.tokens
+        room -= schema_tokens(output_model(step.kind, inherited.ids, data_type))
+        if not len(inherited):
+            room = max(_MIN_EVIDENCE_TOKENS, room)
+        if room > 0:
+            fields = len(data_type.model_fields) if data_type is not None else 1
+            retrieved = EvidencePool.from_hits(
+                hits, max_tokens=room, id_tokens=_ENUM_ID_TOKENS * fields
+            )
+    while True:  # the estimate above is close; check it with the real schema, shed if over
+        pool = inherited.merged(retrieved)
+        schema = output_model(step.kind, pool.ids, data_type)
+        over = fixed + pool.tokens + schema_tokens(schema) - limit
+        if over <= 0:
+            break
+        if len(retrieved):
+            shed = retrieved.shed(over, whole_chunks=True, keep_first=not len(inherited))
+            if len(shed) == len(retrieved):
+                break  # one chunk and nothing else: the model's window is the limit
+            retrieved = shed
+        elif len(inherited):
+            inherited = inherited.shed(over)
+        else:
+            break
+    return pool, build_messages(head, pool, feedback), schema
 
 
 def build_messages(head: str, pool: EvidencePool, feedback: str | None = None) -> list[Message]:

@@ -41,6 +41,7 @@ __all__ = [
     "UsageMeter",
     "generate",
     "json_schema_for",
+    "schema_tokens",
 ]
 
 T = TypeVar("T", bound=BaseModel)
@@ -192,6 +193,13 @@ def _schema_instruction(output_type: type[BaseModel]) -> str:
         "(field descriptions say what to put in each field):\n"
         + json.dumps(json_schema_for(output_type), separators=(",", ":"))
     )
+
+
+@lru_cache(maxsize=1024)
+def schema_tokens(output_type: type[BaseModel]) -> int:
+    """Prompt tokens the schema instructions of ``output_type`` add to a call (they go into
+    the system message): what a prompt must leave room for besides its own text."""
+    return count_tokens(_schema_instruction(output_type)) + 2  # the "\n\n" joining them
 
 
 def _with_schema(messages: Sequence[Message], output_type: type[BaseModel]) -> list[Message]:

@@ -1,15 +1,22 @@
-"""Evidence: sentence ids, whole-chunk packing, exact resolution."""
+"""Evidence: sentence ids, whole-chunk packing into the model's window, exact resolution."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from maestro_lite.budget import Budget
+from maestro_lite.documents import Chunk
 from maestro_lite.evidence import EvidencePool, sentence_spans
-from maestro_lite.retrieval import SearchHit
+from maestro_lite.models import FunctionModel, ModelCall
+from maestro_lite.orchestrator import Maestro
+from maestro_lite.plan import Plan, Step
+from maestro_lite.retrieval import SearchFilter, SearchHit
 from maestro_lite.tokens import count_tokens
 
-from .conftest import V1, V2, make_chunk
+from .conftest import V1, V2, MemoryRetriever, evidence, make_chunk, step_of
 
 
 def test_sentences_of_a_clause() -> None:
@@ -79,3 +86,69 @@ def test_overlapping_chunks_offer_each_sentence_once() -> None:
     quotes = [item.text for item in pool.items]
     assert quotes == ["Alpha is first here.", "Beta comes second.", "Gamma is the third one."]
     assert pool.ids == ["c1.s1", "c1.s2", "c2.s1"]
+
+
+def _clauses(doc: str, n: int) -> list[Chunk]:
+    """``n`` chunks of six sentences each, at distinct offsets of document ``doc``."""
+    out = []
+    for i in range(n):
+        text = " ".join(
+            f"Clause {i}.{j} of the {doc} agreement sets a fee of {i * 10 + j} dollars for "
+            "each notice given in writing."
+            for j in range(1, 7)
+        )
+        chunk = make_chunk(doc, f"Agreement {doc}", text, i)
+        out.append(chunk.model_copy(update={"doc_start": i * 1000, "doc_end": i * 1000 + 999}))
+    return out
+
+
+async def test_inherited_evidence_counts_against_the_window_of_a_step_that_also_retrieves() -> None:
+    window, output_tokens = 3000, 256
+    sent: list[ModelCall] = []
+
+    def answer(call: ModelCall) -> dict[str, Any]:
+        sent.append(call)
+        ids = list(evidence(call))[:30]  # each reading step cites 30 sentences
+        return {
+            "answer": "fees",
+            "claims": [{"text": "fees", "evidence": ids[i : i + 8]} for i in range(0, len(ids), 8)],
+        }
+
+    steps = [
+        Step(
+            id=d,
+            instruction=f"fees of {d}",
+            queries=["fee notice writing clause"],
+            k=12,
+            filters=SearchFilter(document_ids=[d]),
+        )
+        for d in ("a", "b")
+    ]
+    steps.append(
+        Step(
+            id="both",
+            kind="synthesize",
+            instruction="compare the fees",
+            depends_on=["a", "b"],
+            queries=["fee dollars notice"],
+            k=12,
+        )
+    )
+    result = await Maestro(
+        FunctionModel(answer, context_window=window),
+        output_tokens=output_tokens,
+        check_figures=False,
+    ).run(
+        "fees",
+        corpus=MemoryRetriever(_clauses("a", 12) + _clauses("b", 12)),
+        plan=Plan(steps=steps),
+        budget=Budget(max_rounds=1),
+    )
+    assert [result.steps[s].status for s in ("a", "b", "both")] == ["done"] * 3
+    for call in sent:  # what the model was sent, schema instructions included, fits
+        prompt = sum(count_tokens(m.content) + 4 for m in call.messages)
+        assert prompt + output_tokens <= window, (step_of(call), prompt)
+    final = evidence(sent[-1])
+    inherited = [i for i in final if i.startswith("e")]
+    assert len(inherited) == 60  # every sentence the two steps cited is offered again
+    assert any(i.startswith("c") for i in final)  # and retrieved chunks fill the rest
