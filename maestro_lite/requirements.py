@@ -159,11 +159,17 @@ class Requirement(BaseModel):
             value = self.fn(ctx)
         except Exception as exc:  # a user's check crashing is a failed check, with the cause
             return CheckOutcome(score=0.0, reason=f"check raised {type(exc).__name__}: {exc}")
+        # Every result carries a reason, also when the check gave only a bool or a score.
         if isinstance(value, CheckOutcome):
-            return value
+            return value if value.reason else value.model_copy(update={"reason": _scored(value)})
         if isinstance(value, bool):
-            return CheckOutcome(score=1.0 if value else 0.0)
-        return CheckOutcome(score=max(0.0, min(1.0, float(value))))
+            return CheckOutcome(score=1.0 if value else 0.0, reason=f"the check returned {value}")
+        outcome = CheckOutcome(score=max(0.0, min(1.0, float(value))))
+        return outcome.model_copy(update={"reason": _scored(outcome)})
+
+
+def _scored(outcome: CheckOutcome) -> str:
+    return f"the check scored {outcome.score:.2f}"
 
 
 _WORD_LIMIT = re.compile(

@@ -6,19 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from maestro_lite import ModelAPIError, PlanError
 from maestro_lite.budget import Budget
 from maestro_lite.models import ModelCall
 from maestro_lite.orchestrator import Maestro
 from maestro_lite.plan import Plan, Step
-from maestro_lite.requirements import Requirement
+from maestro_lite.requirements import CheckContext, CheckOutcome, Requirement
 from maestro_lite.retrieval import SearchFilter
 from maestro_lite.runs import SQLiteRunStore
 
 from ..runs.conftest import REVISED_PLAN
 from .conftest import MemoryRetriever, cite, step_of
-from .test_orchestrator import answer_notice, judge_mentions, notice_plan, routed
+from .test_orchestrator import NoticeTerms, answer_notice, judge_mentions, notice_plan, routed
 
 
 async def test_a_replanned_round_without_output_does_not_beat_an_earlier_answer(
@@ -121,3 +122,79 @@ async def test_an_invalid_declared_plan_is_refused_before_the_run_is_recorded(
     result = await maestro.run("x", corpus=contracts, plan=Plan(steps=[only]))
     assert result.status == "passed"
     assert [r.run_id for r in store.list()] == [result.run_id]
+
+
+class StrictTerms(BaseModel):
+    old_notice_days: int
+    new_notice_days: int
+    governing_law: str  # the evidence the final step gets does not state it
+
+
+async def test_a_dozen_requirements_of_every_kind_are_each_reported_with_score_and_reason(
+    contracts: MemoryRetriever,
+) -> None:
+    verdicts = {"r1": "met", "r2": "met", "r3": "mostly met", "r4": "partly met", "r5": "not met"}
+    judge_calls: list[str] = []
+
+    def judge(call: ModelCall) -> dict[str, Any]:
+        judge_calls.append(call.last_user)
+        return {i: {"reason": f"{i} looked at", "verdict": v} for i, v in verdicts.items()}
+
+    def step(call: ModelCall) -> dict[str, Any]:
+        if call.schema_title == "ExtractedNoticeTerms":
+            return {
+                "old_notice_days": {"value": 90, "evidence": cite(call, "90 days")},
+                "new_notice_days": {"value": 60, "evidence": cite(call, "60 days")},
+                "governing_law": {"value": None, "missing_reason": "not in the evidence"},
+            }
+        return answer_notice(call)
+
+    def mentions_both(ctx: CheckContext) -> bool:
+        """the output has both notice periods"""
+        return ctx.output.old_notice_days == 90 and ctx.output.new_notice_days == 60
+
+    def cites_enough(ctx: CheckContext) -> CheckOutcome:
+        return CheckOutcome(score=min(1.0, len(ctx.citations) / 4), reason="cited sentences")
+
+    requirements: list[Any] = [
+        "state both notice periods",  # r1..r5: judged, in one call
+        "name the agreement each period comes from",
+        "say which period is longer",
+        Requirement.judge("be neutral in tone", threshold=0.4),
+        "explain why the period changed",
+        mentions_both,  # r6: a callable
+        Requirement.check(cites_enough, "cite at least four sentences", threshold=0.5),
+        Requirement.conforms_to(NoticeTerms),  # r8, r9: schemas
+        Requirement.conforms_to(StrictTerms),
+        "answer in under 120 words",  # r10, r11: length limits, checked exactly
+        Requirement.max_words(3),
+        Requirement.cite_every_claim(),  # r12
+    ]
+    model = routed(notice_plan, step, judge)
+    result = await Maestro(model).run(
+        "notice terms",
+        corpus=contracts,
+        requirements=requirements,
+        output_type=NoticeTerms,
+        budget=Budget(max_rounds=1),
+    )
+    reported = {r.id: r for r in result.requirements if r.kind != "builtin"}
+    assert sorted(reported, key=lambda i: int(i[1:])) == [f"r{n}" for n in range(1, 13)]
+    for r in reported.values():
+        assert 0.0 <= r.score <= 1.0 and r.reason, r
+    assert [reported[f"r{n}"].kind for n in range(1, 13)] == (
+        ["judge"] * 5 + ["check", "check", "schema", "schema", "check", "check", "check"]
+    )
+    passed = {i for i, r in reported.items() if r.passed}
+    assert passed == {"r1", "r2", "r3", "r4", "r6", "r7", "r8", "r10", "r11", "r12"}
+    assert reported["r3"].score == 0.75 and reported["r4"].score == 0.4
+    assert reported["r5"].reason == "not met: r5 looked at"
+    assert "validation error" in reported["r9"].reason
+    assert reported["r6"].reason == "the check returned True"
+    # Length limits count the words of the output as text (here its JSON, one "word").
+    assert reported["r11"].reason == "1 words (limit 3)"
+    assert reported["r10"].reason == "1 words (limit 120)"
+    assert len(judge_calls) == 1  # every judged requirement in one call, nothing else
+    listing = judge_calls[0].split("Requirements:\n", 1)[1].splitlines()
+    assert [line.split(":", 1)[0] for line in listing] == ["r1", "r2", "r3", "r4", "r5"]
+    assert result.status == "unmet"
