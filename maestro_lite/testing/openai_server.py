@@ -34,10 +34,31 @@ from ..models.scripted import ModelCall
 
 __all__ = ["Fault", "FaultRates", "OpenAICompatibleServer", "Responder", "responder_from"]
 
-Fault = Literal["ok", "429", "500", "503", "401", "400", "404", "timeout", "drop", "malformed"]
+Fault = Literal[
+    "ok",
+    "429",
+    "500",
+    "503",
+    "401",
+    "400",
+    "404",
+    "timeout",
+    "drop",
+    "malformed",
+    "bad_json",
+    "bad_schema",
+]
 """What the server does with one request: answer (``ok``), an HTTP error, hang past the
-client's timeout (``timeout``), close the connection without answering (``drop``), or send a
-body that is not JSON (``malformed``)."""
+client's timeout (``timeout``), close the connection without answering (``drop``), send a
+body that is not JSON (``malformed``), or answer 200 with a well-formed chat completion whose
+message is not what was asked for: text that is not JSON (``bad_json``) or a JSON object
+that violates the requested schema (``bad_schema``). The last two exercise the client's
+re-ask path over real HTTP."""
+
+BAD_JSON = '{"answer": "cut off mid'
+"""The message content of a ``bad_json`` fault."""
+BAD_SCHEMA = '{"unexpected": "a JSON object that matches no requested schema"}'
+"""The message content of a ``bad_schema`` fault."""
 
 Responder = Callable[[dict[str, Any]], str | dict[str, Any]]
 """Maps the request body to the assistant message content (a dict is sent as JSON text)."""
@@ -80,6 +101,8 @@ class FaultRates:
     rate_timeout: float = 0.0
     rate_drop: float = 0.0
     rate_malformed: float = 0.0
+    rate_bad_json: float = 0.0
+    rate_bad_schema: float = 0.0
     seed: int = 0
     _rng: random.Random = field(init=False, repr=False)
 
@@ -94,6 +117,8 @@ class FaultRates:
             ("timeout", self.rate_timeout),
             ("drop", self.rate_drop),
             ("malformed", self.rate_malformed),
+            ("bad_json", self.rate_bad_json),
+            ("bad_schema", self.rate_bad_schema),
         ):
             if x < rate:
                 return fault  # type: ignore[return-value]
@@ -237,8 +262,10 @@ class OpenAICompatibleServer:
             if _peer_closed(exchange.sock):
                 self._settle(exchange)
 
-    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
-        content = self.responder(body)
+    def _completion(self, body: dict[str, Any], content: str | None = None) -> dict[str, Any]:
+        """A chat completion answering ``body``: with ``content``, or the responder's."""
+        if content is None:
+            content = self.responder(body)
         if not isinstance(content, str):
             content = json.dumps(content)
         prompt = "".join(str(m.get("content", "")) for m in body.get("messages", []))
@@ -359,6 +386,9 @@ class OpenAICompatibleServer:
                         self.connection.shutdown(socket.SHUT_RDWR)
                     case "malformed":
                         self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess')
+                    case "bad_json" | "bad_schema":
+                        content = BAD_JSON if fault == "bad_json" else BAD_SCHEMA
+                        self._send(200, json.dumps(server._completion(body, content)).encode())
 
             def _hang(self) -> None:
                 """Hold the request without answering until the client gives up (or

@@ -15,6 +15,7 @@ from ..orchestration.test_orchestrator import answer_notice, judge_mentions, not
 
 __all__ = [
     "Killed",
+    "answering_reasks",
     "KillingStore",
     "contracts",
     "fix_then_replan_model",
@@ -126,6 +127,23 @@ def over_http(model: FunctionModel) -> Responder:
     the same call in process."""
     function: Any = model._function
     return responder_from(function)
+
+
+_CORRECTIONS = ("That reply does not match the required JSON schema", "That reply was cut off")
+
+
+def answering_reasks(responder: Responder) -> Responder:
+    """``responder``, answering a re-ask (the request again, with the rejected reply and the
+    correction appended) as it answered the request: the scenario's functions read the last
+    user message, which a re-ask replaces with the correction."""
+
+    def respond(body: dict[str, Any]) -> str | dict[str, Any]:
+        messages = list(body["messages"])
+        while len(messages) > 2 and str(messages[-1]["content"]).startswith(_CORRECTIONS):
+            messages = messages[:-2]  # the rejected reply and the correction
+        return responder({**body, "messages": messages})
+
+    return respond
 
 
 def unit_of(body: dict[str, Any]) -> str:

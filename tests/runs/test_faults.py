@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from maestro_lite import Limiter, ProviderLimits, RetryPolicy, RunInterruptedError
-from maestro_lite.events import Event, StepFinished
+from maestro_lite.events import Event, ModelAttempted, StepFinished
 from maestro_lite.models import OpenAIModel
 from maestro_lite.orchestrator import Maestro
+from maestro_lite.result import RunResult
 from maestro_lite.runs import SQLiteRunStore
-from maestro_lite.testing import FaultRates, OpenAICompatibleServer
+from maestro_lite.testing import Fault, FaultRates, OpenAICompatibleServer
 
 from ..orchestration.conftest import MemoryRetriever
-from .conftest import fix_then_replan_model, over_http, unit_of
+from .conftest import answering_reasks, fix_then_replan_model, over_http, unit_of
 
 TASK = "Compare the two versions"
 REQUIREMENTS = ["cover the governing law of both versions"]
@@ -27,10 +28,11 @@ LIMIT = 2
 
 async def run_all(
     server: OpenAICompatibleServer, retriever: MemoryRetriever, runs: int
-) -> list[str]:
+) -> list[RunResult]:
     limiter = Limiter({server.base_url: ProviderLimits(max_concurrent=LIMIT)})
     async with OpenAIModel("test-model", base_url=server.base_url, timeout=0.3) as model:
-        maestro = Maestro(model, concurrency=4, retry=PATIENT, limiter=limiter)
+        # Enough re-asks that a call survives a run of bad answers at this rate.
+        maestro = Maestro(model, concurrency=4, retry=PATIENT, max_reasks=8, limiter=limiter)
         results = await asyncio.gather(
             *(
                 maestro.run(TASK, corpus=retriever, requirements=REQUIREMENTS, run_id=f"run{i}")
@@ -39,36 +41,55 @@ async def run_all(
         )
     assert limiter.stats(server.base_url).max_in_flight <= LIMIT
     assert all(r.status == "passed" for r in results), [r.error for r in results]
-    return [r.output_text for r in results]
+    return list(results)
+
+
+FAULTS: list[Fault] = ["429", "500", "timeout", "drop", "malformed", "bad_json", "bad_schema"]
+BAD_ANSWERS = ("bad_json", "bad_schema")
 
 
 async def test_with_30_percent_faults_every_run_completes_with_the_fault_free_output(
     contracts: MemoryRetriever,
 ) -> None:
-    responder = over_http(fix_then_replan_model())
+    responder = answering_reasks(over_http(fix_then_replan_model()))
     with OpenAICompatibleServer(responder) as clean:
-        expected = await run_all(clean, contracts, runs=4)
+        expected = [r.output_text for r in await run_all(clean, contracts, runs=4)]
 
     faults = FaultRates(
-        rate_429=0.06,
-        rate_500=0.06,
-        rate_timeout=0.06,
-        rate_drop=0.06,
-        rate_malformed=0.06,
+        rate_429=0.045,
+        rate_500=0.045,
+        rate_timeout=0.045,
+        rate_drop=0.045,
+        rate_malformed=0.045,
+        rate_bad_json=0.045,
+        rate_bad_schema=0.045,
         seed=5,
     )
     with OpenAICompatibleServer(
         responder,
-        faults=["429", "500", "timeout", "drop", "malformed"],  # each kind at least once
+        faults=FAULTS,  # each kind at least once
         rates=faults,
         retry_after=0.01,
         hang_seconds=5,
     ) as faulty:
-        outputs = await run_all(faulty, contracts, runs=4)
-    assert outputs == expected
+        results = await run_all(faulty, contracts, runs=4)
+    assert [r.output_text for r in results] == expected
     seen = Counter(faulty.outcomes)
-    assert {"429", "500", "timeout", "drop", "malformed"} <= set(seen)
+    assert set(FAULTS) <= set(seen)
     assert 1 - seen["ok"] / len(faulty.outcomes) >= 0.25  # the share of faulty calls
+    # Answers that were not the JSON asked for came back as 200s and were re-asked: each
+    # one makes at least the next attempt of its call a re-ask, and every attempt counts.
+    bad = sum(seen[f] for f in BAD_ANSWERS)
+    reasks = sum(r.usage.reasks for r in results)
+    assert reasks >= bad > 0
+    invalid = [
+        e
+        for r in results
+        for e in r.events
+        if isinstance(e, ModelAttempted) and e.outcome == "invalid"
+    ]
+    assert len(invalid) == bad
+    assert sum(r.usage.requests for r in results) == len(faulty.outcomes)
     # The server's own count: the shared limit held across all runs and every fault.
     assert faulty.max_in_flight == LIMIT
 
