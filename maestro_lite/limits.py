@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .models.base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel
 from .models.cached import CachedModel
 from .models.fallback import FallbackModel
+from .settings import Settings
 from .tokens import count_tokens
 
 __all__ = ["GateStats", "LimitedModel", "Limiter", "Permit", "ProviderLimits"]
@@ -213,6 +214,21 @@ class Limiter:
         self._clock = clock
         self._gates: dict[str, _Gate] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limiter | None:
+        """The limiter the settings describe (``MAESTRO_MAX_CONCURRENT``,
+        ``MAESTRO_REQUESTS_PER_MINUTE``, ``MAESTRO_TOKENS_PER_MINUTE``): those limits for
+        every provider, each through its own gate; ``None`` when none is set. The CLI's
+        commands build theirs this way."""
+        limits = ProviderLimits(
+            max_concurrent=settings.max_concurrent,
+            requests_per_minute=settings.requests_per_minute,
+            tokens_per_minute=settings.tokens_per_minute,
+        )
+        if limits == ProviderLimits(max_concurrent=None):
+            return None
+        return cls(default=limits)
 
     def key_for(self, model: ChatModel) -> str:
         """The gate a model's calls go through."""

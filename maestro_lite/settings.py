@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Public evaluation data (``MAESTRO_DATA_DIR``); defaults to ``../shared/data``."""
 
+    max_concurrent: int | None = Field(default=None, ge=1)
+    """Model calls in flight at once per provider, for the commands' limiter
+    (``MAESTRO_MAX_CONCURRENT``); unset: unlimited."""
+
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    """Model requests per minute per provider (``MAESTRO_REQUESTS_PER_MINUTE``); unset:
+    unlimited."""
+
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+    """Prompt plus completion tokens per minute per provider
+    (``MAESTRO_TOKENS_PER_MINUTE``); unset: unlimited."""
+
     @property
     def models_dir(self) -> Path:
         return self.home / "models"

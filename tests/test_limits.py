@@ -12,6 +12,7 @@ from maestro_lite import Limiter, ProviderLimits
 from maestro_lite.limits import LimitedModel, Permit
 from maestro_lite.models import FunctionModel, Message, ModelCall, ModelSettings
 from maestro_lite.orchestrator import Maestro
+from maestro_lite.settings import Settings
 
 from .orchestration.conftest import MemoryRetriever, contracts, step_of
 from .orchestration.test_orchestrator import answer_notice, judge_mentions, notice_plan, routed
@@ -190,3 +191,21 @@ def test_no_minute_ever_holds_more_than_the_limit(per_minute: float, used: float
     busiest = max(bisect.bisect_left(granted, t + 60) - i for i, t in enumerate(granted))
     assert busiest <= per_minute + 1e-9
     assert len(granted) >= used * per_minute * 5  # and how much of the limit is used
+
+
+def test_a_limiter_is_built_from_the_settings_only_when_they_set_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("MAX_CONCURRENT", "REQUESTS_PER_MINUTE", "TOKENS_PER_MINUTE"):
+        monkeypatch.delenv(f"MAESTRO_{name}", raising=False)
+    assert Limiter.from_settings(Settings()) is None  # unset: unlimited, no limiter at all
+    monkeypatch.setenv("MAESTRO_MAX_CONCURRENT", "2")
+    monkeypatch.setenv("MAESTRO_TOKENS_PER_MINUTE", "90000")
+    limiter = Limiter.from_settings(Settings())
+    assert limiter is not None
+    limits = limiter.limits_for(limiter.key_for(FunctionModel(lambda c: "", name="openai:x")))
+    assert limits == ProviderLimits(
+        max_concurrent=2, requests_per_minute=None, tokens_per_minute=90_000
+    )
+    only_rate = Limiter.from_settings(Settings(max_concurrent=None, requests_per_minute=30))
+    assert only_rate is not None and only_rate.default.max_concurrent is None

@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from ..cache import ResponseCache
+from ..limits import Limiter
 from ..models import ChatModel, ModelRegistry, model_from_settings, parse_model_spec
 from ..models import Progress as ProgressCallback
 from ..runs import SQLiteRunStore
@@ -68,12 +69,13 @@ def open_model(settings: Settings) -> ChatModel:
 
 @contextmanager
 def durable(settings: Settings) -> Iterator[dict[str, Any]]:
-    """``Maestro`` arguments that make CLI runs durable: the run store (``maestro runs``,
-    ``maestro resume``) and the response cache, both under the settings' home."""
+    """``Maestro`` arguments of CLI runs: the run store (``maestro runs``, ``maestro
+    resume``) and the response cache, both under the settings' home, and the provider
+    limits the settings set (``MAESTRO_MAX_CONCURRENT`` ...)."""
     store = SQLiteRunStore.open(settings)
     cache = ResponseCache.open(settings)
     try:
-        yield {"run_store": store, "cache": cache}
+        yield {"run_store": store, "cache": cache, "limiter": Limiter.from_settings(settings)}
     finally:
         store.close()
         cache.close()

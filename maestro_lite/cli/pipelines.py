@@ -37,6 +37,7 @@ from pipelines import (
 from ..corpus import Corpus
 from ..documents import DocumentInfo
 from ..errors import UserError
+from ..limits import Limiter
 from ..orchestrator import Maestro
 from ..runs import SQLiteRunStore
 from ..settings import Settings
@@ -123,6 +124,7 @@ def _maestro(settings: Settings, store: SQLiteRunStore, verbose: bool) -> Maestr
     return Maestro(
         open_model(settings),
         run_store=store,
+        limiter=Limiter.from_settings(settings),
         on_event=EventPrinter(err_console, verbose=verbose),
     )
 
@@ -334,6 +336,7 @@ def extract(
         maestro = Maestro(
             open_model(settings),
             run_store=store,
+            limiter=Limiter.from_settings(settings),
             on_event=EventPrinter(err_console, verbose=True) if verbose else None,
         )
         source, chosen = await _sources(settings, documents, corpus)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,39 @@ def test_run_on_an_unknown_corpus_is_one_line(maestro: Maestro, ingested: dict[s
         result = maestro("run", TASK, "--corpus", "nope", env=_env(ingested, server))
     assert result.returncode == 2
     assert "no corpus named 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+class Overlapping:
+    """Answers like the scenario's model, but holds each of the two parallel reading steps
+    until the other one has arrived too (or a while has passed): unlimited, they are in
+    flight together; limited to one call at a time, they cannot be."""
+
+    def __init__(self) -> None:
+        model = routed(notice_plan, answer_notice, judge_mentions("90 days", "60 days"))
+        self.answer = responder_from(model._function)
+        self.lock = threading.Lock()
+        self.readers = 0
+        self.both = threading.Event()
+
+    def __call__(self, body: dict[str, Any]) -> str | dict[str, Any]:
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        if "Your step (answer): Notice period" in user:
+            with self.lock:
+                self.readers += 1
+                if self.readers == 2:
+                    self.both.set()
+            self.both.wait(timeout=3)
+        return self.answer(body)
+
+
+@pytest.mark.parametrize(("limit", "peak"), [(None, 2), ("1", 1)])
+def test_run_honours_the_provider_limits_of_the_settings(
+    maestro: Maestro, ingested: dict[str, str], limit: str | None, peak: int
+) -> None:
+    with OpenAICompatibleServer(Overlapping(), model_ids=["test-model"]) as server:
+        env = _env(ingested, server)
+        if limit is not None:
+            env["MAESTRO_MAX_CONCURRENT"] = limit
+        result = maestro("run", TASK, "--corpus", "contracts", "--budget", "low", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert server.max_in_flight == peak  # counted by the server itself
