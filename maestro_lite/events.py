@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .models.generate import Attempt
 from .plan import Plan
 from .requirements import RequirementResult
 from .result import Decision, StepResult
@@ -126,13 +127,35 @@ class ModelAttempted(_Event):
 
     kind: Literal["model_attempted"] = "model_attempted"
     purpose: str
-    """``plan``, ``step:<id>`` or ``judge``."""
+    """``plan``, ``step:<id>``, ``judge`` or ``judge:<step id>``."""
     model: str
     outcome: Literal["ok", "invalid", "error", "cached"]
-    """``cached``: answered from the response cache, no call made."""
+    """``cached``: answered without a call (the response cache, or on resume the run's own
+    record of the identical call)."""
     error: str | None = None
     usage: Usage
     seconds: float
+    key: str | None = None
+    """The call's response-cache key (model, messages, schema, settings), when the model
+    answered it."""
+    response: str | None = None
+    """The answer's raw text: recorded with the event so that a resumed run answers the
+    identical call from it rather than paying for it twice."""
+
+    @classmethod
+    def of(cls, run_id: str, purpose: str, attempt: Attempt) -> ModelAttempted:
+        """The event of one attempt made by :func:`~maestro_lite.models.generate`."""
+        return cls(
+            run_id=run_id,
+            purpose=purpose,
+            model=attempt.model,
+            outcome=attempt.outcome,
+            error=attempt.error,
+            usage=attempt.usage,
+            seconds=attempt.seconds,
+            key=attempt.key,
+            response=attempt.response,
+        )
 
 
 class ValidationFinished(_Event):

@@ -270,18 +270,11 @@ class Executor:
         hits: list[SearchHit] = []
 
         def on_attempt(attempt: Attempt) -> None:
+            emit(ModelAttempted.of(run_id, f"step:{step.id}", attempt))  # with its answer
+            # The step's trace holds the parsed answer; its raw text is recorded once, above.
+            if attempt.response is not None:
+                attempt = attempt.model_copy(update={"key": None, "response": None})
             attempts.append(attempt)
-            emit(
-                ModelAttempted(
-                    run_id=run_id,
-                    purpose=f"step:{step.id}",
-                    model=attempt.model,
-                    outcome=attempt.outcome,
-                    error=attempt.error,
-                    usage=attempt.usage,
-                    seconds=attempt.seconds,
-                )
-            )
 
         def failed(error: str) -> StepResult:
             result = StepResult(

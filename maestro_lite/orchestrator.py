@@ -43,7 +43,7 @@ from .requirements import RequirementLike
 from .result import RunResult
 from .retrieval import Retriever, SearchMode
 from .run_loop import _Run
-from .runs import FINISHED, RunSpec, RunStore, finished_error, resume_point
+from .runs import FINISHED, RecordedAnswers, RunSpec, RunStore, finished_error, resume_point
 from .usage import Usage
 
 __all__ = ["CorpusStore", "EventHandler", "Maestro"]
@@ -160,10 +160,20 @@ class Maestro:
         """:meth:`resume` for code without an event loop."""
         return _sync("resume", lambda: self.resume(run_id, **kwargs))
 
-    def _model(self, model: ChatModel, run_id: str, cache: bool) -> ChatModel:
-        """``model`` as one run uses it: each call through the limiter, the cache in front."""
+    def _model(
+        self,
+        model: ChatModel,
+        run_id: str,
+        cache: bool,
+        recorded: RecordedAnswers | None = None,
+    ) -> ChatModel:
+        """``model`` as one run uses it: each call through the limiter; with a run store,
+        each answer keyed for the record and, on resume, recorded answers given before the
+        limiter is asked (no permit needed); the cache in front."""
         if self.limiter is not None:
             model = self.limiter.wrap(model, run=run_id)
+        if recorded is not None:
+            model = recorded.wrap(model)
         if cache and self.cache is not None:
             model = CachedModel(model, self.cache)
         return model
@@ -283,8 +293,10 @@ class Maestro:
         """Continue a run that stopped (interrupted, crashed, killed) from its checkpoints.
 
         The stored task, requirements, budget and plan are used again; steps that finished
-        are kept, not run again, and rounds already validated are not validated again, so no
-        model call is paid twice for finished work. Usage so far stays in the run's totals
+        are kept, not run again, and rounds already validated are not validated again; a
+        call the run made since its last checkpoint (a rejected plan draft, a judge call, a
+        re-asked attempt) is answered from the run's record of it. No model call is paid
+        twice, with or without the response cache. Usage so far stays in the run's totals
         and counts against its budget.
 
         Args:

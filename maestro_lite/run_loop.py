@@ -44,7 +44,7 @@ from .planner import Planner
 from .requirements import Requirement, RequirementLike, normalize_requirements
 from .result import Decision, RoundRecord, RunResult, RunStatus, StepResult, ValidationReport
 from .retrieval import Retriever
-from .runs import ResumePoint
+from .runs import RecordedAnswers, ResumePoint
 from .validator import Validator
 
 if TYPE_CHECKING:
@@ -119,13 +119,18 @@ class _Run:
             self.meter.add(resume.usage)
             self.started -= resume.active_seconds
             self.exhausted = resume.exhausted
+        # A recorded run records each answer; on resume, a call it already paid for is
+        # answered from that record.
+        recorded = None
+        if maestro.run_store is not None:
+            recorded = RecordedAnswers.of(history) if resume is not None else RecordedAnswers()
         self.planner = Planner(
-            maestro._model(maestro.planner_model or maestro.model, run_id, cache),
+            maestro._model(maestro.planner_model or maestro.model, run_id, cache, recorded),
             retry=maestro.retry,
             max_reasks=maestro.max_reasks,
         )
         self.executor = Executor(
-            maestro._model(maestro.model, run_id, cache),
+            maestro._model(maestro.model, run_id, cache, recorded),
             corpus,
             concurrency=maestro.concurrency,
             mode=maestro.search_mode,
@@ -135,7 +140,7 @@ class _Run:
             step_timeout=maestro.step_timeout,
         )
         self.validator = Validator(
-            maestro._model(maestro.judge_model or maestro.model, run_id, cache),
+            maestro._model(maestro.judge_model or maestro.model, run_id, cache, recorded),
             corpus,
             retry=maestro.retry,
             max_reasks=maestro.max_reasks,
@@ -162,17 +167,7 @@ class _Run:
         self.emit(RunInterrupted(run_id=self.run_id, error=cause, usage=self.meter.usage))
 
     def _on_plan_attempt(self, attempt: Attempt) -> None:
-        self.emit(
-            ModelAttempted(
-                run_id=self.run_id,
-                purpose="plan",
-                model=attempt.model,
-                outcome=attempt.outcome,
-                error=attempt.error,
-                usage=attempt.usage,
-                seconds=attempt.seconds,
-            )
-        )
+        self.emit(ModelAttempted.of(self.run_id, "plan", attempt))
 
     def _on_plan_rejected(self, problems: str, attempt: int) -> None:
         self.emit(PlanRejected(run_id=self.run_id, problems=problems, attempt=attempt))

@@ -402,17 +402,7 @@ class Validator:
         ]
 
         def on_attempt(a: Attempt) -> None:
-            emit(
-                ModelAttempted(
-                    run_id=run_id,
-                    purpose=purpose,
-                    model=a.model,
-                    outcome=a.outcome,
-                    error=a.error,
-                    usage=a.usage,
-                    seconds=a.seconds,
-                )
-            )
+            emit(ModelAttempted.of(run_id, purpose, a))
 
         try:
             completion = await generate(

@@ -63,6 +63,9 @@ class RawResponse(BaseModel):
     finish_reason: str | None = None
     cached: bool = False
     """Served from a response cache: no call was made (counted in ``Usage.cached_requests``)."""
+    key: str | None = None
+    """The call's key (as the response cache keys it), set by a run's
+    :class:`~maestro_lite.runs.ReplayModel` so that the run records this answer."""
 
 
 @runtime_checkable

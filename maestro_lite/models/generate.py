@@ -127,12 +127,20 @@ class Attempt(BaseModel):
     model: str
     outcome: Literal["ok", "invalid", "error", "cached"]
     """``ok``: usable answer; ``invalid``: answer failed validation (re-asked);
-    ``error``: the call itself failed; ``cached``: answered by the response cache, no call."""
+    ``error``: the call itself failed; ``cached``: answered without a call, by the response
+    cache or, on resume, from the run's own record of the identical call."""
     error: str | None = None
     output: str | None = None
     """The raw text of an ``invalid`` answer (truncated), kept for audit and debugging."""
     usage: Usage
     seconds: float
+    key: str | None = Field(default=None, exclude=True)
+    """The call's response-cache key (model, messages, schema, settings), for an answer
+    the model gave (``ok`` or ``invalid``)."""
+    response: str | None = Field(default=None, exclude=True, repr=False)
+    """That answer's full raw text. With ``key``, what a run records so that a resumed run
+    answers the identical call again without paying for it (not kept in step results,
+    which hold the parsed answer)."""
 
 
 @dataclass
@@ -430,10 +438,13 @@ async def generate(
         # Every attempt after the first invalid answer counts as a re-ask.
         usage = _usage_of(model, convo, raw, estimate, seconds=elapsed, reask=reasks > 0)
         ok: Literal["ok", "cached"] = "ok"
-        if raw.cached:  # a cache below us answered: no call was made
+        answer: dict[str, Any] = {}
+        if raw.cached:  # a cache (or a run's record) below us answered: no call was made
             usage, ok = Usage(cached_requests=1, model_seconds=elapsed), "cached"
+        elif raw.key is not None:  # a run records its answers (see runs.ReplayModel)
+            answer = {"key": raw.key, "response": raw.text}
         if output_type is None:
-            record(Attempt(model=raw.model, outcome=ok, usage=usage, seconds=elapsed))
+            record(Attempt(model=raw.model, outcome=ok, usage=usage, seconds=elapsed, **answer))
             return Completion(
                 output=raw.text, text=raw.text, model=raw.model, usage=total, attempts=attempts
             )
@@ -449,6 +460,7 @@ async def generate(
                     output=raw.text[:2000],
                     usage=usage,
                     seconds=elapsed,
+                    **answer,
                 )
             )
             if reasks >= max_reasks:
@@ -476,7 +488,7 @@ async def generate(
                 )
             convo = [*convo, Message.assistant(raw.text), Message.user(correction)]
             continue
-        record(Attempt(model=raw.model, outcome=ok, usage=usage, seconds=elapsed))
+        record(Attempt(model=raw.model, outcome=ok, usage=usage, seconds=elapsed, **answer))
         return Completion(
             output=parsed, text=raw.text, model=raw.model, usage=total, attempts=attempts
         )

@@ -3,11 +3,13 @@
 Every run, plan, step, attempt, validation, decision and event is recorded in a
 :class:`RunStore` (SQLite by default, at ``settings.runs_db``), so a run that was interrupted
 or killed resumes from its checkpoints (``Maestro.resume``, ``maestro resume RUN_ID``)
-without running finished steps again.
+without running finished steps again, and answers the calls it had made since its last
+checkpoint from its own record of them (:class:`ReplayModel`).
 """
 
 from .base import FINISHED, PlanRecord, RunRecord, RunState, RunStore, RunSummary, finished_error
 from .export import export_run
+from .replay import RecordedAnswers, ReplayModel
 from .resume import CompletedRound, ResumePoint, resume_point
 from .spec import RunSpec
 from .sqlite import SQLiteRunStore
@@ -16,6 +18,8 @@ __all__ = [
     "FINISHED",
     "CompletedRound",
     "PlanRecord",
+    "RecordedAnswers",
+    "ReplayModel",
     "ResumePoint",
     "RunRecord",
     "RunSpec",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,13 @@ from maestro_lite import (
 from maestro_lite.events import ModelAttempted, RunInterrupted, RunResumed, RunStarted
 from maestro_lite.models import FunctionModel, ModelCall
 from maestro_lite.orchestrator import Maestro
+from maestro_lite.requirements import Requirement, RequirementLike
+from maestro_lite.result import RunResult
 from maestro_lite.runs import SQLiteRunStore
 
 from ..orchestration.conftest import MemoryRetriever, step_of
+from ..orchestration.test_orchestrator import answer_notice, notice_plan, routed
+from ..orchestration.test_run_loop import judge_all
 from .conftest import Killed, KillingStore, fix_then_replan_model
 
 TASK = "Compare the two versions"
@@ -27,47 +33,150 @@ REQUIREMENTS = ["cover the governing law of both versions"]
 NO_WAIT = RetryPolicy(max_retries=1, initial_delay=0.0, jitter=0.0)
 
 
-async def test_a_run_killed_after_any_event_resumes_to_the_same_result(
-    contracts: MemoryRetriever, tmp_path: Path
-) -> None:
-    baseline_model = fix_then_replan_model()
+def _call_id(call: ModelCall) -> tuple[Any, ...]:
+    """What makes two calls identical (as the response cache keys them)."""
+    return (tuple(m.content for m in call.messages), call.schema_title, call.settings)
+
+
+async def every_kill_point(
+    tmp_path: Path,
+    retriever: MemoryRetriever,
+    make_model: Callable[[], FunctionModel],
+    requirements: Sequence[RequirementLike],
+) -> RunResult:
+    """Run the scenario once, then again killed after each of its events in turn, each time
+    resumed by a new process (store, model) with no response cache; returns the baseline."""
+    baseline_model = make_model()
     baseline_store = SQLiteRunStore(tmp_path / "baseline.sqlite3")
     baseline = await Maestro(baseline_model, concurrency=1, run_store=baseline_store).run(
-        TASK, corpus=contracts, requirements=REQUIREMENTS, run_id="base"
+        TASK, corpus=retriever, requirements=requirements, run_id="base"
     )
-    assert [r.decision.action for r in baseline.rounds] == ["fix", "replan", "finish"]
-    n_events = len(baseline_store.events("base"))
-    assert n_events == len(baseline.events) > 30
+    events = baseline_store.events("base")
+    assert len(events) == len(baseline.events)
 
-    for after in range(n_events):
+    for after, dying_in in enumerate(events):
         db = tmp_path / f"killed-{after}.sqlite3"
-        first = fix_then_replan_model()
+        first = make_model()
         dying = KillingStore(db, after=after)
         with pytest.raises(Killed):
             await Maestro(first, concurrency=1, run_store=dying).run(
-                TASK, corpus=contracts, requirements=REQUIREMENTS, run_id="r"
+                TASK, corpus=retriever, requirements=requirements, run_id="r"
             )
         # A new process: a new store on the same file, a new model.
-        second = fix_then_replan_model()
+        second = make_model()
         store = SQLiteRunStore(db)
         assert store.get("r").status == "running"
-        result = await Maestro(second, concurrency=1, run_store=store).resume("r", corpus=contracts)
-        where = f"killed after event {after}"
-        assert result.status == baseline.status == "passed", where
+        result = await Maestro(second, concurrency=1, run_store=store).resume("r", corpus=retriever)
+        where = f"killed committing event {after} ({dying_in.kind})"
+        assert result.status == baseline.status, where
         assert result.output_text == baseline.output_text, where
         assert [r.decision for r in result.rounds] == [r.decision for r in baseline.rounds], where
         assert result.plan == baseline.plan, where
-        # Only the call in flight when the process died may be made again (every unit of
-        # work here is one call): nothing that had finished is paid for twice.
-        repeated = len(first.calls) + len(second.calls) - len(baseline_model.calls)
-        assert repeated in (0, 1), where
+        # No call is paid twice: checkpoints keep finished work, and every answer is recorded
+        # with its attempt, so only a call whose record died with the process is made again
+        # (an identical call answered earlier in the run is answered from the record, as a
+        # response cache would).
+        lost = 1 if dying_in.kind == "model_attempted" else 0
+        asked = Counter(_call_id(c) for c in first.calls + second.calls)
+        needed = Counter(_call_id(c) for c in baseline_model.calls)
+        needed.update(_call_id(c) for c in first.calls[len(first.calls) - lost :])
+        assert asked <= needed, where  # each call at most as often as the run needs it
+        made = len(first.calls) + len(second.calls)
         # Every recorded attempt counts, in both sessions.
         attempts = [e for e in result.events if isinstance(e, ModelAttempted)]
-        assert result.usage.requests == len(attempts), where
+        assert result.usage.requests == sum(a.usage.requests for a in attempts), where
+        assert result.usage.requests == made - lost, where
         assert store.get("r").summary.usage == result.usage, where
         assert sum(isinstance(e, RunStarted) for e in result.events) == (1 if after else 0)
         store.close()
         dying.close()
+    return baseline
+
+
+async def test_a_run_killed_after_any_event_resumes_to_the_same_result(
+    contracts: MemoryRetriever, tmp_path: Path
+) -> None:
+    baseline = await every_kill_point(tmp_path, contracts, fix_then_replan_model, REQUIREMENTS)
+    assert [r.decision.action for r in baseline.rounds] == ["fix", "replan", "finish"]
+    assert len(baseline.events) > 30
+
+
+def second_thoughts_model() -> FunctionModel:
+    """A model whose first plan draft is rejected (a cycle), whose first answer to s1 does
+    not fit its schema (re-asked), and which judges a final and a per-step requirement: the
+    calls that no checkpoint holds until the next one is written."""
+
+    def plan(call: ModelCall) -> dict[str, Any]:
+        if "That plan cannot be used" in call.last_user:
+            return notice_plan(call)
+        cyclic = notice_plan(call)
+        cyclic["steps"][0]["depends_on"] = ["s3"]
+        return cyclic
+
+    def step(call: ModelCall) -> Any:
+        reasked = call.messages[-1].content.startswith("That reply does not match")
+        if "2023" in step_of(call) and not reasked:
+            return {"answer": "90 days."}  # no claims: invalid, re-asked
+        return answer_notice(call)
+
+    return routed(plan, step, judge_all())
+
+
+STEP_JUDGED: list[RequirementLike] = [
+    "state both notice periods",
+    Requirement.judge("cite the agreement it is about", scope="steps"),
+]
+
+
+async def test_rejected_drafts_reasks_and_judge_calls_are_not_paid_twice_on_resume(
+    contracts: MemoryRetriever, tmp_path: Path
+) -> None:
+    baseline = await every_kill_point(tmp_path, contracts, second_thoughts_model, STEP_JUDGED)
+    kinds = [e.kind for e in baseline.events]
+    assert kinds.count("plan_rejected") == 1
+    assert baseline.usage.reasks == 1
+    judged = [e for e in baseline.events if isinstance(e, ModelAttempted) and "judge" in e.purpose]
+    assert len(judged) == 4  # the output, then s1, s2, s3
+    assert baseline.status == "passed"
+
+
+async def test_a_crash_from_the_model_during_validation_repeats_no_answered_call(
+    contracts: MemoryRetriever,
+) -> None:
+    """The process dies (an exception from the model) on the third judge call of the round:
+    on resume, with no cache, the two judgements already given are not asked again."""
+    answered: list[str] = []
+
+    def dying_on_third_judgement(make: Callable[[], FunctionModel]) -> FunctionModel:
+        inner = make()
+
+        def call(c: ModelCall) -> Any:
+            if c.schema_title == "Verdicts" and sum("Verdicts" in a for a in answered) == 2:
+                raise Killed
+            reply = inner._function(c)
+            answered.append(f"{c.schema_title}:{c.prompt}")
+            return reply
+
+        return FunctionModel(call, name="routed")
+
+    store = SQLiteRunStore()
+    first = dying_on_third_judgement(second_thoughts_model)
+    with pytest.raises(Killed):
+        await Maestro(first, concurrency=1, run_store=store).run(
+            TASK, corpus=contracts, requirements=STEP_JUDGED, run_id="r"
+        )
+    assert not store.get("r").rounds  # the round's validation never got recorded
+    before = list(answered)
+    second = second_thoughts_model()
+    result = await Maestro(second, concurrency=1, run_store=store).resume("r", corpus=contracts)
+    assert result.status == "passed"
+    asked_again = [f"{c.schema_title}:{c.prompt}" for c in second.calls]
+    assert not set(asked_again) & set(before)  # zero repeats of answered calls
+    assert [c.schema_title for c in second.calls] == ["Verdicts", "Verdicts"]  # s2's, s3's
+    # The first two judgements came from the run's record; finished steps were checkpointed.
+    replayed = [e for e in result.events if isinstance(e, ModelAttempted) and e.outcome == "cached"]
+    assert [e.purpose for e in replayed] == ["judge", "judge:s1"]
+    assert result.usage.cached_requests == 2
 
 
 def outage_model(down: dict[str, bool]) -> FunctionModel:
