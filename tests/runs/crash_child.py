@@ -1,7 +1,7 @@
 """A real process running the scenario's multi-step run against an HTTP endpoint, recording
 it in a run store; the crash test kills it with SIGKILL.
 
-Usage: python -m tests.runs.crash_child DB BASE_URL RUN_ID
+Usage: python -m tests.runs.crash_child DB BASE_URL RUN_ID [CONCURRENCY]
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ def contracts() -> MemoryRetriever:
     )
 
 
-async def main(db: str, base_url: str, run_id: str) -> None:
+async def main(db: str, base_url: str, run_id: str, concurrency: int = 1) -> None:
     async with OpenAIModel("test-model", base_url=base_url, timeout=60) as model:
         maestro = Maestro(
             model,
-            concurrency=1,
+            concurrency=concurrency,
             retry=RetryPolicy(max_retries=0),
             run_store=SQLiteRunStore(db),
         )
@@ -38,4 +38,4 @@ async def main(db: str, base_url: str, run_id: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    asyncio.run(main(*sys.argv[1:4], *(int(n) for n in sys.argv[4:5])))

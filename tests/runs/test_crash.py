@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +74,26 @@ def baseline() -> tuple[str, list[str]]:
     return asyncio.run(clean())
 
 
-async def resume(db: Path, base_url: str) -> RunResult:
+async def resume(db: Path, base_url: str, concurrency: int = 1) -> RunResult:
     """Resume run ``r`` in this process, as ``maestro resume r`` would."""
     store = SQLiteRunStore(db)
     assert store.get("r").status == "running"  # the child had no chance to record more
     async with OpenAIModel("test-model", base_url=base_url) as model:
-        return await Maestro(model, concurrency=1, run_store=store).resume("r", corpus=contracts())
+        maestro = Maestro(model, concurrency=concurrency, run_store=store)
+        return await maestro.resume("r", corpus=contracts())
+
+
+def start_child(db: Path, base_url: str, concurrency: int = 1) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.runs.crash_child", str(db), base_url, "r", str(concurrency)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def kill(child: subprocess.Popen[bytes]) -> None:
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(timeout=60) == -signal.SIGKILL
 
 
 @pytest.mark.parametrize("unit", KILL_AT)
@@ -89,15 +105,10 @@ def test_a_run_killed_mid_run_resumes_without_repeating_finished_calls(
     db = tmp_path / "runs.sqlite3"
     gate = Gate(unit)
     with OpenAICompatibleServer(gate) as server:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests.runs.crash_child", str(db), server.base_url, "r"],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        child = start_child(db, server.base_url)
         try:
             assert gate.held.wait(timeout=120), "the child never reached the kill point"
-            child.send_signal(signal.SIGKILL)
-            assert child.wait(timeout=60) == -signal.SIGKILL
+            kill(child)
         finally:
             if child.poll() is None:
                 child.kill()
@@ -116,3 +127,45 @@ def test_a_run_killed_mid_run_resumes_without_repeating_finished_calls(
     assert after[0] == unit
     # Usage counts every recorded attempt of both processes.
     assert result.usage.requests == len(before) - 1 + len(after)
+
+
+def finished_steps(db: Path) -> set[str]:
+    with SQLiteRunStore(db) as store:
+        return {s.step_id for s in store.get("r").steps if s.status == "done"}
+
+
+def test_a_parallel_run_killed_with_steps_finished_and_in_flight_resumes_once_each(
+    baseline: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    """Two steps run at once: the child is killed once s1 is checkpointed while s2 is in
+    flight. The resume, also parallel, asks for s2 once more and never for s1."""
+    expected_output, expected_units = baseline
+    held = "step:Notice period in the 2025 version"
+    db = tmp_path / "runs.sqlite3"
+    gate = Gate(held)
+    with OpenAICompatibleServer(gate) as server:
+        child = start_child(db, server.base_url, concurrency=2)
+        try:
+            assert gate.held.wait(timeout=120), "the child never sent s2"
+            for _ in range(2400):  # until the child has checkpointed s1 (observable state)
+                if db.exists() and "s1" in finished_steps(db):
+                    break
+                time.sleep(0.05)
+            assert finished_steps(db) == {"s1"}
+            kill(child)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            gate.release.set()
+        before = [unit_of(b) for b in server.requests]
+        assert sorted(before) == sorted(["plan", "step:Notice period in the 2023 version", held])
+
+        result = asyncio.run(resume(db, server.base_url, concurrency=2))
+        after = [unit_of(b) for b in server.requests[len(before) :]]
+
+    assert result.status == "passed" and result.output_text == expected_output
+    assert after.count(held) == 1 and "step:Notice period in the 2023 version" not in after
+    assert Counter(before) + Counter(after) == Counter(expected_units) + Counter([held])
+    assert result.steps["s1"].round == 1
+    assert result.usage.requests == len(before) - 1 + len(after)  # s2's lost call unrecorded

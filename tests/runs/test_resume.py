@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,14 +17,20 @@ from maestro_lite import (
     RunNotFound,
     UserError,
 )
-from maestro_lite.events import ModelAttempted, RunInterrupted, RunResumed, RunStarted
+from maestro_lite.events import (
+    ModelAttempted,
+    RunInterrupted,
+    RunResumed,
+    RunStarted,
+    StepFinished,
+)
 from maestro_lite.models import FunctionModel, ModelCall
 from maestro_lite.orchestrator import Maestro
 from maestro_lite.requirements import Requirement, RequirementLike
 from maestro_lite.result import RunResult
 from maestro_lite.runs import SQLiteRunStore
 
-from ..orchestration.conftest import MemoryRetriever, step_of
+from ..orchestration.conftest import MemoryRetriever, cite, step_of
 from ..orchestration.test_orchestrator import answer_notice, notice_plan, routed
 from ..orchestration.test_run_loop import judge_all
 from .conftest import Killed, KillingStore, fix_then_replan_model
@@ -246,3 +253,95 @@ async def test_resume_refuses_what_cannot_work(contracts: MemoryRetriever) -> No
         await maestro.resume("done")
     with pytest.raises(UserError, match="needs the run store"):
         await Maestro(fix_then_replan_model()).resume("done")
+
+
+def wide_plan(call: ModelCall) -> dict[str, Any]:
+    """Four independent readings, then a synthesis: a plan that runs in parallel."""
+    readings = [
+        ("s1", "Notice period in the 2023 version", "D1"),
+        ("s2", "Notice period in the 2025 version", "D2"),
+        ("s3", "Liability cap in the 2023 version", "D1"),
+        ("s4", "Liability cap in the 2025 version", "D2"),
+    ]
+    steps: list[dict[str, Any]] = [
+        {
+            "id": sid,
+            "kind": "answer",
+            "instruction": text,
+            "depends_on": [],
+            "queries": ["terminate notice liability capped"],
+            "documents": [doc],
+        }
+        for sid, text, doc in readings
+    ]
+    steps.append(
+        {
+            "id": "s5",
+            "kind": "synthesize",
+            "instruction": "Compare the notice periods",
+            "depends_on": ["s1", "s2", "s3", "s4"],
+            "queries": [],
+            "documents": [],
+        }
+    )
+    return {"rationale": "Read all four clauses at once.", "steps": steps}
+
+
+def read_clause(call: ModelCall) -> dict[str, Any]:
+    instruction = step_of(call)
+    if instruction.startswith("Liability cap"):
+        needle = "capped"
+        return {"answer": needle, "claims": [{"text": needle, "evidence": cite(call, needle)}]}
+    return answer_notice(call)
+
+
+async def test_a_parallel_run_stopped_mid_round_resumes_without_repeating_finished_steps(
+    contracts: MemoryRetriever,
+) -> None:
+    """s1 and s2 finish, s3 is in flight and s4's endpoint refuses: the run stops with s3
+    cancelled. The resume keeps s1 and s2 and runs s3 and s4 once more, in parallel."""
+    checkpointed: set[str] = set()
+    both_done = asyncio.Event()
+    outage = {"on": True}
+    in_flight: list[str] = []
+
+    async def step(call: ModelCall) -> Any:
+        instruction = step_of(call)
+        if outage["on"] and instruction == "Liability cap in the 2023 version":
+            in_flight.append(instruction)
+            await asyncio.Event().wait()  # in flight when the run stops
+        if outage["on"] and instruction == "Liability cap in the 2025 version":
+            await both_done.wait()
+            raise ModelConnectionError("connection refused", model="routed")
+        return read_clause(call)
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, StepFinished):
+            checkpointed.add(event.step_id)
+            if {"s1", "s2"} <= checkpointed:
+                both_done.set()
+
+    store = SQLiteRunStore()
+    model = routed(wide_plan, step, judge_all())
+    maestro = Maestro(
+        model, concurrency=4, run_store=store, retry=RetryPolicy(max_retries=0), on_event=on_event
+    )
+    with pytest.raises(RunInterruptedError):
+        await maestro.run(TASK, corpus=contracts, run_id="wide")
+    assert in_flight == ["Liability cap in the 2023 version"]
+    record = store.get("wide")
+    assert {s.step_id for s in record.steps if s.status == "done"} == {"s1", "s2"}
+    assert sorted(sid for _, sid in record.running) == ["s3", "s4"]  # started, never finished
+    first = len(model.calls)
+
+    outage["on"] = False
+    result = await maestro.resume("wide", corpus=contracts)
+    assert result.status == "passed"
+    resumed = [step_of(c) for c in model.calls[first:] if c.schema_title == "StepAnswer"]
+    assert sorted(resumed) == [
+        "Compare the notice periods",
+        "Liability cap in the 2023 version",
+        "Liability cap in the 2025 version",
+    ]  # s1 and s2 are not run again; s3 and s4 once each
+    assert result.steps["s1"].round == result.steps["s3"].round == 1
+    assert result.usage.requests == len(model.calls)  # the cancelled call counted too
