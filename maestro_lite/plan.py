@@ -264,7 +264,6 @@ def _page_problems(step: Step, documents: Sequence[DocumentInfo]) -> list[str]:
     longest = max((d.pages for d in documents), default=0)
     if documents and last > longest:
         return [
-            f"step {step.id!r} reads pages {pages}, but the longest document has "
-            f"{longest} page(s)"
+            f"step {step.id!r} reads pages {pages}, but the longest document has {longest} page(s)"
         ]
     return []

@@ -265,9 +265,8 @@ class OpenAICompatibleServer:
     def _completion(self, body: dict[str, Any], content: str | None = None) -> dict[str, Any]:
         """A chat completion answering ``body``: with ``content``, or the responder's."""
         if content is None:
-            content = self.responder(body)
-        if not isinstance(content, str):
-            content = json.dumps(content)
+            reply = self.responder(body)
+            content = reply if isinstance(reply, str) else json.dumps(reply)
         prompt = "".join(str(m.get("content", "")) for m in body.get("messages", []))
         return {
             "id": f"chatcmpl-{len(self.requests)}",
