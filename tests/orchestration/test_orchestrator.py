@@ -469,19 +469,22 @@ class NoticeTerms(BaseModel):
     governing_law: str | None = None
 
 
+def answer_terms(call: ModelCall) -> dict[str, Any]:
+    """Steps answered as :func:`answer_notice`; a final step typed as NoticeTerms with each
+    field cited, the governing law missing with its reason."""
+    if call.schema_title == "ExtractedNoticeTerms":
+        return {
+            "old_notice_days": {"value": 90, "evidence": cite(call, "90 days")},
+            "new_notice_days": {"value": 60, "evidence": cite(call, "60 days")},
+            "governing_law": {"value": None, "missing_reason": "not in the evidence"},
+        }
+    return answer_notice(call)
+
+
 async def test_a_typed_output_cites_each_field_and_explains_missing_ones(
     contracts: MemoryRetriever,
 ) -> None:
-    def step(call: ModelCall) -> dict[str, Any]:
-        if call.schema_title == "ExtractedNoticeTerms":
-            return {
-                "old_notice_days": {"value": 90, "evidence": cite(call, "90 days")},
-                "new_notice_days": {"value": 60, "evidence": cite(call, "60 days")},
-                "governing_law": {"value": None, "missing_reason": "not in the evidence"},
-            }
-        return answer_notice(call)
-
-    model = routed(notice_plan, step, judge_mentions())
+    model = routed(notice_plan, answer_terms, judge_mentions())
     result = await Maestro(model).run("notice terms", corpus=contracts, output_type=NoticeTerms)
     assert result.output == NoticeTerms(old_notice_days=90, new_notice_days=60)
     final = result.steps["s3"]

@@ -19,7 +19,14 @@ from maestro_lite.runs import SQLiteRunStore
 
 from ..runs.conftest import REVISED_PLAN
 from .conftest import MemoryRetriever, cite, step_of
-from .test_orchestrator import NoticeTerms, answer_notice, judge_mentions, notice_plan, routed
+from .test_orchestrator import (
+    NoticeTerms,
+    answer_notice,
+    answer_terms,
+    judge_mentions,
+    notice_plan,
+    routed,
+)
 
 
 async def test_a_replanned_round_without_output_does_not_beat_an_earlier_answer(
@@ -140,15 +147,6 @@ async def test_a_dozen_requirements_of_every_kind_are_each_reported_with_score_a
         judge_calls.append(call.last_user)
         return {i: {"reason": f"{i} looked at", "verdict": v} for i, v in verdicts.items()}
 
-    def step(call: ModelCall) -> dict[str, Any]:
-        if call.schema_title == "ExtractedNoticeTerms":
-            return {
-                "old_notice_days": {"value": 90, "evidence": cite(call, "90 days")},
-                "new_notice_days": {"value": 60, "evidence": cite(call, "60 days")},
-                "governing_law": {"value": None, "missing_reason": "not in the evidence"},
-            }
-        return answer_notice(call)
-
     def mentions_both(ctx: CheckContext) -> bool:
         """the output has both notice periods"""
         return ctx.output.old_notice_days == 90 and ctx.output.new_notice_days == 60
@@ -170,7 +168,7 @@ async def test_a_dozen_requirements_of_every_kind_are_each_reported_with_score_a
         Requirement.max_words(3),
         Requirement.cite_every_claim(),  # r12
     ]
-    model = routed(notice_plan, step, judge)
+    model = routed(notice_plan, answer_terms, judge)
     result = await Maestro(model).run(
         "notice terms",
         corpus=contracts,

@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +85,24 @@ async def resume(db: Path, base_url: str, concurrency: int = 1) -> RunResult:
         return await maestro.resume("r", corpus=contracts())
 
 
-def start_child(db: Path, base_url: str, concurrency: int = 1) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+@contextmanager
+def child_run(
+    db: Path, base_url: str, gate: Gate, concurrency: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The scenario's run in a child process; whatever happens, it is gone afterwards and the
+    request the gate holds is released."""
+    child = subprocess.Popen(
         [sys.executable, "-m", "tests.runs.crash_child", str(db), base_url, "r", str(concurrency)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        gate.release.set()
 
 
 def kill(child: subprocess.Popen[bytes]) -> None:
@@ -105,15 +119,9 @@ def test_a_run_killed_mid_run_resumes_without_repeating_finished_calls(
     db = tmp_path / "runs.sqlite3"
     gate = Gate(unit)
     with OpenAICompatibleServer(gate) as server:
-        child = start_child(db, server.base_url)
-        try:
+        with child_run(db, server.base_url, gate) as child:
             assert gate.held.wait(timeout=120), "the child never reached the kill point"
             kill(child)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-            gate.release.set()
         before = [unit_of(b) for b in server.requests]
         assert before[-1] == unit  # the call in flight when it died
 
@@ -144,8 +152,7 @@ def test_a_parallel_run_killed_with_steps_finished_and_in_flight_resumes_once_ea
     db = tmp_path / "runs.sqlite3"
     gate = Gate(held)
     with OpenAICompatibleServer(gate) as server:
-        child = start_child(db, server.base_url, concurrency=2)
-        try:
+        with child_run(db, server.base_url, gate, concurrency=2) as child:
             assert gate.held.wait(timeout=120), "the child never sent s2"
             for _ in range(2400):  # until the child has checkpointed s1 (observable state)
                 if db.exists() and "s1" in finished_steps(db):
@@ -153,11 +160,6 @@ def test_a_parallel_run_killed_with_steps_finished_and_in_flight_resumes_once_ea
                 time.sleep(0.05)
             assert finished_steps(db) == {"s1"}
             kill(child)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-            gate.release.set()
         before = [unit_of(b) for b in server.requests]
         assert sorted(before) == sorted(["plan", "step:Notice period in the 2023 version", held])
 
