@@ -152,7 +152,10 @@ def test_sigterm_mid_run_then_restart_completes_without_repeating_finished_steps
         assert done.outcome.output == "Notice fell from 90 days (2023) to 60 days (2025)."
         resumed = [e for e in runs.events(run_id) if isinstance(e, RunResumed)]
         assert [e.reused for e in resumed] == [["s1"]]
-        assert runs.get(run_id).summary.usage.requests == len(before) - 1 + len(after)
+        # Every call that reached the endpoint counts, the one cut off by SIGTERM included
+        # (recorded as cancelled when the worker stopped the run).
+        assert runs.get(run_id).summary.usage.requests == len(before) + len(after)
+        assert runs.get(run_id).summary.usage.failed_requests == 1
     assert "continuing 1 unfinished job(s)" in second
     assert f"job {queued.job_id} started" in second and "(continuing its runs)" in second
     assert f"job {queued.job_id} passed" in second
