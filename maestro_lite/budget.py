@@ -27,8 +27,11 @@ class Budget(BaseModel):
     max_requests: int | None = Field(default=40, ge=1)
     """Model calls of every kind (planning, steps, judging, retries, re-asks)."""
     max_tokens: int | None = Field(default=200_000, ge=1)
-    """Input plus output tokens over the run."""
+    """Input plus output tokens over the run. Each call reserves its prompt plus the most
+    output it may generate before it starts."""
     max_cost_usd: float | None = Field(default=None, ge=0)
+    """Estimated cost over the run, at the models' published prices; each call reserves its
+    most cost before it starts. Models without a known price (local ones) cost nothing."""
     max_steps: int = Field(default=8, ge=1)
     """Largest plan: the planner may not write more steps, and a plan declared with
     ``run(plan=...)`` that has more is refused before the run starts."""
