@@ -75,6 +75,11 @@ class Requirement(BaseModel):
     """The score at or above which the requirement passes."""
     scope: Literal["final", "steps"] = "final"
     """``final``: checked on the run's output; ``steps``: on every step's output."""
+    evidence: Literal["cited", "gathered"] = "cited"
+    """What a judged requirement is judged against: the evidence the output cites, or also
+    the evidence the run retrieved and the output left uncited (``gathered``): for
+    requirements about what an answer leaves out, such as a contradiction between sources
+    that it ignores by citing only one side."""
     fn: CheckFn | None = Field(default=None, exclude=True, repr=False)
     schema_type: type[BaseModel] | None = Field(default=None, exclude=True, repr=False)
 

@@ -17,7 +17,7 @@ judge in one call per scope, which sees the output and its cited evidence, not t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, create_model
@@ -32,6 +32,7 @@ from .plan import Plan
 from .requirements import CheckContext, Requirement, RequirementResult
 from .result import Citation, StepResult, ValidationReport
 from .retrieval import Retriever
+from .tokens import count_tokens
 
 __all__ = ["JUDGE_SCORES", "Validator", "check_citations"]
 
@@ -185,6 +186,7 @@ class Validator:
                     text,
                     citations,
                     judged,
+                    gathered=_uncited(results.values(), citations),
                     run_id=run_id,
                     meter=meter,
                     emit=emit,
@@ -198,6 +200,7 @@ class Validator:
                     step_result.answer,
                     step_result.citations,
                     step_judged,
+                    gathered=_uncited([step_result], step_result.citations),
                     run_id=run_id,
                     meter=meter,
                     emit=emit,
@@ -379,6 +382,7 @@ class Validator:
         citations: Sequence[Citation],
         requirements: Sequence[Requirement],
         *,
+        gathered: Sequence[Chunk] = (),
         run_id: str,
         meter: UsageMeter,
         emit: Emit,
@@ -392,13 +396,21 @@ class Validator:
             )
             or "(the output cites no evidence)"
         )
-        listing = "\n".join(f"{r.id}: {r.description}" for r in requirements)
+        wide = [r for r in requirements if r.evidence == "gathered"]
+        listing = "\n".join(
+            f"{r.id}: {r.description}" + (" [judge against all evidence]" if r in wide else "")
+            for r in requirements
+        )
+        prompt = f"Task: {task}\n\nOutput:\n{text}\n\nEvidence cited by the output:\n{evidence}"
+        if wide:
+            prompt += (
+                "\n\nOther evidence the run retrieved, which the output does not cite (only "
+                "for requirements marked [judge against all evidence]):\n"
+                + (_render_uncited(gathered) or "(none)")
+            )
         messages = [
             Message.system(_JUDGE_SYSTEM),
-            Message.user(
-                f"Task: {task}\n\nOutput:\n{text}\n\nEvidence cited by the output:\n"
-                f"{evidence}\n\nRequirements:\n{listing}"
-            ),
+            Message.user(f"{prompt}\n\nRequirements:\n{listing}"),
         ]
 
         def on_attempt(a: Attempt) -> None:
@@ -426,6 +438,32 @@ class Validator:
             score = JUDGE_SCORES[verdict.verdict]
             out.append(_result(r, score, f"{verdict.verdict}: {verdict.reason}", step_id))
         return out
+
+
+_UNCITED_TOKENS = 1500
+"""Most tokens of uncited evidence shown to the judge (best-ranked chunks first)."""
+
+
+def _uncited(results: Iterable[StepResult], citations: Sequence[Citation]) -> list[Chunk]:
+    """Chunks the steps retrieved that ``citations`` do not cite, best-ranked first, once."""
+    cited = {c.chunk_id for c in citations}
+    hits = sorted(
+        (h for r in results for h in r.retrieved if h.chunk.id not in cited),
+        key=lambda h: h.rank,
+    )
+    return list({h.chunk.id: h.chunk for h in hits}.values())
+
+
+def _render_uncited(chunks: Sequence[Chunk]) -> str:
+    lines: list[str] = []
+    spent = 0
+    for i, chunk in enumerate(chunks, start=1):
+        line = f"[u{i}] {chunk.title or chunk.document_id}, page {chunk.page}: {_norm(chunk.text)}"
+        spent += count_tokens(line)
+        if spent > _UNCITED_TOKENS:
+            break
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _result(

@@ -85,6 +85,9 @@ def default_requirements() -> list[Requirement]:
             "Where the cited sources contradict each other, the answer says so and gives each "
             "side with its source (met when the sources do not disagree).",
             id="contradictions",
+            # An answer can hide a conflict by citing one side: judged against everything
+            # the run retrieved, not only what the answer cites.
+            evidence="gathered",
         ),
     ]
 

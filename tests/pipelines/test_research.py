@@ -310,7 +310,7 @@ def conflicting() -> MemoryRetriever:
     )
 
 
-def launch_answers(*, both_sides: bool) -> Any:
+def launch_answers(*, both_sides: bool, cite_both: bool = True) -> Any:
     def answer(call: ModelCall) -> dict[str, Any]:
         step = step_of(call)
         if "memo" in step:
@@ -328,17 +328,14 @@ def launch_answers(*, both_sides: bool) -> Any:
             if both_sides
             else "The Skylark S3 launches on October 14, 2025."
         )
-        # Either way the answer cites both documents: what the judge sees holds the conflict.
-        return {
-            "answer": text,
-            "claims": [
-                {
-                    "text": "The launch is on October 14, 2025.",
-                    "evidence": cite(call, "October 14"),
-                },
-                {"text": "A trade article reports the launch.", "evidence": cite(call, "trade")},
-            ],
-        }
+        claims = [
+            {"text": "The launch is on October 14, 2025.", "evidence": cite(call, "October 14")}
+        ]
+        if cite_both:
+            claims.append(
+                {"text": "A trade article reports the launch.", "evidence": cite(call, "trade")}
+            )
+        return {"answer": text, "claims": claims}
 
     return answer
 
@@ -347,7 +344,9 @@ def judge_contradictions(call: ModelCall) -> dict[str, Any]:
     prompt = call.last_user
     output = prompt.split("Output:\n", 1)[1].split("\n\nEvidence cited by the output:", 1)[0]
     seen = prompt.split("Evidence cited by the output:\n", 1)[1].split("\n\nRequirements:")[0]
-    # The judge is shown evidence from both documents, with both dates.
+    # The judge is shown evidence from both documents, with both dates: the cited evidence,
+    # and for this requirement what the run retrieved and the answer left uncited.
+    assert "contradictions: " in prompt and "[judge against all evidence]" in prompt
     assert "Launch memo" in seen and "Trade article" in seen, seen
     assert "October 14, 2025" in seen and "September 9, 2025" in seen, seen
     assert "contradict each other" in prompt  # the default requirement is judged
@@ -360,14 +359,18 @@ def judge_contradictions(call: ModelCall) -> dict[str, Any]:
     return verdicts
 
 
-@pytest.mark.parametrize("both_sides", [False, True])
+@pytest.mark.parametrize(
+    ("both_sides", "cite_both"),
+    [(False, True), (True, True), (False, False)],
+    ids=["one-side", "both-sides", "one-side-citing-one-source"],
+)
 async def test_contradicting_sources_must_be_called_out(
-    conflicting: MemoryRetriever, both_sides: bool
+    conflicting: MemoryRetriever, both_sides: bool, cite_both: bool
 ) -> None:
     subs = ["When does the memo say the launch is?", "When does the article say it is?"]
     model = routed(
         _SubQuestions=lambda call: {"sub_questions": subs},
-        StepAnswer=launch_answers(both_sides=both_sides),
+        StepAnswer=launch_answers(both_sides=both_sides, cite_both=cite_both),
         Verdicts=judge_contradictions,
     )
     research = Research(Maestro(model), budget=Budget(max_rounds=1, max_requests=10))
