@@ -137,6 +137,20 @@ class WorkerPrinter:
         return None
 
 
+def worker_limiter(
+    settings: Settings, *, max_calls: int | None = None, rpm: float | None = None
+) -> Limiter:
+    """The limits a worker shares between its jobs: the options when given, else the
+    settings', and at most 8 calls in flight per provider when neither says."""
+    return Limiter(
+        default=ProviderLimits(
+            max_concurrent=max_calls or settings.max_concurrent or 8,
+            requests_per_minute=rpm if rpm is not None else settings.requests_per_minute,
+            tokens_per_minute=settings.tokens_per_minute,
+        )
+    )
+
+
 def serve(
     settings: Settings,
     *,
@@ -144,14 +158,19 @@ def serve(
     watches: list[str] | None = None,
     max_jobs: int = 2,
     concurrency: int = 4,
-    max_calls: int = 8,
+    max_calls: int | None = None,
     rpm: float | None = None,
     settle: float = 2.0,
     verbose: bool = False,
 ) -> None:
-    """Run a worker until SIGTERM or Ctrl-C, printing its events."""
+    """Run a worker until SIGTERM or Ctrl-C, printing its events.
+
+    Provider limits: ``max_calls`` and ``rpm`` when given, else the settings'
+    (``MAESTRO_MAX_CONCURRENT``, ``MAESTRO_REQUESTS_PER_MINUTE``, ``MAESTRO_TOKENS_PER_MINUTE``),
+    and at most 8 calls in flight when neither says.
+    """
     chat = open_model(settings)
-    limiter = Limiter(default=ProviderLimits(max_concurrent=max_calls, requests_per_minute=rpm))
+    limiter = worker_limiter(settings, max_calls=max_calls, rpm=rpm)
 
     async def go() -> None:
         worker = Worker(
@@ -178,10 +197,18 @@ def worker_command(
     model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
     max_jobs: int = typer.Option(2, "--max-jobs", help="Jobs run at once.", min=1),
     concurrency: int = typer.Option(4, "--concurrency", help="Steps in flight per run.", min=1),
-    max_calls: int = typer.Option(
-        8, "--max-calls", help="Model calls in flight at once, per provider, over all jobs.", min=1
+    max_calls: int | None = typer.Option(
+        None,
+        "--max-calls",
+        help="Model calls in flight at once, per provider, over all jobs "
+        "(default: MAESTRO_MAX_CONCURRENT, else 8).",
+        min=1,
     ),
-    rpm: float | None = typer.Option(None, "--rpm", help="Requests per minute per provider."),
+    rpm: float | None = typer.Option(
+        None,
+        "--rpm",
+        help="Requests per minute per provider (default: MAESTRO_REQUESTS_PER_MINUTE).",
+    ),
     settle: float = typer.Option(
         2.0, "--settle", help="Seconds a watched file must stay unchanged before it is read."
     ),

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from maestro_lite import ProviderLimits, Settings
+from maestro_lite.cli.worker import worker_limiter
 from maestro_lite.scheduling import ResearchJob, SQLiteScheduleStore
 
 from .conftest import Maestro
@@ -176,3 +178,15 @@ def test_watch_saves_a_watch_whose_then_job_names_absolute_paths(
 @pytest.mark.parametrize("args", [["jobs", "show", "nope"], ["schedule", "remove", "nope"]])
 def test_unknown_names_are_one_line(maestro: Maestro, args: list[str]) -> None:
     refused(maestro(*args), "nope")
+
+
+def test_the_worker_takes_its_provider_limits_from_the_settings_unless_told() -> None:
+    unset = Settings(max_concurrent=None, requests_per_minute=None, tokens_per_minute=None)
+    assert worker_limiter(unset).default == ProviderLimits(max_concurrent=8)
+    configured = Settings(max_concurrent=3, requests_per_minute=120, tokens_per_minute=50_000)
+    assert worker_limiter(configured).default == ProviderLimits(
+        max_concurrent=3, requests_per_minute=120, tokens_per_minute=50_000
+    )
+    told = worker_limiter(configured, max_calls=5, rpm=60).default
+    assert (told.max_concurrent, told.requests_per_minute) == (5, 60)
+    assert told.tokens_per_minute == 50_000
