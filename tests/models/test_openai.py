@@ -134,7 +134,7 @@ async def test_transient_faults_are_retried_until_an_answer() -> None:
     with OpenAICompatibleServer(
         _company,
         faults=faults,
-        hang_seconds=1.0,
+        hang_seconds=30.0,  # the client gives up first, however loaded the machine
         retry_after=0.01,  # type: ignore[arg-type]
     ) as server:
         async with OpenAIModel("test-model", base_url=server.base_url, timeout=0.3) as model:
@@ -162,7 +162,7 @@ async def test_retry_after_is_parsed() -> None:
 
 
 async def test_timeout_maps_to_model_timeout() -> None:
-    with OpenAICompatibleServer(_company, faults=["timeout"], hang_seconds=1.0) as server:
+    with OpenAICompatibleServer(_company, faults=["timeout"], hang_seconds=30.0) as server:
         async with OpenAIModel("test-model", base_url=server.base_url, timeout=0.2) as model:
             with pytest.raises(ModelTimeout):
                 await generate(model, [Message.user("q")], retry=RetryPolicy(max_retries=0))
