@@ -19,7 +19,6 @@ from maestro_lite import (
     Retriever,
     Settings,
     UserError,
-    document_id,
 )
 
 __all__ = [
@@ -110,12 +109,14 @@ def match_documents(
     for item in wanted:
         text = str(item)
         path = os.path.abspath(os.path.expanduser(text))
-        matches = [d for d in documents if d.id == text or d.path == path]
+        matches = [d for d in documents if d.id == text or path in d.paths]
         if not matches:
             matches = [
                 d
                 for d in documents
-                if d.id.startswith(text) or Path(d.path).name == text or d.title == text
+                if d.id.startswith(text)
+                or any(Path(p).name == text for p in d.paths)
+                or d.title == text
             ]
         if len(matches) != 1:
             problem = "no document" if not matches else f"{len(matches)} documents"
@@ -160,15 +161,13 @@ async def ingest_documents(
         corpus or corpus_name_for(paths), settings=settings, embedder=embedder
     )
     report = await store.ingest(files, password=password, progress=progress)
-    by_path = {d.path: d for d in await store.documents()}
-    by_id = {d.id: d for d in by_path.values()}
+    # Every file ingested is among its document's paths, also when the same bytes were
+    # stored under another path first.
+    by_path = {path: d for d in await store.documents() for path in d.paths}
     documents: list[DocumentInfo] = []
     missing: list[str] = []
     for file in files:
         info = by_path.get(str(file))
-        if info is None and file.is_file():
-            # The same bytes may already be in the corpus under another path.
-            info = by_id.get(document_id(await asyncio.to_thread(file.read_bytes)))
         if info is None:
             missing.append(str(file))
         elif info not in documents:

@@ -135,10 +135,10 @@ def ingest(
 def list_documents(corpus: str = _CORPUS) -> None:
     """Show the documents of a corpus."""
 
-    async def run() -> list[tuple[str, str, int, int, str, str]]:
+    async def run() -> list[tuple[str, str, int, int, str, list[str]]]:
         async with await _open(corpus, create=False) as source:
             return [
-                (d.id, d.title, d.pages, d.chunks, d.status, d.path)
+                (d.id, d.title, d.pages, d.chunks, d.status, d.paths)
                 for d in await source.documents()
             ]
 
@@ -146,12 +146,31 @@ def list_documents(corpus: str = _CORPUS) -> None:
     table = Table(title=f"corpus {corpus}: {len(rows)} document(s)")
     for column in ("id", "title", "pages", "chunks", "status", "path"):
         table.add_column(column, overflow="fold")
-    for id, title, pages, chunks, status, path in rows:
+    for id, title, pages, chunks, status, paths in rows:
         colour = "green" if status == "ok" else "yellow"
         table.add_row(
-            id, escape(title), str(pages), str(chunks), f"[{colour}]{status}[/]", escape(path)
+            id, escape(title), str(pages), str(chunks), f"[{colour}]{status}[/]", _paths(paths)
         )
     console.print(table)
+
+
+_OTHER_PATHS_SHOWN = 2
+"""Other files with a document's content named in the listing; the rest are counted."""
+
+
+def _paths(paths: list[str]) -> str:
+    """A document's path, and on a second line the other files holding the same content
+    (relative to the first one's folder when under it)."""
+    cell = escape(paths[0])
+    folder = Path(paths[0]).parent
+    others = [
+        str(Path(p).relative_to(folder)) if Path(p).is_relative_to(folder) else p
+        for p in paths[1 : 1 + _OTHER_PATHS_SHOWN]
+    ]
+    if others:
+        more = len(paths) - 1 - len(others)
+        cell += f"\n[dim]also {', '.join(map(escape, others))}{f' +{more} more' if more else ''}[/]"
+    return cell
 
 
 @docs_app.command("remove")
@@ -159,7 +178,7 @@ def remove_document(
     document_id: str = typer.Argument(..., help="Document id, or a unique prefix of it."),
     corpus: str = _CORPUS,
 ) -> None:
-    """Remove a document and its chunks from a corpus."""
+    """Remove a document and its chunks from a corpus (for every file holding it)."""
 
     async def run() -> tuple[str, str]:
         async with await _open(corpus, create=False) as source:

@@ -4,8 +4,10 @@ A record is *visible* when it is complete, not being deleted, and no visible rec
 in ``replaces``. Every reader goes through :meth:`Records.of`, and every write that hides a
 document does so with one record write before a single chunk is touched:
 
-* a new version of a file is marked complete together with the ids it replaces;
-* a removed document (or an old version no new record replaces) is marked ``deleting``.
+* a new version of a file is marked complete together with the ids it replaces (old
+  versions no other file holds: a document lists every path it was ingested from, and
+  one still held by another file only loses the path, in the same record write);
+* a removed document is marked ``deleting``.
 
 Only then are the hidden documents deleted (chunks first, see
 :meth:`~maestro_lite.store.VectorStore.delete_documents`) and the ``replaces`` lists cleared.

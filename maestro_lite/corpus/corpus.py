@@ -226,7 +226,8 @@ class Corpus:
         return await run.run_documents(documents)
 
     async def remove(self, document_id: str) -> DocumentInfo:
-        """Remove a document and its chunks; a unique id prefix is enough.
+        """Remove a document and its chunks, for every path it was ingested from; a unique
+        id prefix is enough. Ingesting one of its files again brings it back.
 
         Raises:
             UserError: No document, or more than one, matches.
@@ -266,7 +267,8 @@ class Corpus:
 
     async def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
         """The chunks with these ids, in order; unknown ids are left out."""
-        return await self.store.get_chunks(self.name, ids)
+        visible = (await self._current()).records.visible
+        return [_attributed(c, visible) for c in await self.store.get_chunks(self.name, ids)]
 
     async def search(
         self,
@@ -320,7 +322,8 @@ class Corpus:
         else:
             ranked = convex_fusion(dense, lexical, lexical_weight=self.hybrid.lexical_weight)
         top = ranked[:k]
-        chunks = {c.id: c for c in await self.store.get_chunks(self.name, [id for id, _ in top])}
+        stored = await self.store.get_chunks(self.name, [id for id, _ in top])
+        chunks = {c.id: _attributed(c, snapshot.records.visible) for c in stored}
         hits = [(chunks[id], score) for id, score in top if id in chunks]
         return [
             SearchHit(chunk=chunk, score=score, rank=rank)
@@ -413,6 +416,16 @@ class Corpus:
                     shutil.rmtree(sibling, ignore_errors=True)
         except OSError:
             pass  # the cache is an optimisation; search works without it
+
+
+def _attributed(chunk: Chunk, visible: Mapping[str, DocumentInfo]) -> Chunk:
+    """``chunk`` with its document's current path and title. A chunk keeps those of the
+    file it was first ingested from; when that file changes while another file still holds
+    the content, the document's record moves on to that file and the chunk must follow."""
+    info = visible.get(chunk.document_id)
+    if info is None or (chunk.path, chunk.title) == (info.path, info.title):
+        return chunk
+    return chunk.model_copy(update={"path": info.path, "title": info.title})
 
 
 async def list_corpora(

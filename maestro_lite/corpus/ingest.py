@@ -4,15 +4,21 @@ The pipeline has two stages joined by a bounded queue, so parsing the next file 
 guarded child process) overlaps with embedding the current one (in a torch thread):
 
 1. *prepare*: read the file, hash it (an unchanged file stops here), parse it, chunk it.
+   A file whose content is already stored (under another path) is not parsed: its path
+   is to be added to that document.
 2. *write*: for a batch of prepared documents, record them as incomplete, embed and store
-   their chunks, mark them complete together with the versions they replace, bump the
-   corpus version, delete the replaced versions, bump it again.
+   their chunks, then *switch*: in one record write, mark them complete, add the paths of
+   files with stored content to their documents, and take each file's path off its older
+   version. An older version left with no path is listed in the ``replaces`` of the record
+   that took its last path; bump the corpus version, delete those versions, bump it again.
 
-A document becomes visible only when its record is marked complete, after all its chunks
-are stored, and the version it replaces disappears in that same record write (see
-``_records``). A crash leaves at most hidden records (and their chunks), which readers
-ignore and the next ingestion deletes before it starts; that run then ingests again what
-was not finished.
+Files with the same content share one document, which lists every path (``paths``) and
+stays while any of them still holds that content: a change to one file only detaches its
+path. A document becomes visible only when its record is marked complete, after all its
+chunks are stored, and the version it replaces disappears (or loses the path) in that same
+record write (see ``_records``). A crash leaves at most hidden records (and their chunks),
+which readers ignore and the next ingestion deletes before it starts; that run then
+ingests again what was not finished.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from ..documents.loaders import (
 from ..documents.model import Chunk, Document, DocumentInfo, MetadataValue
 from ..errors import DocumentError
 from ..store.base import StoredDocument
-from ._records import finish_interrupted, retire, tombstone
+from ._records import finish_interrupted, retire
 
 if TYPE_CHECKING:
     from .corpus import Corpus
@@ -104,12 +110,13 @@ class IngestReport(BaseModel):
     ingested: list[DocumentInfo] = Field(default_factory=list)
     """New documents."""
     updated: list[DocumentInfo] = Field(default_factory=list)
-    """New versions of files already in the corpus; their old versions were removed. A file
-    whose new content is already in the corpus under another path is listed with that
-    document's record (and its own path): nothing was embedded for it."""
+    """New versions of files already in the corpus; their old versions no longer list the
+    file's path (and were removed when no other file holds them). A file whose new content
+    is already in the corpus under another path is listed with that document's record (and
+    its own path): nothing was embedded for it."""
     unchanged: list[str] = Field(default_factory=list)
     """Paths whose content is already in the corpus (maybe under another path, or earlier
-    in the same batch): nothing was added."""
+    in the same run): nothing was embedded, and the path is recorded on that document."""
     no_text: list[DocumentInfo] = Field(default_factory=list)
     """Documents without a text layer (scans): recorded, nothing embedded."""
     failed: list[IngestFailure] = Field(default_factory=list)
@@ -206,16 +213,40 @@ def absolute_keys(passwords: Mapping[str, str] | Mapping[Path, str]) -> dict[Pat
 
 @dataclass
 class _Prepared:
-    """A file ready to be written: a new document (``info``), or a file whose new content
-    is already stored under another path (``info`` is ``None``): then only the file's old
-    versions go."""
+    """A file ready to be written: a new document (``info``), or a file whose content is
+    already stored or being stored (``info`` is ``None``, a *claim*): then the file's path
+    is added to document ``id``, and taken off the file's old versions."""
 
     id: str
     path: str
-    replaces: list[str]
-    """Ids of the file's older versions."""
     info: DocumentInfo | None = None
     chunks: list[Chunk] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Switch:
+    """The record write that makes a batch visible, and what it did."""
+
+    records: list[StoredDocument]
+    """Complete records, in one write: the batch's new documents, and stored documents
+    that gained or lost paths (with ``replaces`` for the documents that lost their last)."""
+    retired: list[str]
+    """Ids of documents left with no path, hidden by ``records``: to delete."""
+    new: list[DocumentInfo]
+    """The batch's new documents, as recorded."""
+    claims: list[_Prepared]
+    """The claims applied."""
+    moved: set[str]
+    """Paths taken off an older version."""
+
+
+def _with_paths(info: DocumentInfo, paths: list[str]) -> DocumentInfo:
+    """``info`` recorded under ``paths``, the first one its primary path. A title taken
+    from the old primary path's file name (text files have no other) follows it."""
+    update: dict[str, Any] = {"paths": paths, "path": paths[0]}
+    if paths[0] != info.path and info.title == Path(info.path).stem:
+        update["title"] = Path(paths[0]).stem
+    return info.model_copy(update=update)
 
 
 @dataclass
@@ -296,6 +327,10 @@ class Ingestion:
         self._by_path: dict[str, set[str]] = {}
         self._seen: set[str] = set()
         """Ids prepared in this run (maybe not written yet)."""
+        self._claims: list[_Prepared] = []
+        """Files found holding stored content, not yet recorded. They are applied at the
+        first switch that can (their document is written), even before their own batch,
+        so a switch never deletes a document a file was just found to hold."""
 
     async def _start(self) -> None:
         self.report.recovered, records = await finish_interrupted(
@@ -305,13 +340,16 @@ class Ingestion:
             self._remember(info)
 
     def _remember(self, info: DocumentInfo) -> None:
+        self._forget(info.id)
         self._complete[info.id] = info
-        self._by_path.setdefault(info.path, set()).add(info.id)
+        for path in info.paths:
+            self._by_path.setdefault(path, set()).add(info.id)
 
     def _forget(self, id: str) -> None:
         info = self._complete.pop(id, None)
         if info is not None:
-            self._by_path.get(info.path, set()).discard(id)
+            for path in info.paths:
+                self._by_path.get(path, set()).discard(id)
 
     def _previous(self, path: str, doc_id: str) -> list[str]:
         """Ids of the stored versions of ``path`` other than ``doc_id``."""
@@ -450,14 +488,18 @@ class Ingestion:
         return doc_id in self._complete or doc_id in self._seen
 
     def _same_content(self, doc_id: str, path: str) -> _Prepared | None:
-        """``path`` holds content already stored: unchanged (``None``), unless ``path``'s
-        own earlier version is another document, which must go."""
-        previous = self._previous(path, doc_id)
-        if previous:
-            return _Prepared(id=doc_id, path=path, replaces=previous)
-        self.report.unchanged.append(path)
-        self._tick(path)
-        return None
+        """``path`` holds content already stored: unchanged (``None``) when the document
+        lists ``path`` and no other version of it is stored, else a claim to write."""
+        known = self._complete.get(doc_id)
+        # Only this file's own item changes what is stored under its path, so this holds
+        # until the claim is applied.
+        if known is not None and path in known.paths and not self._previous(path, doc_id):
+            self.report.unchanged.append(path)
+            self._tick(path)
+            return None
+        claim = _Prepared(id=doc_id, path=path)
+        self._claims.append(claim)
+        return claim
 
     async def _prepare(self, document: Document, *, notes: list[str], size: int) -> _Prepared:
         has_text = any(page.text.strip() for page in document.pages)
@@ -480,15 +522,14 @@ class Ingestion:
         )
         # Only now: content whose preparation failed must not make a later copy "unchanged".
         self._seen.add(document.id)
-        replaces = self._previous(document.path, document.id)
-        return _Prepared(document.id, document.path, replaces, info, chunks)
+        return _Prepared(document.id, document.path, info, chunks)
 
     async def _write(self, batch: list[_Prepared]) -> None:
         store, name = self.corpus.store, self.corpus.name
-        new = [(item, item.info) for item in batch if item.info is not None]
-        chunks = [c for item, _ in new for c in item.chunks]
+        new = [item.info for item in batch if item.info is not None]
+        chunks = [c for item in batch for c in item.chunks]
         t = time.perf_counter()
-        await store.put_documents(name, [StoredDocument(info=i, complete=False) for _, i in new])
+        await store.put_documents(name, [StoredDocument(info=i, complete=False) for i in new])
         self._clock.add("store", t)
         if chunks:
             t = time.perf_counter()
@@ -498,41 +539,73 @@ class Ingestion:
             await store.put_chunks(name, chunks, vectors)
             self._clock.add("store", t)
         t = time.perf_counter()
-        # The switch: each new version becomes visible in the same record write that hides
-        # the versions it replaces; old versions no new record replaces (their file's new
-        # content is stored under another path) are marked as being deleted.
-        done = [
-            StoredDocument(info=info, complete=True, replaces=tuple(item.replaces))
-            for item, info in new
-        ]
-        orphans = [
-            self._complete[old]
-            for item in batch
-            if item.info is None
-            for old in item.replaces
-            if old in self._complete
-        ]
-        await store.put_documents(name, [*done, *map(tombstone, orphans)])
-        await store.bump_version(name)
-        replaced = [old for item in batch for old in item.replaces]
-        if replaced:
-            await retire(store, name, replaced, [d for d in done if d.replaces])
+        # The switch. The batch's claims (files holding stored content) are applied here
+        # too; their items need nothing more.
+        switch = self._switch(new)
+        if switch.records:  # not when the batch is only claims of documents still to come
+            await store.put_documents(name, switch.records)
+            await store.bump_version(name)
+        if switch.retired:
+            replacing = [d for d in switch.records if d.replaces]
+            await retire(store, name, switch.retired, replacing)
             await store.bump_version(name)
         self._clock.add("store", t)
-        for item in batch:
-            for old in item.replaces:
-                self._forget(old)
-            if item.info is None:
-                # Its content is the document stored under another path.
-                same = self._complete[item.id]
-                self.report.updated.append(same.model_copy(update={"path": item.path}))
-                self._tick(item.path)
-                continue
-            info = item.info
+        self._report(switch)
+
+    def _switch(self, new: Sequence[DocumentInfo]) -> _Switch:
+        """The switch for a batch whose ``new`` documents' chunks are stored, applied to
+        this run's view of the corpus at once.
+
+        No ``await`` between taking the claims and updating the view: preparation runs
+        meanwhile, and must either have its claim in this switch or see the documents it
+        retires as gone (and parse the file again).
+        """
+        written = {info.id: info for info in new}
+        claims: list[_Prepared] = []
+        pending: list[_Prepared] = []
+        for claim in self._claims:
+            ready = claim.id in self._complete or claim.id in written
+            (claims if ready else pending).append(claim)
+        self._claims = pending
+        records = dict(written)  # id -> the record as this switch writes it
+
+        def current(doc: str) -> DocumentInfo:
+            return records[doc] if doc in records else self._complete[doc]
+
+        holders = {info.path: info.id for info in new}
+        for claim in claims:  # paths are added first: a document a file holds never goes
+            holders[claim.path] = claim.id
+            info = current(claim.id)
+            if claim.path not in info.paths:
+                records[claim.id] = _with_paths(info, [*info.paths, claim.path])
+        replaces: dict[str, list[str]] = {}
+        moved: set[str] = set()
+        for path, holder in holders.items():
+            for old in self._previous(path, holder):
+                moved.add(path)
+                rest = [p for p in current(old).paths if p != path]
+                if rest:
+                    records[old] = _with_paths(current(old), rest)
+                else:
+                    records.pop(old, None)
+                    replaces.setdefault(holder, []).append(old)
+                    records.setdefault(holder, current(holder))
+        retired = sorted(old for olds in replaces.values() for old in olds)
+        for old in retired:
+            self._forget(old)
+        for info in records.values():
             self._remember(info)
+        stored = [
+            StoredDocument(info=info, complete=True, replaces=tuple(sorted(replaces.get(id, ()))))
+            for id, info in records.items()
+        ]
+        return _Switch(stored, retired, [records[i.id] for i in new], claims, moved)
+
+    def _report(self, switch: _Switch) -> None:
+        for info in switch.new:
             if info.status == "no_text":
                 self.report.no_text.append(info)
-            elif item.replaces:
+            elif info.path in switch.moved:
                 self.report.updated.append(info)
             else:
                 self.report.ingested.append(info)
@@ -540,6 +613,13 @@ class Ingestion:
             self.report.chunks += info.chunks
             self._chunks_done += info.chunks
             self._tick(info.path)
+        for claim in switch.claims:
+            if claim.path in switch.moved:
+                same = self._complete[claim.id]
+                self.report.updated.append(same.model_copy(update={"path": claim.path}))
+            else:
+                self.report.unchanged.append(claim.path)
+            self._tick(claim.path)
 
 
 def _in_process(loader: Loader) -> Callable[..., ParsedFile]:

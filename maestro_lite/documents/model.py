@@ -13,9 +13,9 @@ so a citation (document, page, offsets) always resolves to the exact original te
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["PAGE_SEPARATOR", "Chunk", "Document", "DocumentInfo", "MetadataValue", "Page"]
 
@@ -88,6 +88,7 @@ class DocumentInfo(BaseModel):
     id: str
     title: str
     path: str
+    """Where the document was first ingested from: the path shown and cited."""
     pages: int
     chars: int
     chunks: int
@@ -101,3 +102,17 @@ class DocumentInfo(BaseModel):
     notes: list[str] = Field(default_factory=list)
     """What the loader noticed without failing: pages without a text layer, recovered
     damage, a fallback text encoding."""
+    paths: list[str] = Field(default_factory=list)
+    """Every path the document was ingested from, ``path`` first: files with the same
+    content are one document (its id is their content hash). The document stays in the
+    corpus while any of them still holds it. ``[path]`` when not given (and for records
+    written before this field existed)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_among_paths(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "path" in data:
+            paths = list(data.get("paths") or [])
+            if data["path"] not in paths:
+                return {**data, "paths": [data["path"], *paths]}
+        return data

@@ -60,10 +60,10 @@ class StoredDocument(BaseModel):
     """``False`` while its chunks are being written: readers ignore the document, and the
     next ingestion removes it if the writer never finished (a crash)."""
     replaces: tuple[str, ...] = ()
-    """Ids of older versions of the same file. Once this record is complete, readers treat
-    them as gone, so one record write switches every reader from the old version to the new
-    one; the writer then deletes them and clears this field (the next ingestion finishes
-    that if the writer crashed in between)."""
+    """Ids of older versions of this document's files that no other file holds. Once this
+    record is complete, readers treat them as gone, so one record write switches every
+    reader from the old version to the new one; the writer then deletes them and clears
+    this field (the next ingestion finishes that if the writer crashed in between)."""
     deleting: bool = False
     """Set before the document's chunks are deleted: readers ignore the document and its
     chunks, and the next ingestion finishes the deletion if the writer crashed."""
