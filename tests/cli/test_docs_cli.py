@@ -99,3 +99,20 @@ def test_errors_are_one_line(maestro: Maestro, tmp_path: Path) -> None:
     assert bad_mode.returncode == 2 and "unknown mode 'fuzzy'" in bad_mode.stderr
     bad_fusion = maestro("search", "alpha", "--fusion", "mean", env=HASHING)
     assert bad_fusion.returncode == 2 and "unknown fusion 'mean'" in bad_fusion.stderr
+
+
+def test_list_shows_every_file_holding_a_document(maestro: Maestro, tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    root.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (root / name).write_text("Identical notes.")
+    (root / "e.txt").write_text("Other notes.")
+    ingested = maestro("ingest", str(root), "-c", "twins", env=HASHING)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "2 ingested, 0 updated, 3 unchanged" in ingested.stdout
+
+    listed = maestro("docs", "list", "-c", "twins", env=HASHING)
+    assert listed.returncode == 0, listed.stderr
+    assert "2 document(s)" in listed.stdout
+    assert "also b.txt, c.txt +1 more" in listed.stdout  # named from a.txt's folder
+    assert "also" not in next(line for line in listed.stdout.splitlines() if "e.txt" in line)

@@ -172,6 +172,75 @@ async def test_a_crash_at_any_write_of_a_replacement_shows_one_version_and_conve
         assert settled.recovered == 0 and len(settled.unchanged) == 2, cut
 
 
+SHARED = "Shared text: the Oslo lab opens in April."
+NEWER = "Newer version: the Bergen port opens in July."
+
+
+@pytest.mark.parametrize("change", ["first", "both", "copy"])
+async def test_a_crash_at_any_write_with_shared_content_loses_no_file_and_converges(
+    settings: Settings, tmp_path: Path, change: str
+) -> None:
+    """a.txt and b.txt hold the same text (one document, two paths). ``first``: a.txt
+    changes (only its path leaves the document); ``both``: both change (the document
+    goes); ``copy``: b.txt is new, a copy of a.txt (the document gains its path)."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    a, b, other = folder / "a.txt", folder / "b.txt", folder / "other.txt"
+    ids = {text: document_id(text.encode()) for text in (SHARED, NEW, NEWER, OTHER)}
+    after = {
+        "first": {a: NEW, b: SHARED, other: OTHER},
+        "both": {a: NEW, b: NEWER, other: OTHER},
+        "copy": {a: SHARED, b: SHARED, other: OTHER},
+    }[change]
+    expected: dict[str, list[str]] = {}
+    for path, text in after.items():
+        expected.setdefault(ids[text], []).append(str(path))
+
+    async def prepared(name: str) -> dict[Path, str]:
+        """The corpus before the change, and the document id each file had in it."""
+        a.write_text(SHARED)
+        other.write_text(OTHER)
+        b.unlink(missing_ok=True)
+        if change != "copy":
+            b.write_text(SHARED)
+        await (await _open(settings, name)).ingest([folder])
+        before = {path: ids[path.read_text()] for path in (a, b, other) if path.exists()}
+        for path, text in after.items():
+            path.write_text(text)
+        return before
+
+    await prepared("count")
+    writes = await _count_writes(settings, "count", lambda c: c.ingest([folder]))
+    assert writes >= (1 if change == "copy" else 4)
+
+    for cut in range(writes):
+        name = f"cut{cut}"
+        before = await prepared(name)
+        broken = await _open(settings, name, fused_store(settings, Fuse(cut)))
+        with pytest.raises(PowerCut):
+            await broken.ingest([folder])
+
+        # Every file that was in the corpus still is, once, with its old or new text; so
+        # b.txt's text never disappears while a.txt alone changes.
+        reader = await _open(settings, name)
+        documents = await reader.documents()
+        for path, old_id in before.items():
+            holding = [d.id for d in documents if str(path) in d.paths]
+            assert holding in ([old_id], [ids[after[path]]]), (cut, path, holding)
+        listed, found = await _seen_by_readers(reader)
+        assert all(documents == listed for documents in found.values()), (cut, found)
+
+        rerun = await (await _open(settings, name)).ingest([folder])
+        assert rerun.ok, cut
+        await _assert_converged(reader, set(expected))
+        assert {d.id: d.paths for d in await reader.documents()} == expected, cut
+        for mode in MODES:  # each hit is attributed to a file holding its text
+            for hit in await reader.search("opens", k=20, mode=mode):
+                assert hit.chunk.path in expected[hit.chunk.document_id], (cut, mode)
+        settled = await (await _open(settings, name)).ingest([folder])
+        assert settled.recovered == 0 and len(settled.unchanged) == 3, cut
+
+
 async def test_a_crash_at_any_write_of_a_removal_hides_it_whole_and_converges(
     settings: Settings, tmp_path: Path
 ) -> None:

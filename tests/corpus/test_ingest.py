@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from maestro_lite.corpus import Corpus, IngestEvent
 from maestro_lite.documents import Chunker, Document, LoaderRegistry, ParsedFile, build_document
-from maestro_lite.documents.model import Chunk
+from maestro_lite.documents.model import Chunk, DocumentInfo
 from maestro_lite.embeddings import InputType, Vectors
 from maestro_lite.errors import CorpusNotFound, UserError
 from maestro_lite.settings import Settings
@@ -329,3 +330,159 @@ async def test_an_unexpected_error_fails_only_its_file(settings: Settings, tmp_p
     assert all(f.hint for f in report.failed)
     assert [(f.path, f.reason) for f in in_memory.failed] == [("memory://m", "error")]
     assert len(await corpus.documents()) == 2
+
+
+SHARED = "Shared text: the Oslo lab opens in April."
+
+
+def _twins(root: Path) -> tuple[Path, Path]:
+    """Two files with the same bytes, so one document (its id is their content hash)."""
+    root.mkdir()
+    a, b = root / "a.txt", root / "b.txt"
+    a.write_text(SHARED)
+    b.write_text(SHARED)
+    return a, b
+
+
+async def _ingested_twins(corpus: Corpus, root: Path) -> tuple[Path, Path, DocumentInfo]:
+    """:func:`_twins`, ingested: the two files and their document."""
+    a, b = _twins(root)
+    return a, b, (await corpus.ingest([root])).ingested[0]
+
+
+async def _hits(corpus: Corpus, query: str) -> dict[str, set[tuple[str, str]]]:
+    """Per search mode, the ``(document id, chunk path)`` of every hit."""
+    return {
+        mode: {
+            (h.chunk.document_id, h.chunk.path) for h in await corpus.search(query, k=10, mode=mode)
+        }
+        for mode in ("dense", "lexical", "hybrid")
+    }
+
+
+async def test_identical_files_are_one_document_listing_both_paths(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    a, b = _twins(tmp_path / "lib")
+    report = await corpus.ingest([tmp_path / "lib"])
+    (shared,) = report.ingested
+    assert report.unchanged == [str(b)] and report.chunks == 1
+    assert [(d.id, d.path, d.paths) for d in await corpus.documents()] == [
+        (shared.id, str(a), [str(a), str(b)])
+    ]
+    again = await corpus.ingest([b])  # recorded already: nothing to write
+    assert again.unchanged == [str(b)]
+    assert (await corpus.documents())[0].paths == [str(a), str(b)]
+
+
+async def test_changing_one_of_two_identical_files_keeps_the_others_text(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    a, b, shared = await _ingested_twins(corpus, tmp_path / "lib")
+    a.write_text("New text: the Zurich office opens in May.")
+
+    report = await corpus.ingest([tmp_path / "lib"])
+    (new,) = report.updated
+    assert new.path == str(a) and report.unchanged == [str(b)]
+    documents = {d.id: d for d in await corpus.documents()}
+    assert sorted(documents) == sorted([shared.id, new.id])
+    # b's text stays, now under b's own path (and the file name title follows it).
+    kept = documents[shared.id]
+    assert (kept.path, kept.paths, kept.title) == (str(b), [str(b)], "b")
+    assert documents[new.id].paths == [str(a)]
+    for mode, found in (await _hits(corpus, "Oslo lab April")).items():
+        assert (shared.id, str(b)) in found, mode
+        assert all(path != str(a) for id, path in found if id == shared.id), mode
+    (chunk,) = await corpus.get_chunks([f"{shared.id}:0"])
+    assert (chunk.path, chunk.title) == (str(b), "b")
+    assert (await corpus.ingest([tmp_path / "lib"])).unchanged == [str(a), str(b)]
+
+    b.write_text("Newer text: the Porto depot opens in June.")  # now no file holds it
+    both = await corpus.ingest([tmp_path / "lib"])
+    assert [d.path for d in both.updated] == [str(b)]
+    assert shared.id not in {d.id for d in await corpus.documents()}
+    assert not [i for i in await _stored_chunk_ids(corpus) if i.startswith(shared.id)]
+    for mode, found in (await _hits(corpus, "Oslo lab April")).items():
+        assert shared.id not in {id for id, _ in found}, mode
+
+
+async def test_changing_both_identical_files_in_one_run_drops_their_old_document(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    a, b, shared = await _ingested_twins(corpus, tmp_path / "lib")
+    a.write_text("New text: the Zurich office opens in May.")
+    b.write_text("Newer text: the Porto depot opens in June.")
+
+    report = await corpus.ingest([tmp_path / "lib"])
+    assert sorted(d.path for d in report.updated) == [str(a), str(b)]
+    documents = await corpus.documents()
+    assert [d.paths for d in documents] == [[str(a)], [str(b)]]
+    assert shared.id not in {d.id for d in documents}
+    expected = sorted(f"{d.id}:{i}" for d in documents for i in range(d.chunks))
+    assert await _stored_chunk_ids(corpus) == expected
+
+
+async def test_a_deleted_twin_or_a_removal_keeps_shared_content_right(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    a, b, shared = await _ingested_twins(corpus, tmp_path / "lib")
+    a.unlink()
+    report = await corpus.ingest([tmp_path / "lib"])
+    assert report.unchanged == [str(b)] and not report.failed
+    (kept,) = await corpus.documents()
+    assert kept.id == shared.id and str(b) in kept.paths
+    for mode, found in (await _hits(corpus, "Oslo lab April")).items():
+        assert shared.id in {id for id, _ in found}, mode
+
+    # Removing the document removes it for every path; ingesting brings it back.
+    await corpus.remove(shared.id)
+    assert await corpus.documents() == []
+    assert await _stored_chunk_ids(corpus) == []
+    back = await corpus.ingest([tmp_path / "lib"])
+    assert [(d.id, d.paths) for d in back.ingested] == [(shared.id, [str(b)])]
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+async def test_a_copy_found_in_the_run_that_changes_the_original_keeps_the_content(
+    corpus: Corpus, tmp_path: Path, size: str
+) -> None:
+    """a.txt changes while q.txt, new, holds a's old content. Large: a.txt's new version
+    is a batch of its own, written while q.txt is being read."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    a, q = root / "a.txt", root / "q.txt"
+    a.write_text(SHARED)
+    old = (await corpus.ingest([root])).ingested[0]
+    text = "New text: the Zurich office opens in May."
+    a.write_text("\n\n".join([text] * 400) if size == "large" else text)
+    q.write_text(SHARED)
+
+    report = await corpus.ingest([root])
+    assert report.ok and [d.path for d in report.updated] == [str(a)]
+    documents = {d.id: d.paths for d in await corpus.documents()}
+    assert documents.get(old.id) == [str(q)]
+    assert len(documents) == 2
+    expected = sorted(f"{d.id}:{i}" for d in await corpus.documents() for i in range(d.chunks))
+    assert await _stored_chunk_ids(corpus) == expected
+
+
+async def test_records_without_paths_read_as_their_path(settings: Settings, tmp_path: Path) -> None:
+    """A corpus written before documents listed their paths keeps working, and learns the
+    paths of identical files on the next ingestion."""
+    a, b = _twins(tmp_path / "lib")
+    corpus = await Corpus.open("old", settings=settings, embedder=HashingEmbedder())
+    shared = (await corpus.ingest([a])).ingested[0]
+    store = corpus.store
+    assert isinstance(store, ChromaStore)
+    docs = store._client.get_collection("maestro.old.docs", embedding_function=None)
+    record = json.loads(docs.get(ids=[shared.id], include=["documents"])["documents"][0])
+    del record["paths"]
+    docs.update(ids=[shared.id], embeddings=[[1.0]], documents=[json.dumps(record)])
+    await store.bump_version("old")
+
+    assert [d.paths for d in await corpus.documents()] == [[str(a)]]
+    assert (await corpus.ingest([a, b])).unchanged == [str(a), str(b)]
+    assert [d.paths for d in await corpus.documents()] == [[str(a), str(b)]]
+    a.write_text("New text: the Zurich office opens in May.")
+    await corpus.ingest([a, b])
+    assert {d.id: d.paths for d in await corpus.documents()}[shared.id] == [str(b)]
