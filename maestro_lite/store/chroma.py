@@ -100,11 +100,13 @@ class ChromaStore:
     Args:
         client: A Chroma client.
         where: Where the data lives, for messages (a path or URL).
+        embedded: The client is an embedded `PersistentClient` (closed by :meth:`close`).
     """
 
-    def __init__(self, client: Any, *, where: str) -> None:
+    def __init__(self, client: Any, *, where: str, embedded: bool = False) -> None:
         self._client = client
         self.where = where
+        self._embedded = embedded
         self._max_batch = int(client.get_max_batch_size())
 
     @classmethod
@@ -129,7 +131,7 @@ class ChromaStore:
                 f"cannot open the Chroma store at {path}: {exc}",
                 hint="Check that the directory is writable (MAESTRO_HOME moves it).",
             ) from None
-        return cls(client, where=str(path))
+        return cls(client, where=str(path), embedded=True)
 
     @classmethod
     def connect(cls, url: str) -> ChromaStore:
@@ -376,5 +378,13 @@ class ChromaStore:
         ]
 
     async def close(self) -> None:
-        # Embedded clients hold no connection; HTTP clients close with the process.
-        return None
+        """Release an embedded client: Chroma counts the clients of one store and stops its
+        system (SQLite connections, index files) when the last one closes; without this,
+        every store a process opens keeps its files open for good. A server client is left
+        as it is: Chroma's close would drop its HTTP session without closing its sockets.
+        Safe to call twice."""
+        if not self._embedded:
+            return
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)

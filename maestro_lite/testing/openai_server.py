@@ -126,11 +126,19 @@ class FaultRates:
         return "ok"
 
 
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether ``sock`` has data or end-of-file to read within ``timeout`` seconds. Through
+    ``poll``, not ``select``: select refuses descriptors above 1023, which a process that
+    has opened many files (a test session) hands out."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(timeout * 1000))
+
+
 def _peer_closed(sock: socket.socket) -> bool:
     """Whether the client closed its end (a read would return end-of-file now)."""
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        return _readable(sock, 0) and sock.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True
 
@@ -397,7 +405,7 @@ class OpenAICompatibleServer:
                     server._hung.add(self.exchange)
                 deadline = time.monotonic() + server.hang_seconds
                 while time.monotonic() < deadline and not _peer_closed(self.connection):
-                    select.select([self.connection], [], [], 0.05)
+                    _readable(self.connection, 0.05)
                 self._settle()
                 self.close_connection = True
 

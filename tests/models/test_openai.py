@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -166,6 +167,19 @@ async def test_timeout_maps_to_model_timeout() -> None:
         async with OpenAIModel("test-model", base_url=server.base_url, timeout=0.2) as model:
             with pytest.raises(ModelTimeout):
                 await generate(model, [Message.user("q")], retry=RetryPolicy(max_retries=0))
+
+
+async def test_a_timeout_stays_a_timeout_when_the_process_has_many_files_open() -> None:
+    # select() refuses descriptors above 1023; a long test session hands those out.
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with OpenAICompatibleServer(_company, faults=["timeout"], hang_seconds=30.0) as server:
+            async with OpenAIModel("test-model", base_url=server.base_url, timeout=0.3) as model:
+                with pytest.raises(ModelTimeout):
+                    await generate(model, [Message.user("q")], retry=RetryPolicy(max_retries=0))
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 async def test_unreachable_endpoint_is_a_connection_error_with_a_hint() -> None:

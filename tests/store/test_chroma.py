@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -148,3 +149,28 @@ def test_an_unreachable_server_is_a_store_error() -> None:
     with pytest.raises(StoreError) as caught:
         ChromaStore.connect(f"http://127.0.0.1:{free_port()}")
     assert caught.value.hint is not None and "chroma run" in caught.value.hint
+
+
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd (Linux)")
+async def test_closing_a_corpus_releases_its_store_files(tmp_path: Path) -> None:
+    # A worker or a notebook opens many corpora over its life: each closed one must give its
+    # SQLite connections and index files back, or the process runs out of descriptors.
+    note = tmp_path / "note.txt"
+    note.write_text("The notice period is 60 days. " * 20)
+
+    async def open_use_close(home: Path) -> None:
+        settings = Settings(home=home, embedder="hashing")
+        corpus = await Corpus.open("notes", settings=settings, embedder=HashingEmbedder())
+        await corpus.ingest([note])
+        assert await corpus.search("notice period", k=1)
+        await corpus.close()
+
+    await open_use_close(tmp_path / "warm-up")  # libraries load and keep what they keep
+    before = _open_files()
+    for n in range(8):
+        await open_use_close(tmp_path / f"home{n}")
+    assert _open_files() - before <= 4  # one store kept ~15 files open for good before
