@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -89,9 +89,11 @@ class Corpus:
         hybrid: HybridSearch,
         cache_dir: Path | None,
         parse_timeout: float,
+        owns_store: bool = False,
     ) -> None:
         self.name = name
         self.store = store
+        self._owns_store = owns_store
         self.embedder = embedder
         self.config = config
         self.chunker = chunker
@@ -124,7 +126,9 @@ class Corpus:
                 not passed explicitly; ``Settings()`` when ``None``.
             embedder: The embedding model; the one ``settings.embedder`` names when ``None``
                 (loaded lazily, so listing or lexical search never loads it).
-            store: The vector store; Chroma as ``settings`` describe when ``None``.
+            store: The vector store; Chroma as ``settings`` describe when ``None``. A store
+                passed in stays open when the corpus closes (close it yourself); one the
+                corpus opened closes with it.
             create: Create the corpus if it does not exist; else raise ``CorpusNotFound``.
             chunker: How to chunk new documents; a new corpus records its sizes, an existing
                 one uses the recorded sizes when ``None``.
@@ -138,7 +142,39 @@ class Corpus:
         """
         check_corpus_name(name)
         settings = settings or Settings()
-        store = store or store_from_settings(settings)
+        options: dict[str, Any] = {
+            "settings": settings,
+            "embedder": embedder,
+            "create": create,
+            "chunker": chunker,
+            "loaders": loaders,
+            "hybrid": hybrid,
+            "parse_timeout": parse_timeout,
+        }
+        if store is not None:
+            return await cls._open_on(name, store, owns_store=False, **options)
+        own = store_from_settings(settings)
+        try:
+            return await cls._open_on(name, own, owns_store=True, **options)
+        except BaseException:
+            await own.close()  # a corpus that could not open leaves no files open
+            raise
+
+    @classmethod
+    async def _open_on(
+        cls,
+        name: str,
+        store: VectorStore,
+        *,
+        owns_store: bool,
+        settings: Settings,
+        embedder: Embedder | None,
+        create: bool,
+        chunker: Chunker | None,
+        loaders: LoaderRegistry | None,
+        hybrid: HybridSearch | None,
+        parse_timeout: float,
+    ) -> Corpus:
         embedder = embedder or embedder_from_settings(settings)
         config = await store.corpus_config(name)
         if config is None:
@@ -167,11 +203,13 @@ class Corpus:
             hybrid=hybrid or HybridSearch(fusion=settings.fusion),
             cache_dir=settings.cache_dir / "lexical" / key,
             parse_timeout=parse_timeout,
+            owns_store=owns_store,
         )
 
     async def close(self) -> None:
-        """Release the store connection."""
-        await self.store.close()
+        """Release the store connection, if this corpus opened it (see :meth:`open`)."""
+        if self._owns_store:
+            await self.store.close()
 
     async def __aenter__(self) -> Corpus:
         return self
@@ -432,5 +470,10 @@ async def list_corpora(
     settings: Settings | None = None, *, store: VectorStore | None = None
 ) -> list[str]:
     """Names of the corpora in the store ``settings`` (or ``store``) points at."""
-    store = store or store_from_settings(settings or Settings())
-    return await store.corpora()
+    if store is not None:
+        return await store.corpora()
+    own = store_from_settings(settings or Settings())
+    try:
+        return await own.corpora()
+    finally:
+        await own.close()

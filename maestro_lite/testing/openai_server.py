@@ -20,6 +20,7 @@ import json
 import random
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -126,6 +127,16 @@ class FaultRates:
         return "ok"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (a timeout it gave up on, a run that stopped) is
+    what this server is for: no traceback on stderr for it."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def _readable(sock: socket.socket, timeout: float) -> bool:
     """Whether ``sock`` has data or end-of-file to read within ``timeout`` seconds. Through
     ``poll``, not ``select``: select refuses descriptors above 1023, which a process that
@@ -196,7 +207,7 @@ class OpenAICompatibleServer:
         self._lock = threading.Lock()
         self._hung: set[_Exchange] = set()
         self._connections: set[socket.socket] = set()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._httpd = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

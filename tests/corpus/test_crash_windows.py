@@ -8,7 +8,7 @@ first counts the writes of an uninterrupted run, then cuts the power before each
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +82,26 @@ def fused_store(settings: Settings, fuse: Fuse) -> ChromaStore:
     client = chromadb.PersistentClient(
         path=str(settings.chroma_dir), settings=ChromaSettings(anonymized_telemetry=False)
     )
-    return ChromaStore(_FusedClient(client, fuse), where=str(settings.chroma_dir))
+    store = ChromaStore(_FusedClient(client, fuse), where=str(settings.chroma_dir), embedded=True)
+    _OPENED.append(store)
+    return store
+
+
+_OPENED: list[Corpus | ChromaStore] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_opened() -> AsyncIterator[None]:
+    """Every corpus and store a test opened (crashed ones too) gives its files back."""
+    yield
+    while _OPENED:
+        await _OPENED.pop().close()
 
 
 async def _open(settings: Settings, name: str, store: ChromaStore | None = None) -> Corpus:
-    return await Corpus.open(name, settings=settings, embedder=HashingEmbedder(), store=store)
+    corpus = await Corpus.open(name, settings=settings, embedder=HashingEmbedder(), store=store)
+    _OPENED.append(corpus)
+    return corpus
 
 
 async def _chunk_ids(corpus: Corpus) -> list[str]:

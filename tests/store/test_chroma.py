@@ -174,3 +174,18 @@ async def test_closing_a_corpus_releases_its_store_files(tmp_path: Path) -> None
     for n in range(8):
         await open_use_close(tmp_path / f"home{n}")
     assert _open_files() - before <= 4  # one store kept ~15 files open for good before
+
+
+async def test_a_store_passed_in_stays_open_when_its_corpus_closes(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, embedder="hashing")
+    store = ChromaStore.from_settings(settings)
+    first = await Corpus.open("a", settings=settings, embedder=HashingEmbedder(), store=store)
+    await first.close()
+    # The caller's store still works: another corpus on it opens, writes and reads.
+    second = await Corpus.open("b", settings=settings, embedder=HashingEmbedder(), store=store)
+    note = tmp_path / "note.txt"
+    note.write_text("The cap is USD 2,500,000.")
+    assert len((await second.ingest([note])).ingested) == 1
+    assert await second.search("cap", k=1)
+    await second.close()
+    await store.close()
