@@ -2,14 +2,17 @@
 single-shot RAG baseline with the same model and retriever.
 
 Each question is answered over its own paragraphs (10 for HotpotQA, 20 for MuSiQue, the
-distractor setting), through a retriever scoped to them. Two systems:
+distractor setting), through a retriever scoped to them. Three systems:
 
 * ``pipeline``: :class:`pipelines.research.Research`: the model splits the question into
   sub-questions, each step retrieves and answers one with cited evidence (seeing the answers
   before it), and a final step retrieves with the whole question and answers;
+* ``queries``: the same pipeline with ``sub_question_use="queries"``: the sub-questions only
+  widen retrieval (``QUERIES_K`` chunks per query), and one step answers the question from
+  everything found, with no intermediate answers to build on;
 * ``baseline``: one retrieval with the question, one answer (a one-step declared plan).
 
-Both give their final answer through the same typed output (``ShortAnswer``, cited), so the
+All give their final answer through the same typed output (``ShortAnswer``, cited), so the
 comparison isolates the orchestration. Metrics: exact match and token F1 against ``answer``
 and ``answer_aliases``; citation precision (share of the answer's citations whose quote lies
 in a gold supporting paragraph, micro-averaged over citations); supporting-document recall
@@ -59,9 +62,10 @@ from .qa_metrics import (
 __all__ = ["PIPELINE_BUDGET", "ShortAnswer", "load_answers", "main", "run"]
 
 Dataset = Literal["hotpotqa", "musique"]
-System = Literal["pipeline", "baseline"]
+System = Literal["pipeline", "queries", "baseline"]
+SYSTEMS: tuple[System, ...] = ("baseline", "pipeline", "queries")
 
-VERSIONS: dict[str, int] = {"baseline": 1, "pipeline": 4}
+VERSIONS: dict[str, int] = {"baseline": 1, "pipeline": 4, "queries": 1}
 """Bump a system's version when its prompts or settings change: cached results of the old
 version are then not mixed with new ones (the other system's stay valid)."""
 
@@ -75,8 +79,13 @@ BASELINE_K = 6
 (k=4), so the baseline is not starved of evidence."""
 
 
+QUERIES_K = 3
+"""Chunks per query of the ``queries`` system: with the question and up to three
+sub-questions, about as many distinct chunks as the baseline's six, found by more queries."""
+
+
 class ShortAnswer(BaseModel):
-    """The final answer of both systems."""
+    """The final answer of every system."""
 
     answer: str = Field(
         description="Only the answer to the question: a name, date, number, yes or no, or a "
@@ -154,12 +163,14 @@ async def answer(
     retriever: ScopedRetriever,
 ) -> ResearchReport:
     """One system's answer to one question."""
-    if system == "pipeline":
+    if system in ("pipeline", "queries"):
         research = Research(
             maestro,
             requirements=[Requirement.cite_every_claim()],
             budget=PIPELINE_BUDGET,
             output_type=ShortAnswer,
+            k=QUERIES_K if system == "queries" else 4,
+            sub_question_use="queries" if system == "queries" else "steps",
         )
         return await research.run(question, corpus=retriever)
     result: RunResult = await maestro.run(
@@ -229,7 +240,7 @@ async def run(
     *,
     datasets: Sequence[Dataset] = ("hotpotqa", "musique"),
     limit: int = 30,
-    systems: Sequence[System] = ("baseline", "pipeline"),
+    systems: Sequence[System] = SYSTEMS,
     fresh: bool = False,
     model: ChatModel | None = None,
     log: bool = True,
@@ -352,13 +363,15 @@ def main(argv: list[str] | None = None) -> None:
         "--dataset", choices=["hotpotqa", "musique", "both"], default="both", help="which data"
     )
     parser.add_argument(
-        "--systems", default="baseline,pipeline", help="comma-separated: baseline,pipeline"
+        "--systems",
+        default=",".join(SYSTEMS),
+        help="comma-separated: " + ",".join(SYSTEMS),
     )
     add_common_arguments(parser, limit=30)
     args = parser.parse_args(argv)
     settings = settings_from_args(args)
     datasets: list[Dataset] = ["hotpotqa", "musique"] if args.dataset == "both" else [args.dataset]
-    systems: list[System] = [s for s in ("baseline", "pipeline") if s in args.systems.split(",")]
+    systems: list[System] = [s for s in SYSTEMS if s in args.systems.split(",")]
     summary = asyncio.run(
         run(
             settings,
@@ -384,6 +397,7 @@ def main(argv: list[str] | None = None) -> None:
             "gold cited / retrieved: share of gold supporting paragraphs the answer cites / "
             "any step retrieved",
             f"pipeline budget: {PIPELINE_BUDGET.model_dump(exclude_defaults=True)}; "
+            f"queries: the same, sub-questions as queries only (k={QUERIES_K} per query); "
             f"baseline: one retrieval (k={BASELINE_K}), one call",
         ],
     )

@@ -254,7 +254,12 @@ answer's facts and cite the sentences that hold them."""
 
 
 def research_plan(
-    question: str, sub_questions: Sequence[str], *, k: int = 4, typed: bool = False
+    question: str,
+    sub_questions: Sequence[str],
+    *,
+    k: int = 4,
+    typed: bool = False,
+    sub_question_use: Literal["steps", "queries"] = "steps",
 ) -> Plan:
     """The declared research plan: a chain of ``answer`` steps, one per sub-question, then a
     final step that retrieves with the whole question and answers it from everything. A
@@ -263,10 +268,18 @@ def research_plan(
     Args:
         typed: The final step fills an output type (its fields carry their own evidence), so
             it is not asked for prose claims.
+        sub_question_use: ``steps``: each sub-question is answered in its own step (the
+            chain above); ``queries``: the sub-questions only widen retrieval, and one step,
+            searched with the question and every sub-question, answers the question.
     """
     final_output = "" if typed else CITED_FACTS
-    if len(sub_questions) <= 1:
-        queries = list(dict.fromkeys([*sub_questions, question]))
+    if len(sub_questions) <= 1 or sub_question_use == "queries":
+        if sub_question_use == "queries":
+            queries = list(dict.fromkeys([question, *sub_questions]))
+            why = "Sub-questions widen retrieval; one cited answer from all the evidence."
+        else:
+            queries = list(dict.fromkeys([*sub_questions, question]))
+            why = "A simple question: one retrieval, one cited answer."
         return Plan(
             steps=[
                 Step(
@@ -278,7 +291,7 @@ def research_plan(
                     expected_output=final_output,
                 )
             ],
-            rationale="A simple question: one retrieval, one cited answer.",
+            rationale=why,
         )
     steps: list[Step] = []
     for n, sub in enumerate(sub_questions, start=1):
@@ -321,6 +334,10 @@ class Research:
         k: Chunks retrieved per step in ``decompose`` mode.
         max_sub_questions: Most sub-questions in ``decompose`` mode; 1 answers the question
             in one step without asking the model to split it (the fastest cited answer).
+        sub_question_use: In ``decompose`` mode, ``"steps"`` answers each sub-question in a
+            step of its own before the whole question; ``"queries"`` only searches with them
+            and answers the question once, from everything found: fewer calls, and no wrong
+            intermediate answer for a small model to build on (see BENCHMARKS.md).
     """
 
     def __init__(
@@ -333,9 +350,11 @@ class Research:
         plan_mode: Literal["decompose", "planner"] = "decompose",
         k: int = 4,
         max_sub_questions: int = 3,
+        sub_question_use: Literal["steps", "queries"] = "steps",
     ) -> None:
         if not 1 <= max_sub_questions <= 3:
             raise ValueError("max_sub_questions must be 1, 2 or 3")
+        self.sub_question_use: Literal["steps", "queries"] = sub_question_use
         self.maestro = maestro
         self.requirements = (
             list(requirements) if requirements is not None else default_requirements()
@@ -400,7 +419,13 @@ class Research:
                     reserve=1,
                 )
                 subs = split[0] if split else subs
-            plan = research_plan(question, subs, k=self.k, typed=self.output_type is not None)
+            plan = research_plan(
+                question,
+                subs,
+                k=self.k,
+                typed=self.output_type is not None,
+                sub_question_use=self.sub_question_use,
+            )
         with self.maestro.charge(preflight.usage):
             result = await self.maestro.run(
                 question,

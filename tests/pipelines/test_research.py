@@ -220,6 +220,29 @@ async def test_decompose_mode_chains_sub_questions_then_answers_the_whole(
     assert not any(c.schema_title == "PlanDraft" for c in model.calls)
 
 
+async def test_queries_mode_searches_with_the_sub_questions_and_answers_once(
+    corpus: MemoryRetriever,
+) -> None:
+    subs = ["Which part failed the thermal test?", "Which company makes the MCB-220 board?"]
+    model = routed(
+        _SubQuestions=lambda call: {"sub_questions": subs},
+        StepAnswer=answer_steps,
+        Verdicts=all_met,
+    )
+    research = Research(Maestro(model), budget="low", k=1, sub_question_use="queries")
+    report = await research.run(QUESTION, corpus=corpus)
+
+    assert report.plan is not None
+    assert [(s.id, s.kind) for s in report.plan.steps] == [("answer", "answer")]
+    assert corpus.queries == [QUESTION, *subs]  # the question first, then each sub-question
+    # One answer, shown what every query found: both hops' documents.
+    (answer,) = [c for c in model.calls if c.schema_title == "StepAnswer"]
+    assert "MCB-220 overheated" in answer.last_user and "Penang" in answer.last_user
+    assert "Results of earlier steps" not in answer.last_user  # no sub-answers to lean on
+    assert [c.schema_title for c in model.calls] == ["_SubQuestions", "StepAnswer", "Verdicts"]
+    assert report.status == "passed", report.requirements
+
+
 def test_default_requirements_are_fresh_objects() -> None:
     first, second = default_requirements(), default_requirements()
     assert [r.kind for r in first] == ["check", "judge", "judge"]
