@@ -152,6 +152,13 @@ class Maestro:
         finally:
             _CHARGED.reset(token)
 
+    def outside_model(self, *, caller: str = "pipeline") -> ChatModel:
+        """The step model as runs call it, for the few calls made outside a run (a pipeline
+        splitting a question or proposing aspects): through the limiter, as ``caller`` for
+        fairness between callers, with the response cache in front. Count such calls with
+        a meter and :meth:`charge` them to the run they serve."""
+        return self._model(self.model, caller, cache=True)
+
     def run_sync(self, task: str, **kwargs: Any) -> RunResult:
         """:meth:`run` for code without an event loop."""
         return _sync("run", lambda: self.run(task, **kwargs))

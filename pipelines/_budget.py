@@ -79,15 +79,16 @@ async def ask(
     max_tokens: int,
     meter: UsageMeter | None = None,
 ) -> tuple[T, Usage]:
-    """One structured call of ``maestro``'s model with its retry and re-ask settings; the
-    limits of ``meter`` are checked before every attempt and every attempt is added to it.
+    """One structured call of ``maestro``'s model with its retry and re-ask settings, through
+    its limiter and response cache; the limits of ``meter`` are checked before every attempt
+    and every attempt is added to it.
 
     Raises:
         BudgetExceeded: The call (or a re-ask) would break a limit of ``meter``.
         StructuredOutputError: The answer never validated.
     """
     completion = await generate(
-        maestro.model,
+        maestro.outside_model(),
         messages,
         output_type=output_type,
         settings=ModelSettings(max_tokens=max_tokens),

@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from maestro_lite import Budget, Event, Maestro, ModelCall, Plan, Step
+from maestro_lite import (
+    Budget,
+    Event,
+    Limiter,
+    Maestro,
+    ModelCall,
+    Plan,
+    ProviderLimits,
+    ResponseCache,
+    Step,
+)
 from pipelines import Research, ResearchReport, default_requirements, research_plan
 from pipelines.research import CITED_FACTS
 
@@ -241,6 +251,19 @@ async def test_queries_mode_searches_with_the_sub_questions_and_answers_once(
     assert "Results of earlier steps" not in answer.last_user  # no sub-answers to lean on
     assert [c.schema_title for c in model.calls] == ["_SubQuestions", "StepAnswer", "Verdicts"]
     assert report.status == "passed", report.requirements
+
+
+async def test_the_split_goes_through_the_limiter_and_the_response_cache() -> None:
+    subs = ["Which part failed the thermal test?", "Which company makes the MCB-220 board?"]
+    model = routed(_SubQuestions=lambda call: {"sub_questions": subs})
+    limiter = Limiter(default=ProviderLimits(max_concurrent=1))
+    maestro = Maestro(model, limiter=limiter, cache=ResponseCache())
+    research = Research(maestro)
+    first, _ = await research.decompose(QUESTION)
+    again, _ = await research.decompose(QUESTION)
+    assert first == again == subs
+    assert len(model.calls) == 1  # the second split came from the orchestrator's cache
+    assert limiter.stats(limiter.key_for(model)).granted == 1  # and the first took a permit
 
 
 def test_default_requirements_are_fresh_objects() -> None:
