@@ -14,6 +14,7 @@ __all__ = [
     "RunFacts",
     "one_line",
     "requirements_table",
+    "status_detail",
     "unique_citations",
 ]
 
@@ -98,6 +99,18 @@ class CitationIndex:
             title = c.title or c.path or c.document_id
             lines.append(f'{n}. {title}, page {c.page}: "{one_line(c.quote)}"')
         return lines
+
+
+def status_detail(results: Sequence[RequirementResult]) -> str:
+    """What a report's status rests on, built-in checks included (they can make a run unmet
+    on their own): ``2 of 3 requirements met; built-in checks failed: answer.figures``."""
+    declared = [r for r in results if r.kind != "builtin"]
+    failed = [r.id for r in results if r.kind == "builtin" and not r.passed]
+    text = f"{sum(r.passed for r in declared)} of {len(declared)} requirements met"
+    if failed:
+        text += "; built-in checks failed: " + ", ".join(failed[:6])
+        text += f" (+{len(failed) - 6} more)" if len(failed) > 6 else ""
+    return text
 
 
 def requirements_table(results: Sequence[RequirementResult], *, builtin: bool = False) -> list[str]:

@@ -70,7 +70,7 @@ from maestro_lite import (
 from ._budget import Preflight, ask, fit_budget
 from ._docs import display_name, match_documents
 from ._reading import PageRange, ReadingPlan, outline, ranges_from, reading_messages
-from ._render import CitationIndex, RunFacts, one_line, requirements_table
+from ._render import CitationIndex, RunFacts, one_line, requirements_table, status_detail
 from .research import DocumentRef
 
 __all__ = [
@@ -141,7 +141,7 @@ class Comparison(RunFacts):
             "**Documents:** "
             + "; ".join(f"{d.title} (`{Path(d.path).name}`)" for d in self.documents),
             "",
-            f"**Status:** {self.status}",
+            f"**Status:** {self.status} ({status_detail(self.requirements)})",
             "",
             "## Summary",
             "",

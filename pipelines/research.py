@@ -63,6 +63,7 @@ from ._render import (
     RunFacts,
     one_line,
     requirements_table,
+    status_detail,
     unique_citations,
 )
 
@@ -189,14 +190,12 @@ class ResearchReport(RunFacts):
     def to_markdown(self) -> str:
         """The report as Markdown: answer with numbered citations, findings, checks, sources."""
         index = CitationIndex()
-        met = sum(r.passed for r in self.requirements if r.kind != "builtin")
-        total = sum(r.kind != "builtin" for r in self.requirements)
         lines = [
             "# Research report",
             "",
             f"**Question:** {one_line(self.question)}",
             "",
-            f"**Status:** {self.status} ({met} of {total} requirements met)",
+            f"**Status:** {self.status} ({status_detail(self.requirements)})",
             "",
             "## Answer",
             "",
