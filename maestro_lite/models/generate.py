@@ -232,6 +232,20 @@ def _most_output(model: ChatModel, settings: ModelSettings, input_tokens: int) -
     return min(settings.max_tokens, room) if settings.max_tokens else min(OUTPUT_RESERVE, room)
 
 
+def _more_room(model: ChatModel, settings: ModelSettings, prompt_tokens: int) -> ModelSettings:
+    """``settings`` with twice the output tokens, as far as the model's window allows: for
+    the re-ask of an answer cut off at ``max_tokens``."""
+    if not settings.max_tokens:
+        return settings
+    room = model.context_window - prompt_tokens - 64  # the re-ask's own note
+    wider = min(2 * settings.max_tokens, room)
+    return (
+        settings.model_copy(update={"max_tokens": wider})
+        if wider > settings.max_tokens
+        else settings
+    )
+
+
 def _estimate(messages: Sequence[Message]) -> int:
     """Input tokens of ``messages`` counted with tiktoken (4 per message for the framing)."""
     return sum(count_tokens(m.content) + 4 for m in messages)
@@ -476,16 +490,23 @@ async def generate(
                 ) from None
             reasks += 1
             if raw.finish_reason == "length":
-                # Cut off mid-JSON: the errors are about truncation, not content.
-                correction = (
-                    "That reply was cut off because it was too long. Reply again with a much "
-                    "shorter JSON object: brief strings, fewer items."
-                )
-            else:
-                correction = (
-                    "That reply does not match the required JSON schema:\n"
-                    f"{errors}\nReply again with only the corrected JSON object."
-                )
+                # Cut off mid-JSON: the errors are about truncation, not content. Shown its
+                # own cut-off text, a small model writes it again word for word (seen with the
+                # local 1.5B model: three identical replies). So the re-ask leaves that text
+                # out, asks for brevity, and has room for more output than the cut one had.
+                settings = _more_room(model, settings, _estimate(convo))
+                convo = [
+                    *convo,
+                    Message.user(
+                        "Your previous reply was cut off because it was too long. Reply with "
+                        "a much shorter JSON object: brief strings, fewer items."
+                    ),
+                ]
+                continue
+            correction = (
+                "That reply does not match the required JSON schema:\n"
+                f"{errors}\nReply again with only the corrected JSON object."
+            )
             convo = [*convo, Message.assistant(raw.text), Message.user(correction)]
             continue
         record(Attempt(model=raw.model, outcome=ok, usage=usage, seconds=elapsed, **answer))

@@ -240,9 +240,15 @@ async def test_a_reply_cut_off_at_the_length_limit_is_reasked_to_be_shorter() ->
         text='{"title": "Q3", "figures": [{"label": "rev', model="s", finish_reason="length"
     )
     model = ScriptedModel([cut, '{"title": "Q3", "figures": []}'])
-    result = await generate(model, PROMPT, output_type=Report)
+    settings = ModelSettings(max_tokens=300)
+    result = await generate(model, PROMPT, output_type=Report, settings=settings)
     assert result.output.title == "Q3"
-    assert "cut off because it was too long" in model.calls[1].last_user
+    again = model.calls[1]
+    assert "cut off because it was too long" in again.last_user
+    # The re-ask has room for more, and does not show the model its cut-off text (a small
+    # model writes it out again, word for word).
+    assert again.settings.max_tokens == 600
+    assert all(cut.text not in m.content for m in again.messages)
 
 
 async def _race(limits: UsageLimits, *, calls: int, output_tokens: int) -> tuple[UsageMeter, int]:
