@@ -110,6 +110,7 @@ class Executor:
         self.concurrency = concurrency
         self.mode: SearchMode = mode
         self.output_tokens = output_tokens
+        self._plain_settings = ModelSettings(max_tokens=output_tokens)  # frozen: shared
         self.retry = retry
         self.max_reasks = max_reasks
         self.fix_temperature = fix_temperature
@@ -245,7 +246,7 @@ class Executor:
         # keeps fix rounds different from each other, yet an identical run reproducible
         # (and answerable from the response cache, which serves only seeded samples).
         if not feedback:
-            return ModelSettings(max_tokens=self.output_tokens)
+            return self._plain_settings
         return ModelSettings(
             max_tokens=self.output_tokens, temperature=self.fix_temperature, seed=round
         )

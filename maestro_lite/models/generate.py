@@ -220,6 +220,9 @@ def _with_schema(messages: Sequence[Message], output_type: type[BaseModel]) -> l
     return out
 
 
+_DEFAULT_RETRY = RetryPolicy()
+"""Shared (it is frozen): built once, not per call."""
+
 OUTPUT_RESERVE = 1024
 """Output tokens a call that sets no ``max_tokens`` (planning, judging) reserves against the
 budget: about the longest structured answer those calls give. Its real count replaces the
@@ -374,7 +377,7 @@ async def generate(
         ModelAPIError: A permanent error, or a transient one that outlasted its retries.
     """
     settings = settings or ModelSettings()
-    retry = retry or RetryPolicy()
+    retry = retry or _DEFAULT_RETRY
     meter = meter or UsageMeter()
     if isinstance(model, CachedModel | FallbackModel):
         return await _wrapped(
