@@ -32,13 +32,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import csv
+import difflib
 import hashlib
 import json
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +174,20 @@ _MONTHS = {
 DateParts = tuple[int, int | None, int | None]
 
 
+_MONTH_NAMES = [m for m in _MONTHS if len(m) > 4]
+
+
+def _month(word: str) -> int | None:
+    """The month a word names, misspellings of five letters or more included ("Janaury",
+    which contracts and the model both write)."""
+    if word in _MONTHS:
+        return _MONTHS[word]
+    if len(word) < 5 or word.isdigit():
+        return None
+    close = difflib.get_close_matches(word, _MONTH_NAMES, n=1, cutoff=0.8)
+    return _MONTHS[close[0]] if close else None
+
+
 def _year(text: str) -> int:
     year = int(text)
     if year < 100:
@@ -195,7 +212,7 @@ def parse_date(text: str) -> DateParts | None:
             None if day == "[]" else int(day),
         )
     words = re.findall(r"[a-z]+|\d+", s)
-    month = next((_MONTHS[w] for w in words if w in _MONTHS), None)
+    month = next((m for m in map(_month, words) if m is not None), None)
     numbers = [int(w) for w in words if w.isdigit()]
     years = [n for n in numbers if 1900 <= n <= 2100]
     if not years:
@@ -300,8 +317,27 @@ def _yes(text: str) -> bool | None:
     return None
 
 
-def matches(field: str, predicted: Any, gold: str) -> bool:
-    """Whether a non-null prediction matches a non-empty gold answer for ``field``."""
+def _plus(start: DateParts, duration: Duration) -> DateParts | None:
+    """``start`` moved on by ``duration`` (months or days); ``None`` when ``start`` lacks a
+    part the arithmetic needs."""
+    year, month, day = start
+    amount, unit = duration
+    if month is None or day is None or amount != int(amount):
+        return None
+    if unit == "months":
+        index = month - 1 + int(amount)
+        year, month = year + index // 12, index % 12 + 1
+        return year, month, min(day, calendar.monthrange(year, month)[1])
+    moved = date(year, month, day) + timedelta(days=int(amount))
+    return moved.year, moved.month, moved.day
+
+
+def matches(field: str, predicted: Any, gold: str, *, start: str | None = None) -> bool:
+    """Whether a non-null prediction matches a non-empty gold answer for ``field``.
+
+    An expiration stated as a term ("5 years following the Effective Date") matches the
+    gold date it comes to from ``start``, the record's own effective (or agreement) date:
+    CUAD's annotators turned such terms into dates the same way."""
     if field in YES_NO:
         return isinstance(predicted, bool) and predicted == _yes(gold)
     if field == "parties":
@@ -311,6 +347,10 @@ def matches(field: str, predicted: Any, gold: str) -> bool:
     text = " ".join(predicted) if isinstance(predicted, list) else str(predicted)
     if field.endswith("_date"):
         want, got = parse_date(gold), parse_date(text)
+        term = parse_duration(text) if field == "expiration_date" and got is None else None
+        begun = parse_date(start) if term is not None and start else None
+        if begun is not None and term is not None:
+            got = _plus(begun, term)
         if want is not None and got is not None:
             return all(w is None or w == g for w, g in zip(want, got, strict=True))
     if field in ("renewal_term", "notice_period_to_terminate_renewal"):
@@ -365,7 +405,8 @@ def score(
                 s.fn += is_yes and not said_yes
                 continue
             given = predicted not in (None, "", [])
-            if given and answer and matches(field, predicted, answer):
+            start = _start_date(record) if field == "expiration_date" else None
+            if given and answer and matches(field, predicted, answer, start=start):
                 s.tp += 1
                 continue
             if given:
@@ -373,6 +414,18 @@ def score(
             if answer:
                 s.fn += 1
     return list(scores.values())
+
+
+def _start_date(record: ExtractionRecord | None) -> str | None:
+    """The date a record's own answers say its term runs from: its effective date, else its
+    agreement date."""
+    if record is None:
+        return None
+    for field in ("effective_date", "agreement_date"):
+        value = record.fields.get(field)
+        if value is not None and isinstance(value.value, str) and value.value:
+            return value.value
+    return None
 
 
 def unscored(

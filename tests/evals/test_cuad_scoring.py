@@ -163,3 +163,31 @@ def test_contracts_without_a_record_are_misses_and_reported() -> None:
         "bad": "ingestion failed (malformed): no text",
         "late": "not extracted",
     }
+
+
+def test_misspelled_months_parse() -> None:
+    assert parse_date("15 JANAURY, 2018") == (2018, 1, 15)
+    assert parse_date("Septmber 3, 2019") == (2019, 9, 3)
+    assert parse_date("Marc Jones, 2019") == (2019, None, None)  # a name, not March
+
+
+def test_an_expiration_term_matches_the_date_it_comes_to_from_the_records_own_start() -> None:
+    term = "5 years following the Effective Date"
+    assert matches("expiration_date", term, "9/23/21", start="September 23, 2016")
+    assert not matches("expiration_date", term, "9/23/22", start="September 23, 2016")
+    assert not matches("expiration_date", term, "9/23/21")  # no start date: no date to match
+    assert matches("expiration_date", "10 years", "1/15/28", start="15 JANAURY, 2018")
+    assert matches("expiration_date", "thirty (30) days", "2/9/20", start="January 10, 2020")
+
+    def record(**fields: str) -> ExtractionRecord:
+        values = {f: FieldValue(status="found", value=v) for f, v in fields.items()}
+        return ExtractionRecord(document_id="A", title="a", path="a", status="ok", fields=values)
+
+    gold = [contract("a.pdf", effective_date="9/23/16", expiration_date="9/23/21")]
+    own = record(effective_date="September 23, 2016", expiration_date=term)
+    scores = {s.field: s for s in score({"A": own}, gold, {"a.pdf": "A"})}
+    assert (scores["expiration_date"].tp, scores["expiration_date"].fp) == (1, 0)
+    # From a wrong start date of its own, the same term is a wrong expiration.
+    wrong = record(effective_date="September 23, 2015", expiration_date=term)
+    scores = {s.field: s for s in score({"A": wrong}, gold, {"a.pdf": "A"})}
+    assert (scores["expiration_date"].tp, scores["expiration_date"].fp) == (0, 1)
