@@ -65,9 +65,15 @@ async def run_research(job: ResearchJob, context: JobContext) -> JobOutcome:
     else:
         source = await context.corpora.corpus(context.corpus_name(job.corpus))
     try:
-        report = await Research(context.maestro, requirements=requirements, budget=job.budget).run(
-            job.question, corpus=source, on_event=context.on_event
+        research = Research(
+            context.maestro,
+            requirements=requirements,
+            budget=job.budget,
+            plan_mode=job.plan_mode,
+            max_sub_questions=job.max_sub_questions,
+            sub_question_use=job.sub_question_use,
         )
+        report = await research.run(job.question, corpus=source, on_event=context.on_event)
     finally:
         if opened is not None:
             await opened.close()
@@ -109,6 +115,7 @@ async def run_extract(job: ExtractJob, context: JobContext) -> JobOutcome:
         fields_per_step=job.fields_per_step,
         budget=job.budget,
         concurrency=job.concurrency,
+        per_item=job.per_item,
     )
     output = ExtractionOutput(job.out, extractor.record_type, table=job.table, formats=job.formats)
     try:

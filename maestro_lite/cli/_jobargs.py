@@ -76,6 +76,9 @@ def _research(params: dict[str, Any], given: set[str]) -> JobSpec:
         default_requirements=params["defaults"],
         budget=params["budget"].value,
         out=_path(str(params["out"])) if params["out"] is not None else None,
+        max_sub_questions=params["sub_questions"],
+        plan_mode="planner" if params["planner"] else "decompose",
+        sub_question_use=params["sub_question_use"].value,
     )
 
 
@@ -109,8 +112,23 @@ def _extract(params: dict[str, Any], given: set[str]) -> JobSpec:
         k=params["k"],
         fields_per_step=params["fields_per_step"],
         budget=params["budget"].value,
+        per_item=params["per_item"],
     )
 
+
+_TAKEN: dict[str, set[str]] = {
+    "run": {"task", "corpus", "require", "budget", "max_tokens", "max_cost", "max_rounds"}
+    | {"no_cache"},
+    "research": {"question", "docs", "corpus", "require", "defaults", "budget", "out"}
+    | {"sub_questions", "planner", "sub_question_use"},
+    "compare": {"documents", "aspect", "task", "corpus", "k", "budget", "out"},
+    "extract": {"documents", "schema", "out", "formats", "table", "corpus", "k", "budget"}
+    | {"fields_per_step", "per_item"},
+}
+"""The options each job kind carries; any other option given is refused, never dropped."""
+
+_DISPLAY_ONLY = {"verbose", "as_json"}
+"""Options that only change what the foreground command prints: a job has no screen."""
 
 _BUILDERS: dict[str, Callable[[dict[str, Any], set[str]], JobSpec]] = {
     "run": _run,
@@ -153,6 +171,13 @@ def job_from_args(args: Sequence[str]) -> JobSpec:
     for option, why in _WORKER_LEVEL.items():
         if option in given:
             raise UserError(f"--{option} cannot be part of a scheduled job", hint=why + ".")
+    dropped = sorted(given - _TAKEN[name] - _DISPLAY_ONLY)
+    if dropped:
+        flags = ", ".join("--" + d.replace("_", "-") for d in dropped)
+        raise UserError(
+            f"{flags} cannot be part of a scheduled {name} job",
+            hint=f"Leave it out, or run `maestro {name} ...` in the foreground.",
+        )
     return _BUILDERS[name](ctx.params, given)
 
 

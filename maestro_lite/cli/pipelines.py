@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +48,12 @@ from .render import EventPrinter
 from .run import EXIT_UNMET, BudgetName
 
 T = TypeVar("T")
+
+
+class SubQuestionUse(StrEnum):
+    steps = "steps"
+    queries = "queries"
+
 
 _MODEL = typer.Option(None, "--model", "-m", help="provider:model to use.")
 _BUDGET = typer.Option(BudgetName.low, "--budget", "-b", help="Budget preset.")
@@ -160,6 +167,12 @@ def research(
     planner: bool = typer.Option(
         False, "--planner", help="Let the planner write the whole plan (stronger models)."
     ),
+    sub_question_use: SubQuestionUse = typer.Option(
+        SubQuestionUse.steps,
+        "--sub-question-use",
+        help="steps: answer each sub-question, then the question; queries: only search "
+        "with them and answer once.",
+    ),
     budget: BudgetName = _BUDGET,
     model: str | None = _MODEL,
     verbose: bool = _VERBOSE,
@@ -186,6 +199,7 @@ def research(
                 budget=budget.value,
                 plan_mode="planner" if planner else "decompose",
                 max_sub_questions=sub_questions,
+                sub_question_use=sub_question_use.value,
             )
             return await research.run(question, corpus=source)
         finally:

@@ -127,6 +127,11 @@ class ResearchJob(_Job):
     budget: BudgetPreset = "low"
     out: str | None = None
     """Folder for ``research.md`` and ``research.json``."""
+    max_sub_questions: int = Field(default=3, ge=1, le=3)
+    """Most sub-questions (1: answer in one step)."""
+    plan_mode: Literal["decompose", "planner"] = "decompose"
+    sub_question_use: Literal["steps", "queries"] = "steps"
+    """Answer each sub-question in a step, or only search with them (see ``Research``)."""
 
     def describe(self) -> str:
         return f"research {self.question!r}"
@@ -164,6 +169,8 @@ class ExtractJob(_Job):
     fields_per_step: int | None = None
     concurrency: int = Field(default=2, ge=1)
     budget: BudgetPreset = "low"
+    per_item: bool = False
+    """A record per item of the schema found in each document, not one per document."""
 
     def describe(self) -> str:
         title = self.record_schema.get("title", "records")

@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+import typer
 
 from maestro_lite import ProviderLimits, Settings
+from maestro_lite.cli import app
+from maestro_lite.cli._jobargs import _DISPLAY_ONLY, _TAKEN, _WORKER_LEVEL, job_from_args
 from maestro_lite.cli.worker import worker_limiter
-from maestro_lite.scheduling import ResearchJob, SQLiteScheduleStore
+from maestro_lite.scheduling import ExtractJob, ResearchJob, SQLiteScheduleStore
 
 from .conftest import Maestro
 
@@ -190,3 +193,36 @@ def test_the_worker_takes_its_provider_limits_from_the_settings_unless_told() ->
     told = worker_limiter(configured, max_calls=5, rpm=60).default
     assert (told.max_concurrent, told.requests_per_minute) == (5, 60)
     assert told.tokens_per_minute == 50_000
+
+
+def test_every_option_of_a_schedulable_command_is_carried_by_its_job_or_refused() -> None:
+    # A new option on `maestro research` (say) must reach the job, or be refused when a
+    # schedule names it: never accepted and dropped.
+    group = typer.main.get_command(app)
+    for name, taken in _TAKEN.items():
+        options = {p.name for p in group.commands[name].params}
+        assert options - taken - _DISPLAY_ONLY - set(_WORKER_LEVEL) == set(), name
+
+
+def test_research_and_extract_options_reach_their_jobs() -> None:
+    research = job_from_args(
+        ["research", "Q?", "--sub-questions", "2", "--planner", "--sub-question-use", "queries"]
+    )
+    assert isinstance(research, ResearchJob)
+    assert (research.max_sub_questions, research.plan_mode, research.sub_question_use) == (
+        2,
+        "planner",
+        "queries",
+    )
+    extract = job_from_args(
+        [
+            "extract",
+            "sample_docs/contracts",
+            "--schema",
+            "sample_docs/contract_schema.py:Contract",
+            "--out",
+            "x",
+            "--per-item",
+        ]
+    )
+    assert isinstance(extract, ExtractJob) and extract.per_item

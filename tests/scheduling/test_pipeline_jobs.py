@@ -74,6 +74,26 @@ async def finish(
     return [store.job(q.job_id) for q in queued]
 
 
+async def test_a_research_job_keeps_how_it_was_asked_to_use_sub_questions(
+    settings: Settings, store: SQLiteScheduleStore, contracts: Path, tmp_path: Path
+) -> None:
+    subs = ["What notice period applies?", "Which clause sets it?"]
+    chat = model(_SubQuestions=lambda c: {"sub_questions": subs}, default=cite_days)
+    job = ResearchJob(
+        question="What notice period applies, and where?",
+        docs=[str(contracts)],
+        default_requirements=False,
+        out=str(tmp_path / "out"),
+        max_sub_questions=2,
+        sub_question_use="queries",
+    )
+    [done] = await finish(settings, store, chat, ("weekly", job))
+    assert done.status == "passed", done.error
+    report = json.loads((tmp_path / "out" / "research.json").read_text())
+    [step] = report["plan"]["steps"]  # one answer, searched with the question and both subs
+    assert step["queries"] == [job.question, *subs]
+
+
 async def test_a_research_job_writes_its_report_and_its_trigger_gets_the_answer(
     settings: Settings, store: SQLiteScheduleStore, contracts: Path, tmp_path: Path
 ) -> None:
