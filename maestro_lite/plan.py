@@ -162,7 +162,8 @@ class Plan(BaseModel):
             documents: The corpus's documents with their page counts: checks document
                 filters and page ranges (and stands for ``document_ids``).
         """
-        return plan_problems(
+        # A Plan is valid as a graph by construction: only the corpus and budget are left.
+        return _fit_problems(
             self.steps, document_ids=document_ids, max_steps=max_steps, documents=documents
         )
 
@@ -221,7 +222,20 @@ def plan_problems(
 ) -> list[str]:
     """Structural problems plus those relative to a corpus and a budget (see
     :meth:`Plan.problems`)."""
-    problems = structural_problems(steps)
+    return structural_problems(steps) + _fit_problems(
+        steps, document_ids=document_ids, max_steps=max_steps, documents=documents
+    )
+
+
+def _fit_problems(
+    steps: Sequence[Step],
+    *,
+    document_ids: Iterable[str] | None,
+    max_steps: int | None,
+    documents: Sequence[DocumentInfo] | None,
+) -> list[str]:
+    """Problems relative to a corpus and a budget, for steps whose graph is sound."""
+    problems: list[str] = []
     if max_steps is not None and len(steps) > max_steps:
         problems.append(f"the plan has {len(steps)} steps; the budget allows {max_steps}")
     if documents is not None and document_ids is None:
