@@ -93,6 +93,15 @@ def _print_report(report: IngestReport) -> None:
         console.print(f"[dim]skipped   {escape(skip.path)}: {skip.detail}[/]", soft_wrap=True)
     if len(report.skipped) > _SKIPPED_SHOWN:
         console.print(f"[dim]          ... and {len(report.skipped) - _SKIPPED_SHOWN} more[/]")
+    for path in report.gone:
+        if report.pruned:
+            console.print(f"[magenta]pruned[/]    {escape(path)} (deleted from disk)")
+        else:
+            console.print(
+                f"[yellow]gone[/]      {escape(path)}: deleted from disk, still in the corpus "
+                "[dim]-> ingest with --prune to take it off[/]",
+                soft_wrap=True,
+            )
     if report.recovered:
         console.print(
             f"[dim]finished {report.recovered} document(s) an interrupted ingestion or "
@@ -111,10 +120,17 @@ def ingest(
     file_password: list[str] = typer.Option(
         [], "--file-password", help="PATH=PASSWORD for one file; repeatable."
     ),
+    prune: bool = typer.Option(
+        False,
+        "--prune",
+        help="Take off the corpus the files deleted from the given folders since they were "
+        "ingested (without it they are listed, and kept).",
+    ),
 ) -> None:
     """Ingest documents into a corpus: unchanged files are skipped, changed ones replaced.
 
-    Exits with status 1 when a file failed (the others are ingested all the same).
+    Files deleted from a folder since it was last ingested are listed; --prune removes
+    them. Exits with status 1 when a file failed (the others are ingested all the same).
     """
     passwords = dict(_split_password(spec) for spec in file_password)
 
@@ -122,7 +138,7 @@ def ingest(
         async with await _open(corpus, create=True) as target:
             with _file_progress() as progress:
                 return await target.ingest(
-                    paths, password=password, passwords=passwords, progress=progress
+                    paths, password=password, passwords=passwords, progress=progress, prune=prune
                 )
 
     report = asyncio.run(run())

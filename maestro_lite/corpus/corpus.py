@@ -24,7 +24,14 @@ from ..settings import Settings
 from ..store import CorpusConfig, VectorStore, check_corpus_name, store_from_settings
 from ._records import Records, retire, tombstone
 from .fusion import convex_fusion, reciprocal_rank_fusion
-from .ingest import Ingestion, IngestProgress, IngestReport, absolute_keys, collect_files
+from .ingest import (
+    Ingestion,
+    IngestProgress,
+    IngestReport,
+    absolute_keys,
+    collect_files,
+    directories,
+)
 from .lexical import LexicalEntry, LexicalIndex
 
 __all__ = ["DEFAULT_CORPUS", "Corpus", "HybridSearch", "list_corpora"]
@@ -227,6 +234,7 @@ class Corpus:
         passwords: Mapping[str, str] | Mapping[Path, str] | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
         progress: IngestProgress | None = None,
+        prune: bool = False,
     ) -> IngestReport:
         """Ingest files and directories (recursively). One bad file never stops the batch.
 
@@ -236,11 +244,16 @@ class Corpus:
             passwords: Passwords per file.
             metadata: Metadata for every document of this call (search filters match it).
             progress: Called as files finish and chunks are embedded.
+            prune: Take off the corpus the paths under the given directories whose files
+                are gone (a document left with no path is removed). Without it they are
+                kept, and listed in the report's ``gone``.
 
         Returns:
             What happened to each file.
         """
+        paths = list(paths)
         files, skipped = await asyncio.to_thread(collect_files, paths, self.loaders)
+        folders = await asyncio.to_thread(directories, paths)
         run = Ingestion(
             self,
             passwords=absolute_keys(passwords or {}),
@@ -248,7 +261,7 @@ class Corpus:
             metadata=metadata or {},
             progress=progress,
         )
-        return await run.run_files(files, skipped)
+        return await run.run_files(files, skipped, folders=folders, prune=prune)
 
     async def ingest_documents(
         self,

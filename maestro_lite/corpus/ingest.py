@@ -47,7 +47,7 @@ from ..documents.loaders import (
 from ..documents.model import Chunk, Document, DocumentInfo, MetadataValue
 from ..errors import DocumentError
 from ..store.base import StoredDocument
-from ._records import finish_interrupted, retire
+from ._records import finish_interrupted, retire, tombstone
 
 if TYPE_CHECKING:
     from .corpus import Corpus
@@ -63,6 +63,7 @@ __all__ = [
     "IngestTimings",
     "absolute_keys",
     "collect_files",
+    "directories",
 ]
 
 
@@ -123,6 +124,12 @@ class IngestReport(BaseModel):
     skipped: list[IngestSkipped] = Field(default_factory=list)
     """Files and folders found in directories and not ingested: hidden ones, and files no
     loader reads."""
+    gone: list[str] = Field(default_factory=list)
+    """Paths in the corpus, under a folder this ingestion searched, whose files no longer
+    exist. Their documents still answer questions unless ``pruned``."""
+    pruned: bool = False
+    """Whether ``gone`` paths were taken off their documents (and documents left with no
+    path removed, chunks and all)."""
     recovered: int = 0
     """Hidden documents an interrupted ingestion or removal left (half-written, or
     replaced or removed but not yet deleted), deleted first."""
@@ -146,6 +153,8 @@ class IngestReport(BaseModel):
         ]
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
+        if self.gone:
+            parts.append(f"{len(self.gone)} gone from disk ({'pruned' if self.pruned else 'kept'})")
         return f"{', '.join(parts)}; {self.chunks} chunks from {self.pages} pages"
 
 
@@ -194,21 +203,27 @@ def collect_files(
                 else:
                     detail = f"no loader reads {found.suffix or 'files without a suffix'}"
                     skipped.append(_skip(found, "unsupported", detail))
-    return list(dict.fromkeys(_absolute(f) for f in files)), skipped
+    return list(dict.fromkeys(absolute_path(f) for f in files)), skipped
+
+
+def directories(paths: Iterable[str | Path]) -> list[Path]:
+    """The directories among ``paths``, as absolute paths (the folders an ingestion
+    searches, whose deleted files it looks for)."""
+    return [absolute_path(p) for p in paths if Path(p).expanduser().is_dir()]
 
 
 def _skip(path: Path, reason: Literal["hidden", "unsupported"], detail: str) -> IngestSkipped:
-    return IngestSkipped(path=str(_absolute(path)), reason=reason, detail=detail)
+    return IngestSkipped(path=str(absolute_path(path)), reason=reason, detail=detail)
 
 
-def _absolute(path: str | Path) -> Path:
+def absolute_path(path: str | Path) -> Path:
     # abspath, not resolve: a symlinked folder keeps the path the user knows.
     return Path(os.path.abspath(os.path.expanduser(path)))
 
 
 def absolute_keys(passwords: Mapping[str, str] | Mapping[Path, str]) -> dict[Path, str]:
     """Passwords keyed by absolute path, the form :func:`collect_files` returns."""
-    return {_absolute(path): password for path, password in passwords.items()}
+    return {absolute_path(path): password for path, password in passwords.items()}
 
 
 @dataclass
@@ -361,15 +376,61 @@ class Ingestion:
         if self.progress is not None:
             self.progress(IngestEvent(self._files_total, self._files_done, self._chunks_done, path))
 
-    async def run_files(self, files: Sequence[Path], skipped: list[IngestSkipped]) -> IngestReport:
-        """Ingest ``files``."""
+    async def run_files(
+        self,
+        files: Sequence[Path],
+        skipped: list[IngestSkipped],
+        *,
+        folders: Sequence[Path] = (),
+        prune: bool = False,
+    ) -> IngestReport:
+        """Ingest ``files``; then find the paths under ``folders`` that are gone from disk,
+        and with ``prune`` take them off the corpus."""
         self.report.skipped = skipped
         self._files_total = len(files)
         worker = ParseWorker(timeout=self.corpus.parse_timeout)
         try:
-            return await self._run(self._prepare_files(files, worker))
+            report = await self._run(self._prepare_files(files, worker))
         finally:
             await asyncio.to_thread(worker.close)
+        if folders:
+            await self._gone(folders, prune=prune)
+        return report
+
+    async def _gone(self, folders: Sequence[Path], *, prune: bool) -> None:
+        """Report (and with ``prune`` remove) the corpus's paths under ``folders`` whose
+        files were deleted: a folder ingested again after a file left it would otherwise
+        go on answering from the file."""
+
+        def gone(path: str) -> bool:
+            under = any(Path(path).is_relative_to(folder) for folder in folders)
+            return under and not os.path.lexists(path)
+
+        found = await asyncio.to_thread(
+            lambda: {p for info in self._complete.values() for p in info.paths if gone(p)}
+        )
+        self.report.gone = sorted(found)
+        if not found or not prune:
+            return
+        kept: list[StoredDocument] = []
+        removed: list[DocumentInfo] = []
+        for info in list(self._complete.values()):
+            rest = [p for p in info.paths if p not in found]
+            if not rest:
+                removed.append(info)
+                self._forget(info.id)
+            elif len(rest) < len(info.paths):
+                kept.append(StoredDocument(info=_with_paths(info, rest), complete=True))
+                self._remember(kept[-1].info)
+        # One record write hides the removed documents and detaches the paths (see
+        # ``_records``); only then are chunks deleted.
+        store, name = self.corpus.store, self.corpus.name
+        await store.put_documents(name, [*kept, *(tombstone(info) for info in removed)])
+        await store.bump_version(name)
+        if removed:
+            await retire(store, name, [info.id for info in removed], [])
+            await store.bump_version(name)
+        self.report.pruned = True
 
     async def run_documents(self, documents: Iterable[Document]) -> IngestReport:
         """Ingest documents already in memory."""

@@ -82,6 +82,27 @@ def test_ingest_list_search_remove(maestro: Maestro, tmp_path: Path) -> None:
     assert corpora.stdout.split() == ["notes"]
 
 
+def test_ingest_lists_deleted_files_and_prunes_them(maestro: Maestro, tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "old.txt").write_text("The 2023 terms: notice is 30 days.")
+    (root / "new.txt").write_text("The 2024 terms: notice is 60 days.")
+    assert maestro("ingest", str(root), "-c", "terms", env=HASHING).returncode == 0
+    (root / "old.txt").unlink()
+
+    kept = maestro("ingest", str(root), "-c", "terms", env=HASHING)
+    assert kept.returncode == 0, kept.stderr
+    assert f"gone      {root / 'old.txt'}: deleted from disk, still in the corpus" in kept.stdout
+    assert "1 unchanged, 0 without text, 0 failed, 1 gone from disk (kept)" in kept.stdout
+    assert "30 days" in maestro("search", "notice", "-c", "terms", env=HASHING).stdout
+
+    pruned = maestro("ingest", str(root), "-c", "terms", "--prune", env=HASHING)
+    assert pruned.returncode == 0, pruned.stderr
+    assert f"pruned    {root / 'old.txt'}" in pruned.stdout and "(pruned)" in pruned.stdout
+    found = maestro("search", "notice", "-c", "terms", env=HASHING).stdout
+    assert "60 days" in found and "30 days" not in found
+
+
 def test_errors_are_one_line(maestro: Maestro, tmp_path: Path) -> None:
     missing = maestro("search", "anything", "--corpus", "nope", env=HASHING)
     assert missing.returncode == 2

@@ -103,6 +103,39 @@ async def test_reingesting_is_idempotent_and_changes_replace(
     assert {h.chunk.document_id for h in hits} == {new.id}
 
 
+async def test_files_deleted_from_a_folder_are_reported_then_pruned(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    root = _library(tmp_path / "lib")
+    (root / "copy.txt").write_text((root / "notes.txt").read_text())  # same content: one doc
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("Ingested by name, outside the folder, then deleted.")
+    await corpus.ingest([root, elsewhere])
+    notes_id = next(d.id for d in await corpus.documents() if str(root / "notes.txt") in d.paths)
+    report_id = next(d.id for d in await corpus.documents() if d.title == "report")
+    (root / "report.pdf").unlink()
+    (root / "notes.txt").unlink()  # its content stays in copy.txt
+    elsewhere.unlink()  # not under a folder this ingestion searches: not looked for
+
+    kept = await corpus.ingest([root])
+    assert kept.gone == [str(root / "notes.txt"), str(root / "report.pdf")]
+    assert not kept.pruned and "2 gone from disk (kept)" in kept.summary()
+    assert report_id in {d.id for d in await corpus.documents()}  # nothing removed yet
+    assert await corpus.search("Quarterly revenue", k=1, mode="lexical")
+
+    pruned = await corpus.ingest([root], prune=True)
+    assert pruned.gone == kept.gone and pruned.pruned and len(pruned.unchanged) == 2
+    documents = {d.id: d for d in await corpus.documents()}
+    assert report_id not in documents
+    assert not [i for i in await _stored_chunk_ids(corpus) if i.startswith(report_id)]
+    assert not await corpus.search("Quarterly revenue", k=5, mode="lexical")
+    assert documents[notes_id].paths == [str(root / "copy.txt")]  # detached, not removed
+    assert str(elsewhere) in {p for d in documents.values() for p in d.paths}
+
+    again = await corpus.ingest([root], prune=True)
+    assert again.gone == [] and not again.pruned and len(again.unchanged) == 2
+
+
 async def test_documents_can_be_removed_by_id_prefix(corpus: Corpus, tmp_path: Path) -> None:
     await corpus.ingest([_library(tmp_path / "lib")])
     target = next(d for d in await corpus.documents() if d.title == "report")
