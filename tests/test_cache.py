@@ -39,6 +39,37 @@ def test_the_key_covers_what_determines_the_answer_and_nothing_else() -> None:
         assert other != base
 
 
+def test_one_model_name_on_two_endpoints_or_two_files_never_shares_answers(
+    tmp_path: Path,
+) -> None:
+    from maestro_lite.models import LocalModel, OpenAIModel, cache_identity
+
+    cache = ResponseCache()
+    call = ([Message.user("capital of Norway?")], None, ModelSettings(temperature=0))
+    here = OpenAIModel("llama", base_url="http://127.0.0.1:8001/v1")
+    there = OpenAIModel("llama", base_url="http://127.0.0.1:8002/v1")
+    assert here.name == there.name  # usage records still name the model alike
+    assert CachedModel(here, cache).key(*call) != CachedModel(there, cache).key(*call)
+    assert cache_identity(OpenAIModel("gpt-4o-mini", api_key="k")).endswith(
+        "@https://api.openai.com"
+    )
+
+    first, second = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+    for path, body in ((first, b"GGUF one"), (second, b"GGUF two, longer")):
+        path.parent.mkdir()
+        path.write_bytes(body)
+    assert LocalModel(first).name == LocalModel(second).name == "local:model"
+    assert cache_identity(LocalModel(first)) != cache_identity(LocalModel(second))
+    chain = FallbackModel(here, LocalModel(first))
+    assert (
+        cache_identity(chain)
+        == f"fallback:{cache_identity(here)},{cache_identity(LocalModel(first))}"
+    )
+    assert CachedModel(chain, cache).key(*call) != CachedModel(
+        FallbackModel(there, LocalModel(first)), cache
+    ).key(*call)
+
+
 async def test_a_repeated_call_is_answered_from_disk_across_processes(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite3"
     model = ScriptedModel(["not json", {"name": "Oslo"}])

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..settings import Settings
-from .base import ChatModel, Message, ModelSettings, RawResponse
+from .base import ChatModel, Message, ModelSettings, RawResponse, cache_identity
 from .cached import CachedModel
 from .fallback import FallbackModel
 from .generate import Attempt, Completion, RetryPolicy, UsageMeter, generate, json_schema_for
@@ -39,6 +39,7 @@ __all__ = [
     "RetryPolicy",
     "ScriptedModel",
     "UsageMeter",
+    "cache_identity",
     "generate",
     "json_schema_for",
     "model_from_settings",

@@ -12,7 +12,14 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ChatModel", "Message", "ModelSettings", "RawResponse", "WrappedModel"]
+__all__ = [
+    "ChatModel",
+    "Message",
+    "ModelSettings",
+    "RawResponse",
+    "WrappedModel",
+    "cache_identity",
+]
 
 
 class Message(BaseModel):
@@ -95,6 +102,14 @@ class ChatModel(Protocol):
         ...
 
 
+def cache_identity(model: ChatModel) -> str:
+    """What keys ``model``'s answers in the response cache and in a run's record: its
+    ``cache_identity`` where it has one (the endpoint or the weights file as well as the
+    name, so two servers or two files under one name never share answers), else its name."""
+    identity = getattr(model, "cache_identity", None)
+    return str(identity) if identity else model.name
+
+
 class WrappedModel:
     """Base of models that add behaviour around another model (a cache, a rate limiter): they
     answer to the same name and window, so prompts and usage records are unchanged."""
@@ -109,6 +124,10 @@ class WrappedModel:
     @property
     def context_window(self) -> int:
         return self.inner.context_window
+
+    @property
+    def cache_identity(self) -> str:
+        return cache_identity(self.inner)
 
     @property
     def base_url(self) -> str | None:

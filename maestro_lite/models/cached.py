@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..cache import CachedAnswer, ResponseCache
-from .base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel
+from .base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel, cache_identity
 
 __all__ = ["CachedModel"]
 
@@ -36,7 +36,7 @@ class CachedModel(WrappedModel):
         """The key of a call, or ``None`` when the call must not be cached."""
         if not self.cache.cacheable(settings):
             return None
-        return self.cache.key(self.name, messages, json_schema, settings)
+        return self.cache.key(cache_identity(self), messages, json_schema, settings)
 
     async def request(
         self,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ModelError, UserError
-from .base import ChatModel, Message, ModelSettings, RawResponse
+from .base import ChatModel, Message, ModelSettings, RawResponse, cache_identity
 
 __all__ = ["FallbackModel"]
 
@@ -50,6 +50,10 @@ class FallbackModel:
     @property
     def name(self) -> str:
         return "fallback:" + ",".join(m.name for m in self.models)
+
+    @property
+    def cache_identity(self) -> str:
+        return "fallback:" + ",".join(cache_identity(m) for m in self.models)
 
     @property
     def context_window(self) -> int:

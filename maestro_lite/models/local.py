@@ -96,6 +96,20 @@ class LocalModel:
         return f"local:{Path(self.spec).stem if self._is_path else self.spec}"
 
     @property
+    def cache_identity(self) -> str:
+        """A registry model is pinned by its sha256: its name suffices. A file given by
+        path is named by its absolute path, size and modification time, so answers
+        cached for one file are never served for another with the same name."""
+        if not self._is_path:
+            return self.name
+        path = Path(self.spec).expanduser().absolute()
+        try:
+            stat = path.stat()
+        except OSError:
+            return f"{self.name}@{path}"
+        return f"{self.name}@{path}:{stat.st_size}:{stat.st_mtime_ns}"
+
+    @property
     def context_window(self) -> int:
         return self.n_ctx
 

@@ -130,6 +130,12 @@ class OpenAIModel:
         return f"openai:{self.model}"
 
     @property
+    def cache_identity(self) -> str:
+        """The name and the endpoint: one model name served by two servers (two
+        fine-tunes, two quantisations) never shares cached answers."""
+        return f"{self.name}@{self.base_url or 'https://' + _OPENAI_HOST}"
+
+    @property
     def context_window(self) -> int:
         return self._context_window
 

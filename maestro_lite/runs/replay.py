@@ -19,7 +19,14 @@ from typing import Any
 
 from ..cache import ResponseCache
 from ..events import Event, ModelAttempted
-from ..models.base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel
+from ..models.base import (
+    ChatModel,
+    Message,
+    ModelSettings,
+    RawResponse,
+    WrappedModel,
+    cache_identity,
+)
 from ..models.cached import CachedModel
 from ..models.fallback import FallbackModel
 
@@ -87,7 +94,7 @@ class ReplayModel(WrappedModel):
         # A sampled call asks for a fresh sample: like the response cache, leave it alone.
         if (settings.temperature or 0.0) > 0 and settings.seed is None:
             return await self.inner.request(messages, json_schema=json_schema, settings=settings)
-        key = ResponseCache.key(self.name, messages, json_schema, settings)
+        key = ResponseCache.key(cache_identity(self), messages, json_schema, settings)
         recorded = self.answers.take(key)
         if recorded is not None:
             return recorded
