@@ -70,7 +70,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, limit: int) -> None
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the environment, with ``--model`` on top."""
-    settings = Settings()
+    settings = Settings.from_env()
     return parse_model_spec(args.model, settings) if args.model else settings
 
 

@@ -10,11 +10,13 @@ it (or what it builds) in::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
 
 __all__ = ["DEFAULT_LOCAL_MODEL", "DEFAULT_OPENAI_MODEL", "Settings"]
 
@@ -66,6 +68,21 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("MAESTRO_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
 
+    structured_mode: Literal["json_schema", "json_object", "prompt"] = "json_schema"
+    """How the OpenAI-compatible adapter sends a JSON schema (``MAESTRO_STRUCTURED_MODE``):
+    ``json_schema`` (OpenAI, vLLM, Ollama, llama.cpp's own server), ``json_object`` with the
+    schema beside it (llama-cpp-python's server, which enforces only that form), or
+    ``prompt`` (in the instructions only). Answers are validated and re-asked either way."""
+
+    fallback_model: str | None = None
+    """A ``provider:model`` that takes a call over once the configured model has failed
+    for good, retries spent (``MAESTRO_FALLBACK_MODEL=local:qwen2.5-coder-1.5b``); each
+    step records which model answered."""
+
+    fallback_base_url: str | None = None
+    """The endpoint of an ``openai:`` fallback model (``MAESTRO_FALLBACK_BASE_URL``), when
+    it is not ``OPENAI_BASE_URL``'s; the API key is the same."""
+
     request_timeout: float = Field(default=120.0, gt=0)
     """Seconds before a single remote model request is abandoned."""
 
@@ -106,6 +123,29 @@ class Settings(BaseSettings):
     """Prompt plus completion tokens per minute per provider
     (``MAESTRO_TOKENS_PER_MINUTE``); unset: unlimited."""
 
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from the environment (and ``overrides``), with an invalid variable
+        reported as a :class:`~maestro_lite.errors.ConfigError` naming it, not as a
+        pydantic traceback.
+
+        Raises:
+            ConfigError: A variable (or override) does not validate.
+        """
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                field = ".".join(str(part) for part in error["loc"])
+                value = error.get("input")
+                shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+                problems.append(f"{_variable(field)}{shown}: {error['msg']}")
+            raise ConfigError(
+                "invalid setting: " + "; ".join(problems),
+                hint="Fix or unset the variable (`maestro doctor` shows the settings in use).",
+            ) from None
+
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
@@ -128,3 +168,10 @@ class Settings(BaseSettings):
         if self.model:
             return self.model
         return self.local_model if self.provider == "local" else DEFAULT_OPENAI_MODEL
+
+
+def _variable(field: str) -> str:
+    """The environment variable of a settings field."""
+    if field in ("OPENAI_API_KEY", "OPENAI_BASE_URL") or field.startswith("MAESTRO_"):
+        return field
+    return f"MAESTRO_{field.upper()}"

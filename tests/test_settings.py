@@ -69,3 +69,47 @@ def test_settings_are_immutable_and_validated() -> None:
         settings.provider = "openai"  # type: ignore[misc]
     with pytest.raises(ValidationError):
         Settings(provider="anthropic")  # type: ignore[arg-type]
+
+
+def test_an_invalid_variable_is_a_config_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from maestro_lite import ConfigError
+
+    monkeypatch.setenv("MAESTRO_N_CTX", "abc")
+    monkeypatch.setenv("MAESTRO_PROVIDER", "anthropic")
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env()
+    message = str(error.value)
+    assert "MAESTRO_N_CTX='abc': Input should be a valid integer" in message
+    assert "MAESTRO_PROVIDER='anthropic': Input should be 'local' or 'openai'" in message
+    monkeypatch.delenv("MAESTRO_N_CTX")
+    monkeypatch.delenv("MAESTRO_PROVIDER")
+    assert Settings.from_env(n_ctx=1024).n_ctx == 1024
+
+
+def test_structured_mode_and_fallback_come_from_settings(tmp_path: Path) -> None:
+    from maestro_lite.models import FallbackModel
+
+    remote = Settings(
+        provider="openai",
+        openai_api_key="sk-x",
+        openai_base_url="http://127.0.0.1:9/v1",
+        structured_mode="json_object",
+    )
+    model = model_from_settings(remote)
+    assert isinstance(model, OpenAIModel) and model.structured_mode == "json_object"
+
+    chain = model_from_settings(
+        remote.model_copy(update={"fallback_model": "local:qwen2.5-coder-0.5b"})
+    )
+    assert isinstance(chain, FallbackModel)
+    assert [m.name for m in chain.models] == ["openai:gpt-4o-mini", "local:qwen2.5-coder-0.5b"]
+
+    elsewhere = model_from_settings(
+        remote.model_copy(
+            update={"fallback_model": "openai:backup", "fallback_base_url": "http://127.0.0.1:8/v1"}
+        )
+    )
+    assert isinstance(elsewhere, FallbackModel)
+    backup = elsewhere.models[1]
+    assert isinstance(backup, OpenAIModel) and backup.base_url == "http://127.0.0.1:8/v1"
+    assert backup.name == "openai:backup" and backup.structured_mode == "json_object"

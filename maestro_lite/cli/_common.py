@@ -18,7 +18,13 @@ from rich.progress import (
 
 from ..cache import ResponseCache
 from ..limits import Limiter
-from ..models import ChatModel, ModelRegistry, model_from_settings, parse_model_spec
+from ..models import (
+    ChatModel,
+    ModelRegistry,
+    fallback_settings,
+    model_from_settings,
+    parse_model_spec,
+)
 from ..models import Progress as ProgressCallback
 from ..runs import SQLiteRunStore
 from ..settings import Settings
@@ -29,7 +35,7 @@ err_console = Console(stderr=True)
 
 def load_settings(model: str | None = None) -> Settings:
     """Settings from the environment, with a ``--model provider:name`` option on top."""
-    settings = Settings()
+    settings = Settings.from_env()
     return parse_model_spec(model, settings) if model else settings
 
 
@@ -58,9 +64,11 @@ def open_model(settings: Settings) -> ChatModel:
     """The configured chat model; a local registry model is pulled and verified first, with a
     progress bar, so the first request does not stall silently."""
     model = model_from_settings(settings)
-    if settings.provider == "local":
-        registry = ModelRegistry(settings.models_dir, allow_download=settings.allow_download)
-        name = settings.resolved_model
+    for each in (settings, fallback_settings(settings)):
+        if each is None or each.provider != "local":
+            continue
+        registry = ModelRegistry(each.models_dir, allow_download=each.allow_download)
+        name = each.resolved_model
         if name in registry.known and registry.info(name).status != "verified":
             with byte_progress(f"pull {name}") as progress:
                 registry.ensure(name, progress=progress)

@@ -41,6 +41,7 @@ __all__ = [
     "UsageMeter",
     "cache_identity",
     "generate",
+    "fallback_settings",
     "json_schema_for",
     "model_from_settings",
     "parse_model_spec",
@@ -74,10 +75,28 @@ def parse_model_spec(spec: str, settings: Settings) -> Settings:
     return settings.model_copy(update={"provider": provider, "model": name})
 
 
-def model_from_settings(
-    settings: Settings, *, progress: Progress | None = None
-) -> LocalModel | OpenAIModel:
-    """The chat model the settings describe (nothing is loaded or contacted yet)."""
+def model_from_settings(settings: Settings, *, progress: Progress | None = None) -> ChatModel:
+    """The chat model the settings describe (nothing is loaded or contacted yet): a
+    :class:`LocalModel` or an :class:`OpenAIModel`, or with ``fallback_model`` set a
+    :class:`FallbackModel` of it and the fallback."""
+    fallback = fallback_settings(settings)
+    if fallback is not None:
+        return FallbackModel(_single_model(settings, progress), _single_model(fallback, progress))
+    return _single_model(settings, progress)
+
+
+def fallback_settings(settings: Settings) -> Settings | None:
+    """The settings of ``settings``' fallback model, if it names one."""
+    if not settings.fallback_model:
+        return None
+    spec = parse_model_spec(settings.fallback_model, settings.model_copy(update={"model": None}))
+    update: dict[str, object] = {"fallback_model": None}
+    if settings.fallback_base_url:
+        update["openai_base_url"] = settings.fallback_base_url
+    return spec.model_copy(update=update)
+
+
+def _single_model(settings: Settings, progress: Progress | None) -> LocalModel | OpenAIModel:
     if settings.provider == "openai":
         from .openai import OpenAIModel
 
@@ -87,6 +106,7 @@ def model_from_settings(
             base_url=settings.openai_base_url,
             api_key=key,
             timeout=settings.request_timeout,
+            structured_mode=settings.structured_mode,
         )
     from .local import LocalModel
 

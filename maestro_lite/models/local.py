@@ -127,7 +127,10 @@ class LocalModel:
             )
         if not is_gguf(path):
             raise ModelIntegrityError(
-                f"{path} is not a GGUF file (bad magic bytes)", model=self.name
+                f"{path} is not a GGUF file (bad magic bytes)",
+                model=self.name,
+                hint="Point MAESTRO_LOCAL_MODEL at a .gguf model file (a partial download "
+                "fails this check too), or unset it to use the default model.",
             )
         return path
 

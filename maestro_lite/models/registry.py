@@ -260,12 +260,20 @@ class ModelRegistry:
         missing = [p for p in model.parts if _installed_part(p) is None]
         if missing and not self.allow_download:
             raise _not_installed(model, missing)
-        self.models_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
+        try:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            written = partial.open("wb")
+        except OSError as exc:
+            raise ModelNotAvailable(
+                f"cannot write {name} to {self.models_dir}: {exc.strerror or exc}",
+                model=name,
+                hint=f"Make MAESTRO_HOME a writable folder with {model.size / 1e9:.1f} GB free.",
+            ) from None
         digest = hashlib.sha256()
         done = 0
         try:
-            with partial.open("wb") as out, tempfile.TemporaryDirectory() as tmp:
+            with written as out, tempfile.TemporaryDirectory() as tmp:
                 for part in model.parts:
                     with self._open_part(model, part, Path(tmp)) as src:
                         while chunk := src.read(_CHUNK):

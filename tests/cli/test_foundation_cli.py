@@ -127,6 +127,32 @@ def test_errors_are_one_actionable_line_not_a_traceback(maestro: Maestro) -> Non
     assert re.match(r"error: unknown model 'no-such-model'; known: .* -> Pick a name", lines[0])
 
 
+def test_bad_settings_and_an_unwritable_home_are_one_line_each(
+    maestro: Maestro, tmp_path: Path
+) -> None:
+    bad = maestro("doctor", env={"MAESTRO_N_CTX": "abc"})
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        "error: invalid setting: MAESTRO_N_CTX='abc': Input should be a valid integer, unable "
+        "to parse string as an integer -> Fix or unset the variable (`maestro doctor` shows "
+        "the settings in use)."
+    ]
+    (tmp_path / "a-file").write_text("not a folder")
+    blocked = maestro("models", "pull", SMALL, env={"MAESTRO_HOME": str(tmp_path / "a-file")})
+    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
+    errors = [line for line in blocked.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: cannot write {SMALL} to ")
+    assert "Not a directory -> Make MAESTRO_HOME a writable folder" in errors[0]
+
+    (tmp_path / "bad.gguf").write_bytes(b"not a model")
+    (tmp_path / "note.txt").write_text("A note.")
+    env = {"MAESTRO_EMBEDDER": "hashing", "MAESTRO_LOCAL_MODEL": str(tmp_path / "bad.gguf")}
+    assert maestro("ingest", str(tmp_path / "note.txt"), "-c", "notes", env=env).returncode == 0
+    wrong = maestro("run", "hello", "--corpus", "notes", env=env)
+    assert "Traceback" not in wrong.stderr
+    assert "is not a GGUF file (bad magic bytes) -> Point MAESTRO_LOCAL_MODEL" in wrong.stderr
+
+
 def test_missing_api_key_is_explained(maestro: Maestro) -> None:
     result = maestro("demo", "--model", "openai:gpt-4o-mini")
     assert result.returncode == 2  # a usage error

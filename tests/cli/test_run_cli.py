@@ -146,3 +146,31 @@ def test_run_honours_the_provider_limits_of_the_settings(
         result = maestro("run", TASK, "--corpus", "contracts", "--budget", "low", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert server.max_in_flight == peak  # counted by the server itself
+
+
+def test_a_run_falls_back_to_the_configured_model_and_records_which_answered(
+    maestro: Maestro, ingested: dict[str, str]
+) -> None:
+    refusing = OpenAICompatibleServer(lambda body: "unused", faults=["401"] * 100)
+    with refusing, _serve() as backup:
+        env = {
+            **_env(ingested, refusing),
+            "MAESTRO_FALLBACK_MODEL": "openai:backup-model",
+            "MAESTRO_FALLBACK_BASE_URL": backup.base_url,
+        }
+        result = maestro("run", TASK, "--corpus", "contracts", "--budget", "low", "--json", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        data = json.loads(result.stdout)
+        assert "Notice fell from 90 days (2023) to 60 days (2025)." in data["output_text"]
+        # A 401 is permanent: each call (the plan, three steps) is refused once, not
+        # retried, and answered by the backup.
+        assert len(refusing.requests) == len(backup.requests) == 4
+        assert {body["model"] for body in backup.requests} == {"backup-model"}
+        steps = data["steps"].values()
+        assert {step["model"] for step in steps} == {"openai:backup-model"}
+        refused = [a for step in steps for a in step["attempts"] if a["outcome"] == "error"]
+        assert len(refused) == 3 and all("HTTP 401" in a["error"] for a in refused)
+        assert {a["model"] for a in refused} == {"openai:test-model"}
+        shown = maestro("runs", "show", data["run_id"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "1 not ok" in shown.stdout and "openai:backup-model" in shown.stdout
