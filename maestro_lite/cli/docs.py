@@ -58,7 +58,13 @@ def _file_progress() -> Iterator[IngestProgress]:
 
 
 def _split_password(spec: str) -> tuple[str, str]:
-    path, sep, password = spec.rpartition("=")
+    """``PATH=PASSWORD``: at the first ``=`` that ends the path of an existing file, so a
+    password may hold ``=`` (and a path too, when the file exists)."""
+    path, sep, password = spec.partition("=")
+    for at in (i for i, char in enumerate(spec) if char == "="):
+        if Path(spec[:at]).expanduser().is_file():
+            path, password = spec[:at], spec[at + 1 :]
+            break
     if not sep or not path:
         raise UserError(
             f"--file-password expects PATH=PASSWORD, got {spec!r}",

@@ -13,7 +13,7 @@ HASHING = {"MAESTRO_EMBEDDER": "hashing"}  # the fast fake: no torch in these su
 
 def _docs(root: Path) -> Path:
     write_pdf(root / "tides.pdf", ["Intro page.", "The moon raises ocean tides twice daily."])
-    write_pdf(root / "locked.pdf", ["Locked away"], password="pw")
+    write_pdf(root / "locked.pdf", ["Locked away"], password="p=w")  # "=" in the password
     (root / "bread.md").write_text("# Bread\n\nYeast makes the dough rise.")
     (root / "empty.txt").write_text("")
     (root / ".draft.md").write_text("# Draft\n\nNot for the corpus.")
@@ -37,7 +37,7 @@ def test_ingest_list_search_remove(maestro: Maestro, tmp_path: Path) -> None:
         "-c",
         "notes",
         "--file-password",
-        f"{root / 'locked.pdf'}=pw",
+        f"{root / 'locked.pdf'}=p=w",
         env=HASHING,
     )
     assert unlocked.returncode == 0 and "1 ingested" in unlocked.stdout
