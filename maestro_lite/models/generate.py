@@ -60,15 +60,24 @@ class RetryPolicy(BaseModel):
     max_delay: float = Field(default=30.0, ge=0)
     jitter: float = Field(default=0.25, ge=0, le=1)
     """Fraction of the delay added or removed at random, so clients do not retry in step."""
+    max_retry_after: float = Field(default=300.0, ge=0)
+    """The longest ``Retry-After`` waited for in full. A server asking for longer (a quota
+    spent for the day) is not retried: the call fails at once with the wait in the error,
+    rather than hammering the server early or sleeping for hours."""
 
     def delay(self, retry_number: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry ``retry_number`` (1-based)."""
+        """Seconds to wait before retry ``retry_number`` (1-based): the backoff, or the
+        server's ``Retry-After`` when that is longer (up to ``max_retry_after``)."""
         base = min(self.max_delay, self.initial_delay * self.multiplier ** (retry_number - 1))
         base *= 1 + random.uniform(-self.jitter, self.jitter)
         if retry_after is not None:
             # The server knows best when it will have capacity again.
-            base = max(base, min(retry_after, self.max_delay))
+            base = max(base, min(retry_after, self.max_retry_after))
         return max(0.0, base)
+
+    def waits_for(self, retry_after: float | None) -> bool:
+        """Whether a server's ``Retry-After`` is short enough to wait for."""
+        return retry_after is None or retry_after <= self.max_retry_after
 
 
 class UsageMeter:
@@ -438,6 +447,16 @@ async def generate(
             record(_failed(model, convo, estimate, started, str(exc), processed, reasks > 0))
             if not exc.is_retryable or retries >= retry.max_retries:
                 raise
+            if not retry.waits_for(exc.retry_after):
+                raise ModelAPIError(
+                    f"{exc} (the server asks to retry after {exc.retry_after:.0f}s, more than "
+                    f"the {retry.max_retry_after:.0f}s the retry policy waits)",
+                    model=exc.model,
+                    status_code=exc.status_code,
+                    retry_after=exc.retry_after,
+                    hint="Wait and resume the run, raise RetryPolicy.max_retry_after, or "
+                    "configure a fallback model.",
+                ) from exc
             retries += 1
             await asyncio.sleep(retry.delay(retries, exc.retry_after))
             continue

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import openai
@@ -58,13 +60,21 @@ def _strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
+    """The ``Retry-After`` header in seconds: a number of seconds, or an HTTP date."""
     value = exc.response.headers.get("retry-after")
     if value is None:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _message(exc: openai.APIStatusError) -> str:

@@ -175,7 +175,8 @@ class OpenAICompatibleServer:
         rates: Random faults for requests beyond ``faults``.
         latency: Seconds each answered request takes (simulates model time).
         hang_seconds: How long a ``timeout`` fault holds the request before closing it.
-        retry_after: ``Retry-After`` seconds sent with 429 answers.
+        retry_after: ``Retry-After`` sent with 429 answers: seconds, or a string sent as
+            is (an HTTP date).
         model_ids: Model ids listed by ``GET /v1/models``.
         port: 0 picks a free port.
     """
@@ -188,7 +189,7 @@ class OpenAICompatibleServer:
         rates: FaultRates | None = None,
         latency: float = 0.0,
         hang_seconds: float = 5.0,
-        retry_after: float | None = 0.05,
+        retry_after: float | str | None = 0.05,
         model_ids: Sequence[str] = ("test-model",),
         port: int = 0,
     ) -> None:
@@ -392,7 +393,10 @@ class OpenAICompatibleServer:
                     case "429":
                         headers = {}
                         if server.retry_after is not None:
-                            headers["Retry-After"] = f"{server.retry_after:g}"
+                            after = server.retry_after
+                            headers["Retry-After"] = (
+                                after if isinstance(after, str) else f"{after:g}"
+                            )
                         self._error(429, "rate limited (injected)", headers)
                     case "500" | "503" | "401" | "400" | "404":
                         self._error(int(fault), f"injected HTTP {fault}")

@@ -129,7 +129,8 @@ def test_retry_delay_grows_and_honours_retry_after() -> None:
     policy = RetryPolicy(initial_delay=1.0, multiplier=2.0, max_delay=10.0, jitter=0.0)
     assert [policy.delay(n) for n in (1, 2, 3, 5)] == [1.0, 2.0, 4.0, 10.0]
     assert policy.delay(1, retry_after=7.0) == 7.0
-    assert policy.delay(1, retry_after=99.0) == 10.0  # capped by max_delay
+    assert policy.delay(1, retry_after=99.0) == 99.0  # the server's wait, beyond max_delay
+    assert policy.waits_for(300.0) and not policy.waits_for(301.0)  # max_retry_after
     jittered = RetryPolicy(initial_delay=1.0, jitter=0.5)
     assert all(0.5 <= jittered.delay(1) <= 1.5 for _ in range(50))
 

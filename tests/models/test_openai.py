@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -136,7 +138,7 @@ async def test_transient_faults_are_retried_until_an_answer() -> None:
         _company,
         faults=faults,
         hang_seconds=30.0,  # the client gives up first, however loaded the machine
-        retry_after=0.01,  # type: ignore[arg-type]
+        retry_after=0.01,
     ) as server:
         async with OpenAIModel("test-model", base_url=server.base_url, timeout=0.3) as model:
             result = await generate(model, [Message.user("q")], output_type=Company, retry=NO_WAIT)
@@ -160,6 +162,24 @@ async def test_retry_after_is_parsed() -> None:
     assert info.value.status_code == 429
     assert info.value.retry_after == 2.5
     assert info.value.is_retryable
+
+
+async def test_retry_after_as_an_http_date_and_one_too_long_to_wait_for() -> None:
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=5), usegmt=True)
+    with OpenAICompatibleServer(_company, faults=["429"], retry_after=soon) as server:
+        async with OpenAIModel("test-model", base_url=server.base_url) as model:
+            with pytest.raises(ModelAPIError) as info:
+                await generate(model, [Message.user("q")], retry=RetryPolicy(max_retries=0))
+    assert info.value.retry_after is not None and 3.0 <= info.value.retry_after <= 5.0
+
+    # A quota spent for the hour: failing at once beats retrying early or sleeping an hour.
+    with OpenAICompatibleServer(_company, faults=["429"], retry_after=3600) as server:
+        async with OpenAIModel("test-model", base_url=server.base_url) as model:
+            with pytest.raises(ModelAPIError) as info:
+                await generate(model, [Message.user("q")], retry=RetryPolicy(max_retries=3))
+        assert len(server.requests) == 1
+    assert "asks to retry after 3600s, more than the 300s the retry policy waits" in str(info.value)
+    assert info.value.status_code == 429 and info.value.hint is not None
 
 
 async def test_timeout_maps_to_model_timeout() -> None:
