@@ -13,11 +13,15 @@ ever holds more than the limit. A call's tokens are estimated before it starts
 (prompt tokens counted with tiktoken, plus ``max_tokens``) and corrected when the provider
 reports what it really used.
 
-There is no process-wide limiter: create one and pass it to every
-:class:`~maestro_lite.orchestrator.Maestro` that should share it::
+Create one and pass it to every :class:`~maestro_lite.orchestrator.Maestro` that should
+share it::
 
     limiter = Limiter({"openai": ProviderLimits(max_concurrent=8, requests_per_minute=500)})
     maestro = Maestro(model, limiter=limiter)
+
+:meth:`Limiter.from_settings` (what the CLI, the worker and ``Maestro.from_settings`` use)
+returns one limiter per process for equal limits, so everything configured from the same
+settings shares the provider's limits without passing the limiter around.
 """
 
 from __future__ import annotations
@@ -191,6 +195,11 @@ class Permit:
         self._limiter._schedule(gate, delay)
 
 
+_SHARED: dict[ProviderLimits, Limiter] = {}
+"""The limiters :meth:`Limiter.from_settings` made in this process, by their limits."""
+_SHARED_LOCK = threading.Lock()
+
+
 class Limiter:
     """Concurrency, request-rate and token-rate limits per provider.
 
@@ -219,8 +228,9 @@ class Limiter:
     def from_settings(cls, settings: Settings) -> Limiter | None:
         """The limiter the settings describe (``MAESTRO_MAX_CONCURRENT``,
         ``MAESTRO_REQUESTS_PER_MINUTE``, ``MAESTRO_TOKENS_PER_MINUTE``): those limits for
-        every provider, each through its own gate; ``None`` when none is set. The CLI's
-        commands build theirs this way."""
+        every provider, each through its own gate; ``None`` when none is set. Equal limits
+        give the same limiter within a process, so every orchestrator configured from the
+        settings shares it. The CLI's commands build theirs this way."""
         limits = ProviderLimits(
             max_concurrent=settings.max_concurrent,
             requests_per_minute=settings.requests_per_minute,
@@ -228,7 +238,11 @@ class Limiter:
         )
         if limits == ProviderLimits(max_concurrent=None):
             return None
-        return cls(default=limits)
+        with _SHARED_LOCK:
+            shared = _SHARED.get(limits)
+            if shared is None:
+                shared = _SHARED[limits] = cls(default=limits)
+            return shared
 
     def key_for(self, model: ChatModel) -> str:
         """The gate a model's calls go through."""

@@ -44,6 +44,7 @@ from .result import RunResult
 from .retrieval import Retriever, SearchMode
 from .run_loop import _Run
 from .runs import FINISHED, RecordedAnswers, RunSpec, RunStore, finished_error, resume_point
+from .settings import Settings
 from .usage import Usage
 
 __all__ = ["CorpusStore", "EventHandler", "Maestro"]
@@ -125,6 +126,62 @@ class Maestro:
         self.cache = cache
         self.limiter = limiter
         self.step_timeout = step_timeout
+        self._owned: list[Callable[[], Awaitable[None] | None]] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **options: Any) -> Maestro:
+        """The orchestrator the CLI runs with, in one call: the configured model (with its
+        fallback, see ``MAESTRO_FALLBACK_MODEL``), corpora by name, the SQLite run store and
+        the disk response cache under the settings' home, and the limits the settings set
+        (``MAESTRO_MAX_CONCURRENT``...; one limiter per process for equal limits, so every
+        orchestrator built here shares it). Close it with :meth:`aclose` (or ``async with``).
+
+        Args:
+            settings: The configuration; ``Settings.from_env()`` when ``None``.
+            options: Any argument of ``Maestro`` (``model=``, ``cache=None``...), used
+                instead of what the settings would build.
+        """
+        from .corpora import Corpora
+        from .models import model_from_settings
+        from .runs import SQLiteRunStore
+
+        settings = settings or Settings.from_env()
+        built: dict[str, Any] = {}
+        owned: list[Callable[[], Awaitable[None] | None]] = []
+        if "model" not in options:
+            built["model"] = model_from_settings(settings)
+        if "store" not in options:
+            corpora = Corpora(settings)
+            built["store"] = corpora
+            owned.append(corpora.aclose)
+        if "run_store" not in options:
+            run_store = SQLiteRunStore.open(settings)
+            built["run_store"] = run_store
+            owned.append(run_store.close)
+        if "cache" not in options:
+            cache = ResponseCache.open(settings)
+            built["cache"] = cache
+            owned.append(cache.close)
+        if "limiter" not in options:
+            built["limiter"] = Limiter.from_settings(settings)
+        maestro = cls(**{**built, **options})
+        maestro._owned = owned
+        return maestro
+
+    async def aclose(self) -> None:
+        """Close what :meth:`from_settings` opened (the corpora, the run store, the cache);
+        what you passed in stays yours to close."""
+        owned, self._owned = self._owned, []
+        for close in owned:
+            outcome = close()
+            if outcome is not None:
+                await outcome
+
+    async def __aenter__(self) -> Maestro:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @contextmanager
     def override(

@@ -142,3 +142,34 @@ async def test_a_cache_inside_a_fallback_chain_answers_per_model() -> None:
     assert len(primary.calls) == 1
     assert second.usage.requests == 0 and second.usage.cached_requests == 1
     assert [a.outcome for a in second.attempts] == ["cached"]
+
+
+async def test_maestro_from_settings_records_caches_and_shares_limits(tmp_path: Path) -> None:
+    from maestro_lite import Corpus, Settings, SQLiteRunStore
+
+    from .orchestration.conftest import V1, V2
+
+    settings = Settings(home=tmp_path / "home", embedder="hashing", max_concurrent=2)
+    (tmp_path / "agreement_2023.txt").write_text(V1)
+    (tmp_path / "agreement_2025.txt").write_text(V2)
+    async with await Corpus.open("contracts", settings=settings) as corpus:
+        report = await corpus.ingest(
+            [tmp_path / "agreement_2023.txt", tmp_path / "agreement_2025.txt"]
+        )
+        assert len(report.ingested) == 2
+    model = fix_then_replan_model()
+    args: dict[str, Any] = {"corpus": "contracts", "requirements": ["cover the governing law"]}
+    async with Maestro.from_settings(settings, model=model) as maestro:
+        first = await maestro.run("Compare the two versions", **args)
+        calls = len(model.calls)
+        assert first.status == "passed" and calls > 0
+        other = Maestro.from_settings(settings, model=model)
+        assert other.limiter is maestro.limiter is not None  # one limiter per process
+        await other.aclose()
+    # A new orchestrator from the same settings: the run is on record, the calls cached.
+    async with Maestro.from_settings(settings, model=model) as again:
+        second = await again.run("Compare the two versions", **args)
+    assert len(model.calls) == calls and second.usage.requests == 0
+    assert second.usage.cached_requests > 0 and second.status == "passed"
+    with SQLiteRunStore.open(settings) as store:
+        assert {first.run_id, second.run_id} <= {r.run_id for r in store.list()}

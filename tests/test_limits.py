@@ -209,3 +209,7 @@ def test_a_limiter_is_built_from_the_settings_only_when_they_set_limits(
     )
     only_rate = Limiter.from_settings(Settings(max_concurrent=None, requests_per_minute=30))
     assert only_rate is not None and only_rate.default.max_concurrent is None
+
+    # One limiter per process for equal limits: orchestrators configured apart share it.
+    assert Limiter.from_settings(Settings()) is limiter
+    assert Limiter.from_settings(Settings(max_concurrent=3)) is not limiter

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -73,6 +74,12 @@ def open_model(settings: Settings) -> ChatModel:
             with byte_progress(f"pull {name}") as progress:
                 registry.ensure(name, progress=progress)
     return model
+
+
+NO_CACHE = typer.Option(
+    False, "--no-cache", help="Ask the model afresh instead of reusing cached answers."
+)
+"""``--no-cache``, the same on every command that runs a model."""
 
 
 @contextmanager

@@ -79,6 +79,7 @@ def _research(params: dict[str, Any], given: set[str]) -> JobSpec:
         max_sub_questions=params["sub_questions"],
         plan_mode="planner" if params["planner"] else "decompose",
         sub_question_use=params["sub_question_use"].value,
+        cache=not params["no_cache"],
     )
 
 
@@ -91,6 +92,7 @@ def _compare(params: dict[str, Any], given: set[str]) -> JobSpec:
         k=params["k"],
         budget=params["budget"].value,
         out=_path(str(params["out"])) if params["out"] is not None else None,
+        cache=not params["no_cache"],
     )
 
 
@@ -113,6 +115,7 @@ def _extract(params: dict[str, Any], given: set[str]) -> JobSpec:
         fields_per_step=params["fields_per_step"],
         budget=params["budget"].value,
         per_item=params["per_item"],
+        cache=not params["no_cache"],
     )
 
 
@@ -120,10 +123,10 @@ _TAKEN: dict[str, set[str]] = {
     "run": {"task", "corpus", "require", "budget", "max_tokens", "max_cost", "max_rounds"}
     | {"no_cache"},
     "research": {"question", "docs", "corpus", "require", "defaults", "budget", "out"}
-    | {"sub_questions", "planner", "sub_question_use"},
-    "compare": {"documents", "aspect", "task", "corpus", "k", "budget", "out"},
+    | {"sub_questions", "planner", "sub_question_use", "no_cache"},
+    "compare": {"documents", "aspect", "task", "corpus", "k", "budget", "out", "no_cache"},
     "extract": {"documents", "schema", "out", "formats", "table", "corpus", "k", "budget"}
-    | {"fields_per_step", "per_item"},
+    | {"fields_per_step", "per_item", "no_cache"},
 }
 """The options each job kind carries; any other option given is refused, never dropped."""
 

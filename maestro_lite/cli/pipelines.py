@@ -38,12 +38,10 @@ from pipelines import (
 from ..corpus import Corpus
 from ..documents import DocumentInfo
 from ..errors import UserError
-from ..limits import Limiter
 from ..orchestrator import Maestro
-from ..runs import SQLiteRunStore
 from ..settings import Settings
 from . import app
-from ._common import console, err_console, load_settings, open_model
+from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
 from .render import EventPrinter
 from .run import EXIT_UNMET, BudgetName
 
@@ -118,22 +116,26 @@ async def _sources(
     return source, list(documents)
 
 
-def _run(settings: Settings, work: Callable[[SQLiteRunStore], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work`` with the run store open (so ``maestro runs`` lists pipeline runs)."""
-    store = SQLiteRunStore.open(settings)
-    try:
-        return asyncio.run(work(store))
-    finally:
-        store.close()
+def _run(
+    settings: Settings,
+    work: Callable[[Callable[[], Maestro]], Coroutine[Any, Any, T]],
+    *,
+    verbose: bool | None,
+    no_cache: bool,
+) -> T:
+    """Run ``work`` with what a CLI run has (see ``durable``): the run store (so ``maestro
+    runs`` lists pipeline runs), the response cache (unless ``no_cache``) and the limits of
+    the settings. ``work`` builds its ``Maestro`` with the callable it is given; events are
+    printed live (every model call with ``verbose``; none with ``None``)."""
+    with durable(settings) as kwargs:
+        if no_cache:
+            kwargs["cache"] = None
+        printer = EventPrinter(err_console, verbose=verbose) if verbose is not None else None
 
+        def maestro() -> Maestro:
+            return Maestro(open_model(settings), on_event=printer, **kwargs)
 
-def _maestro(settings: Settings, store: SQLiteRunStore, verbose: bool) -> Maestro:
-    return Maestro(
-        open_model(settings),
-        run_store=store,
-        limiter=Limiter.from_settings(settings),
-        on_event=EventPrinter(err_console, verbose=verbose),
-    )
+        return asyncio.run(work(maestro))
 
 
 def _exit_for(status: str) -> None:
@@ -176,6 +178,7 @@ def research(
     budget: BudgetName = _BUDGET,
     model: str | None = _MODEL,
     verbose: bool = _VERBOSE,
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Answer a multi-part QUESTION over documents as a cited report (Markdown and JSON).
 
@@ -183,8 +186,8 @@ def research(
     """
     settings = load_settings(model)
 
-    async def work(store: SQLiteRunStore) -> ResearchReport:
-        maestro = _maestro(settings, store, verbose)
+    async def work(build: Callable[[], Maestro]) -> ResearchReport:
+        maestro = build()
         if docs:
             source: Corpus = (await _documents(settings, docs, corpus)).corpus
         else:
@@ -205,7 +208,7 @@ def research(
         finally:
             await source.close()
 
-    report = _run(settings, work)
+    report = _run(settings, work, verbose=verbose, no_cache=no_cache)
     console.print(report.to_markdown(), highlight=False, markup=False)
     if out is not None:
         markdown, data = report.write(out)
@@ -230,6 +233,7 @@ def compare(
     budget: BudgetName = _BUDGET,
     model: str | None = _MODEL,
     verbose: bool = _VERBOSE,
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Compare two or more documents aspect by aspect, with citations.
 
@@ -242,8 +246,8 @@ def compare(
         else "How do these documents differ, and what changed between them?"
     )
 
-    async def work(store: SQLiteRunStore) -> Comparison:
-        maestro = _maestro(settings, store, verbose)
+    async def work(build: Callable[[], Maestro]) -> Comparison:
+        maestro = build()
         source, chosen = await _sources(settings, documents, corpus)
         try:  # Compare refuses fewer than two documents with a UserError
             return await Compare(maestro, k=k, budget=budget.value).run(
@@ -252,7 +256,7 @@ def compare(
         finally:
             await source.close()
 
-    comparison = _run(settings, work)
+    comparison = _run(settings, work, verbose=verbose, no_cache=no_cache)
     console.print(comparison.to_markdown(), highlight=False, markup=False)
     if out is not None:
         markdown, data = comparison.write(out)
@@ -335,6 +339,7 @@ def extract(
     budget: BudgetName = _BUDGET,
     model: str | None = _MODEL,
     verbose: bool = _VERBOSE,
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Extract one validated record per document (or per item found, with --per-item) to
     JSON Lines, CSV and SQLite.
@@ -346,13 +351,8 @@ def extract(
     settings = load_settings(model)
     record_type = load_schema(schema)
 
-    async def work(store: SQLiteRunStore) -> tuple[int, int, int]:
-        maestro = Maestro(
-            open_model(settings),
-            run_store=store,
-            limiter=Limiter.from_settings(settings),
-            on_event=EventPrinter(err_console, verbose=True) if verbose else None,
-        )
+    async def work(build: Callable[[], Maestro]) -> tuple[int, int, int]:
+        maestro = build()
         source, chosen = await _sources(settings, documents, corpus)
         extractor = Extractor(
             maestro,
@@ -405,7 +405,9 @@ def extract(
         failed = len(summary.failed)
         return len(summary.records) - failed, failed, len(summary.skipped)
 
-    extracted, failed, skipped = _run(settings, work)
+    extracted, failed, skipped = _run(
+        settings, work, verbose=True if verbose else None, no_cache=no_cache
+    )
     written = [str(out / f"records.{f}") for f in ("jsonl", "csv", "sqlite") if f in formats]
     console.print(
         f"{extracted} extracted, {failed} failed, {skipped} skipped; wrote {', '.join(written)}"

@@ -14,7 +14,7 @@ from ..orchestrator import Maestro
 from ..result import RunResult
 from ..settings import Settings
 from . import app
-from ._common import console, durable, err_console, load_settings, open_model
+from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
 from .render import EventPrinter, print_result
 
 EXIT_UNMET = 3
@@ -88,9 +88,7 @@ def run_command(
     concurrency: int = typer.Option(4, "--concurrency", help="Steps in flight at once."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every model call."),
-    no_cache: bool = typer.Option(
-        False, "--no-cache", help="Ask the model afresh instead of reusing cached answers."
-    ),
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Plan, execute and validate TASK over a corpus; print the cited answer and the
     requirement report. Exit code: 0 passed, 3 requirements unmet, 1 failed. The run is

@@ -92,6 +92,9 @@ submission."""
 class _Job(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    cache: bool = True
+    """Answer identical model calls from the worker's response cache."""
+
     def describe(self) -> str:
         """One line for lists and status lines."""
         raise NotImplementedError
@@ -106,8 +109,6 @@ class RunJob(_Job):
     """``None``: the watched folder's corpus for jobs a watch starts, else ``default``."""
     requirements: list[str] = Field(default_factory=list)
     budget: BudgetPreset | Budget = "medium"
-    cache: bool = True
-    """Answer identical model calls from the worker's response cache."""
 
     def describe(self) -> str:
         return f"run {self.task!r}"

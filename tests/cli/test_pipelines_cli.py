@@ -63,7 +63,7 @@ def test_research_writes_a_cited_report(maestro: Maestro, contracts: Path, tmp_p
         default=cite_days,
     ) as server:
         out = tmp_path / "out"
-        result = maestro(
+        command = (
             "research",
             "What notice period applies?",
             "--docs",
@@ -71,8 +71,16 @@ def test_research_writes_a_cited_report(maestro: Maestro, contracts: Path, tmp_p
             "--out",
             str(out),
             "--no-default-requirements",
-            env=env_for(server),
         )
+        result = maestro(*command, env=env_for(server))
+        asked = len(server.requests)
+        # The disk cache answers an identical run; --no-cache asks the model again.
+        again = maestro(*command, env=env_for(server))
+        assert again.returncode == 0 and "0 call(s)" in again.stdout
+        assert again.stdout.split("## Sources")[0] == result.stdout.split("## Sources")[0]
+        assert len(server.requests) == asked > 0
+        fresh = maestro(*command, "--no-cache", env=env_for(server))
+        assert fresh.returncode == 0 and len(server.requests) == 2 * asked
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# Research report" in result.stdout and "## Sources" in result.stdout
     assert "answer done" in result.stderr  # live progress
