@@ -30,6 +30,11 @@ def watch_command(
     per_batch: bool = typer.Option(
         False, "--per-batch", help="One job per batch of files ({files}), not one per file."
     ),
+    prune: bool = typer.Option(
+        False,
+        "--prune",
+        help="Take files deleted from the folder off the corpus (kept and reported without).",
+    ),
     save: bool = typer.Option(
         False, "--save", help="Only save the watch for `maestro worker`; do not watch now."
     ),
@@ -54,6 +59,7 @@ def watch_command(
         name=name,
         job=job_from_args(then) if then else None,
         per="batch" if per_batch else "file",
+        prune=prune,
     )
     with open_schedules() as store:
         store.add_watch(watch, replace=True)

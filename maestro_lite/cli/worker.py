@@ -15,6 +15,7 @@ from rich.markup import escape
 from ..events import Event
 from ..limits import Limiter, ProviderLimits
 from ..scheduling import (
+    FilesDeleted,
     FilesIngested,
     JobFinished,
     JobQueued,
@@ -118,6 +119,16 @@ class WorkerPrinter:
                 ]
                 jobs = f" -> {len(event.jobs)} job(s)" if event.jobs else ""
                 return f"[cyan]watch {escape(event.watch)}[/]: {'; '.join(parts)}{jobs}"
+            case FilesDeleted():
+                removed = f", {len(event.removed)} document(s) removed" if event.removed else ""
+                fate = (
+                    f"taken off the corpus{removed}"
+                    if event.pruned
+                    else "still in the corpus (watch with --prune to take them off)"
+                )
+                return (
+                    f"[yellow]watch {escape(event.watch)}[/]: deleted {_names(event.paths)}; {fate}"
+                )
             case JobQueued():
                 after = f" after job {event.after}" if event.after else ""
                 return f"job {event.job_id} queued{after}: {escape(event.description)}"

@@ -29,7 +29,9 @@ from .ingest import (
     IngestProgress,
     IngestReport,
     absolute_keys,
+    absolute_path,
     collect_files,
+    detach_paths,
     directories,
 )
 from .lexical import LexicalEntry, LexicalIndex
@@ -294,6 +296,20 @@ class Corpus:
         await retire(self.store, self.name, [info.id, *replaces], [])
         await self.store.bump_version(self.name)
         return info
+
+    async def forget_paths(self, paths: Iterable[str | Path]) -> list[DocumentInfo]:
+        """Take these file paths off the corpus (files deleted from disk): a document that
+        other files still hold loses only the path; one left with no path is removed,
+        chunks and all. Paths the corpus does not know are ignored.
+
+        Returns:
+            The documents removed.
+        """
+        wanted = {str(absolute_path(p)) for p in paths}
+        visible = (await self._current()).records.visible.values()
+        holding = [info for info in visible if wanted & set(info.paths)]
+        _, removed = await detach_paths(self, holding, wanted)
+        return removed
 
     # -- reading --------------------------------------------------------------------------
 

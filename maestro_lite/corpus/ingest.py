@@ -63,6 +63,7 @@ __all__ = [
     "IngestTimings",
     "absolute_keys",
     "collect_files",
+    "detach_paths",
     "directories",
 ]
 
@@ -412,24 +413,11 @@ class Ingestion:
         self.report.gone = sorted(found)
         if not found or not prune:
             return
-        kept: list[StoredDocument] = []
-        removed: list[DocumentInfo] = []
-        for info in list(self._complete.values()):
-            rest = [p for p in info.paths if p not in found]
-            if not rest:
-                removed.append(info)
-                self._forget(info.id)
-            elif len(rest) < len(info.paths):
-                kept.append(StoredDocument(info=_with_paths(info, rest), complete=True))
-                self._remember(kept[-1].info)
-        # One record write hides the removed documents and detaches the paths (see
-        # ``_records``); only then are chunks deleted.
-        store, name = self.corpus.store, self.corpus.name
-        await store.put_documents(name, [*kept, *(tombstone(info) for info in removed)])
-        await store.bump_version(name)
-        if removed:
-            await retire(store, name, [info.id for info in removed], [])
-            await store.bump_version(name)
+        detached, removed = await detach_paths(self.corpus, self._complete.values(), found)
+        for info in removed:
+            self._forget(info.id)
+        for info in detached:
+            self._remember(info)
         self.report.pruned = True
 
     async def run_documents(self, documents: Iterable[Document]) -> IngestReport:
@@ -681,6 +669,36 @@ class Ingestion:
             else:
                 self.report.unchanged.append(claim.path)
             self._tick(claim.path)
+
+
+async def detach_paths(
+    corpus: Corpus, documents: Iterable[DocumentInfo], paths: set[str]
+) -> tuple[list[DocumentInfo], list[DocumentInfo]]:
+    """Take ``paths`` off the ``documents`` that list them, and remove the documents left
+    with no path (chunks and all), crash-safely: one record write hides the removed ones
+    and detaches the paths (see ``_records``); only then are chunks deleted.
+
+    Returns:
+        The documents that kept other paths (as now recorded), and those removed.
+    """
+    detached: list[DocumentInfo] = []
+    removed: list[DocumentInfo] = []
+    for info in list(documents):
+        rest = [p for p in info.paths if p not in paths]
+        if not rest:
+            removed.append(info)
+        elif len(rest) < len(info.paths):
+            detached.append(_with_paths(info, rest))
+    if not detached and not removed:
+        return [], []
+    store, name = corpus.store, corpus.name
+    records = [StoredDocument(info=info, complete=True) for info in detached]
+    await store.put_documents(name, [*records, *(tombstone(info) for info in removed)])
+    await store.bump_version(name)
+    if removed:
+        await retire(store, name, [info.id for info in removed], [])
+        await store.bump_version(name)
+    return detached, removed
 
 
 def _in_process(loader: Loader) -> Callable[..., ParsedFile]:

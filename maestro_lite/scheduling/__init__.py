@@ -11,6 +11,7 @@ checkpointed and the next worker continues them. See the README for the CLI
 from .clock import Clock, ManualClock, SystemClock
 from .events import (
     WORKER_EVENT_ADAPTER,
+    FilesDeleted,
     FilesIngested,
     JobFinished,
     JobQueued,
@@ -101,6 +102,7 @@ __all__ = [
     "ScheduleSkipped",
     "WatchStarted",
     "WatchFailed",
+    "FilesDeleted",
     "FilesIngested",
     "JobQueued",
     "JobStarted",

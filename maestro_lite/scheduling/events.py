@@ -20,6 +20,7 @@ from .jobs import JobSource, JobStatus
 
 __all__ = [
     "WORKER_EVENT_ADAPTER",
+    "FilesDeleted",
     "FilesIngested",
     "JobFinished",
     "JobQueued",
@@ -123,6 +124,20 @@ class FilesIngested(_WorkerEvent):
     """Jobs queued for the batch."""
 
 
+class FilesDeleted(_WorkerEvent):
+    """Files the watch had seen were deleted from its folder."""
+
+    kind: Literal["files_deleted"] = "files_deleted"
+    watch: str
+    corpus: str
+    paths: list[str] = Field(default_factory=list)
+    pruned: bool = False
+    """Whether the paths were taken off the corpus (the watch's ``prune``); if not, their
+    documents are still in it."""
+    removed: list[str] = Field(default_factory=list)
+    """Ids of the documents removed because no other file held them."""
+
+
 class JobQueued(_WorkerEvent):
     """A job was queued by a submission or a completion trigger (schedules and watches
     say so in their own events)."""
@@ -176,6 +191,7 @@ WorkerEvent: TypeAlias = Annotated[
     | WatchStarted
     | WatchFailed
     | FilesIngested
+    | FilesDeleted
     | JobQueued
     | JobStarted
     | JobFinished

@@ -165,6 +165,10 @@ class ScheduleStore(Protocol):
         """Record handled files and queue the jobs they start, atomically."""
         ...
 
+    def forget_files(self, watch: str, paths: Sequence[str]) -> None:
+        """Drop the records of files deleted from a watch's folder."""
+        ...
+
     def submit(self, job: JobRecord) -> JobRecord:
         """Queue a job."""
         ...
@@ -418,6 +422,13 @@ class SQLiteScheduleStore:
             )
             for job in jobs:
                 self._insert_job(db, job)
+
+    def forget_files(self, watch: str, paths: Sequence[str]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM watch_files WHERE watch = ? AND path = ?",
+                [(watch, path) for path in paths],
+            )
 
     # -- jobs -----------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from ..documents.loaders import LoaderRegistry, document_id
 from ..errors import UserError
 from ..store import check_corpus_name
 from .clock import Clock, sleep_or_wake
-from .events import FilesIngested, WatchStarted, WorkerEvent
+from .events import FilesDeleted, FilesIngested, WatchStarted, WorkerEvent
 from .jobs import JobInputs, JobRecord, JobSpec, check_name, check_placeholders
 
 if TYPE_CHECKING:
@@ -58,6 +58,9 @@ class Watch(BaseModel):
     """What to start for ingested files (``None``: only ingest)."""
     per: Literal["file", "batch"] = "file"
     """One job per ingested file (``{file}``), or one per batch (``{files}``)."""
+    prune: bool = False
+    """Take files deleted from the folder off the corpus (a document no other file holds is
+    removed); without it a deletion is reported and the document kept."""
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -69,6 +72,7 @@ class Watch(BaseModel):
         name: str | None = None,
         job: JobSpec | None = None,
         per: Literal["file", "batch"] = "file",
+        prune: bool = False,
     ) -> Watch:
         """A validated watch; named after the folder unless ``name`` is given.
 
@@ -87,7 +91,7 @@ class Watch(BaseModel):
         if job is not None:
             fills = {"name", "files", "corpus"} | ({"file"} if per == "file" else set())
             check_placeholders(job, "watch", allowed=sorted(fills))
-        return cls(name=name, directory=str(path), corpus=corpus, job=job, per=per)
+        return cls(name=name, directory=str(path), corpus=corpus, job=job, per=per, prune=prune)
 
 
 class SeenFile(BaseModel):
@@ -174,6 +178,8 @@ class FolderWatcher:
         self.root = Path(watch.directory)
         self._pending: dict[str, _Pending] = {}
         self._seen: dict[str, SeenFile] = {}
+        self._deleted: set[str] = set()
+        """Seen files reported deleted (or found missing by a scan), to settle."""
         self._noticed = asyncio.Event()
 
     @property
@@ -251,21 +257,47 @@ class FolderWatcher:
             await asyncio.gather(listener, return_exceptions=True)
 
     async def _scan(self) -> None:
-        """Wait for every document in the folder that is new or changed since it was seen."""
-        files, _ = await asyncio.to_thread(collect_files, [self.root], self.loaders)
+        """Wait for every document in the folder that is new or changed since it was seen,
+        and note the seen ones that are gone (deleted while nobody watched)."""
+        seen = list(self._seen)
+
+        def look() -> tuple[list[Path], list[str]]:
+            files, _ = collect_files([self.root], self.loaders)
+            return files, _missing(seen)
+
+        files, gone = await asyncio.to_thread(look)
         for file in files:
             self.notice(str(file))
+        self._deleted.update(gone)
+
+    def deleted(self, path: str) -> None:
+        """Note that ``path`` was deleted: a seen file, or a folder holding seen files."""
+        path = os.path.abspath(path)
+        inside = path.rstrip(os.sep) + os.sep
+        gone = {p for p in self._seen if p == path or p.startswith(inside)}
+        if gone:
+            self._deleted |= gone
+            self._noticed.set()
 
     async def _listen(self) -> None:
         async for changes in watchfiles.awatch(
             self.root, watch_filter=None, debounce=400, step=50, recursive=True
         ):
             for change, path in changes:
-                if change != watchfiles.Change.deleted:
+                if change == watchfiles.Change.deleted:
+                    self.deleted(path)
+                else:
                     self.notice(path)
 
     async def _tick(self) -> None:
-        """Re-check the pending files; ingest the settled ones when their burst is over."""
+        """Settle deletions; re-check the pending files; ingest the settled ones when their
+        burst is over."""
+        if self._deleted:
+            candidates, self._deleted = sorted(self._deleted), set()
+            # Deleted and written again (an editor saving by rename) is a change, not a loss.
+            gone = await asyncio.to_thread(_missing, candidates)
+            if gone:
+                await self._forget(gone)
         now = self.clock.monotonic()
         for path, entry in list(self._pending.items()):
             stat = _stat(path)
@@ -330,6 +362,26 @@ class FolderWatcher:
         if jobs:
             self.queued(jobs)
 
+    async def _forget(self, paths: Sequence[str]) -> None:
+        """Files deleted from the folder: with ``prune`` taken off the corpus; recorded as
+        no longer seen (so a file put back is ingested again), and reported."""
+        removed: list[str] = []
+        if self.watch.prune:
+            async with self.lock:
+                removed = [d.id for d in await self.corpus.forget_paths(paths)]
+        await asyncio.to_thread(self.store.forget_files, self.watch.name, paths)
+        for path in paths:
+            self._seen.pop(path, None)
+        self.emit(
+            FilesDeleted(
+                watch=self.watch.name,
+                corpus=self.corpus.name,
+                paths=list(paths),
+                pruned=self.watch.prune,
+                removed=removed,
+            )
+        )
+
     def _jobs(self, files: Sequence[str]) -> list[JobRecord]:
         """The jobs ``files`` start (one per file, or one for all of them)."""
         job = self.watch.job
@@ -341,6 +393,10 @@ class FolderWatcher:
         if self.watch.per == "batch":
             return [JobRecord.queue(job, base)]
         return [JobRecord.queue(job, base.model_copy(update={"file": f})) for f in files]
+
+
+def _missing(paths: Sequence[str]) -> list[str]:
+    return [p for p in paths if not os.path.lexists(p)]
 
 
 def _digests(paths: Sequence[str]) -> dict[str, str | None]:

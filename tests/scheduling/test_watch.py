@@ -13,6 +13,7 @@ import pytest
 from maestro_lite import Corpus, Settings, UserError
 from maestro_lite.events import Event
 from maestro_lite.scheduling import (
+    FilesDeleted,
     FilesIngested,
     ManualClock,
     RunJob,
@@ -180,3 +181,50 @@ async def test_a_removed_watch_stops_and_a_changed_one_starts_again(
         store.remove_watch("inbox")
         worker.wake()
         await wait_for(lambda: worker.watching == [])
+
+
+async def test_deleted_files_are_reported_and_with_prune_taken_off_the_corpus(
+    settings: Settings, store: SQLiteScheduleStore, tmp_path: Path
+) -> None:
+    kept_box, pruned_box = tmp_path / "kept", tmp_path / "pruned"
+    for folder, prune in ((kept_box, False), (pruned_box, True)):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "a.txt").write_text(f"{folder.name}: {V1}")
+        (folder / "copy.txt").write_text(f"{folder.name}: {V1}")  # same content: one document
+        (folder / "b.txt").write_text(f"{folder.name}: {V2}")
+        (folder / "sub" / "c.txt").write_text(f"{folder.name}: a note on the liability cap.")
+        store.add_watch(Watch.create(folder, corpus=folder.name, prune=prune))
+    clock = ManualClock(datetime(2026, 3, 23, 9, 0, tzinfo=UTC))
+    events: list[WorkerEvent | Event] = []
+    async with make_worker(settings, store, clock, events=events, settle=SETTLE, poll=1.0) as w:
+        await wait_for(lambda: len(batches(events)) == 0 and len(w.watching) == 2)
+        await wait_for(lambda: all(len(w.watchers[n].pending) == 4 for n in ("kept", "pruned")))
+        clock.advance(SETTLE)
+        await wait_for(lambda: len(batches(events)) == 2)
+        for folder in (kept_box, pruned_box):
+            (folder / "a.txt").unlink()  # its content stays in copy.txt
+            (folder / "b.txt").unlink()
+        await wait_for(lambda: len([e for e in events if isinstance(e, FilesDeleted)]) == 2)
+
+    deleted = {e.watch: e for e in events if isinstance(e, FilesDeleted)}
+    for name in ("kept", "pruned"):
+        assert sorted(Path(p).name for p in deleted[name].paths) == ["a.txt", "b.txt"]
+    assert not deleted["kept"].pruned and deleted["kept"].removed == []
+    assert set(await documents(settings, "kept")) == {"a.txt", "b.txt", "c.txt"}
+    assert deleted["pruned"].pruned and len(deleted["pruned"].removed) == 1  # b.txt's
+    assert set(await documents(settings, "pruned")) == {"copy.txt", "c.txt"}
+    assert str(pruned_box / "b.txt") not in store.seen_files("pruned")
+
+    # Deleted while no worker ran (a whole folder): found by the scan at start.
+    for folder in (kept_box, pruned_box):
+        for file in (folder / "sub").iterdir():
+            file.unlink()
+        (folder / "sub").rmdir()
+    events.clear()
+    async with make_worker(settings, store, clock, events=events, settle=SETTLE, poll=1.0) as w:
+        await wait_for(lambda: len([e for e in events if isinstance(e, FilesDeleted)]) == 2)
+    assert {Path(p).name for e in events if isinstance(e, FilesDeleted) for p in e.paths} == {
+        "c.txt"
+    }
+    assert set(await documents(settings, "pruned")) == {"copy.txt"}
+    assert "c.txt" in await documents(settings, "kept")
