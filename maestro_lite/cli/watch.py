@@ -83,7 +83,7 @@ def list_watches() -> None:
         watches = store.watches()
         seen = {w.name: store.seen_files(w.name) for w in watches}
     print_rows(
-        ("name", "folder", "corpus", "files seen", "failed", "then"),
+        ("name", "folder", "corpus", "files seen", "failed", "deleted files", "then"),
         (
             (
                 escape(w.name),
@@ -91,6 +91,7 @@ def list_watches() -> None:
                 escape(w.corpus),
                 str(len(seen[w.name])),
                 str(sum(f.status == "failed" for f in seen[w.name].values())),
+                "pruned" if w.prune else "kept",
                 escape(w.job.describe()) if w.job else "-",
             )
             for w in watches

@@ -150,6 +150,14 @@ def test_watch_saves_a_watch_whose_then_job_names_absolute_paths(
     assert job.docs == ["{file}"] and job.out == str(Path.cwd() / "reports")
     listed = maestro("watches", "list")
     assert "inbox" in listed.stdout and str(inbox) in listed.stdout
+    assert "kept" in listed.stdout and "pruned" not in listed.stdout
+    other = tmp_path / "other"
+    other.mkdir()
+    pruning = maestro("watch", str(other), "--corpus", "other", "--prune", "--save")
+    assert pruning.returncode == 0, pruning.stderr
+    with SQLiteScheduleStore(tmp_path / "home" / "runs.sqlite3") as store:
+        assert store.watch("other").prune and not store.watch("inbox").prune
+    assert "pruned" in maestro("watches", "list").stdout
     refused(
         maestro("watch", str(tmp_path / "missing"), "--corpus", "inbox", "--save"),
         "is not a folder",
