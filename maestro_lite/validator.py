@@ -186,7 +186,7 @@ class Validator:
                     text,
                     citations,
                     judged,
-                    gathered=_uncited(results.values(), citations),
+                    steps=list(results.values()),
                     run_id=run_id,
                     meter=meter,
                     emit=emit,
@@ -200,7 +200,7 @@ class Validator:
                     step_result.answer,
                     step_result.citations,
                     step_judged,
-                    gathered=_uncited([step_result], step_result.citations),
+                    steps=[step_result],
                     run_id=run_id,
                     meter=meter,
                     emit=emit,
@@ -382,13 +382,16 @@ class Validator:
         citations: Sequence[Citation],
         requirements: Sequence[Requirement],
         *,
-        gathered: Sequence[Chunk] = (),
+        steps: Sequence[StepResult] = (),
         run_id: str,
         meter: UsageMeter,
         emit: Emit,
         purpose: str,
         step_id: str | None = None,
     ) -> list[RequirementResult]:
+        """One judge call for ``requirements`` on ``text``. A requirement judged against
+        gathered evidence also sees what ``steps`` retrieved and ``citations`` leave out
+        (collected only then)."""
         evidence = (
             "\n".join(
                 f"[{i}] {c.title or c.document_id}, page {c.page}: {_norm(c.quote)}"
@@ -406,7 +409,7 @@ class Validator:
             prompt += (
                 "\n\nOther evidence the run retrieved, which the output does not cite (only "
                 "for requirements marked [judge against all evidence]):\n"
-                + (_render_uncited(gathered) or "(none)")
+                + (_render_uncited(_uncited(steps, citations)) or "(none)")
             )
         messages = [
             Message.system(_JUDGE_SYSTEM),
