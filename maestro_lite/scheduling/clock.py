@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -32,8 +33,9 @@ class Clock(Protocol):
         """Seconds on a clock that never goes back (only differences mean anything)."""
         ...
 
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of this clock's time."""
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Wait ``seconds`` of this clock's time, counted from the call (an ``async def``
+        does too)."""
         ...
 
 
@@ -46,8 +48,8 @@ class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        return asyncio.sleep(max(0.0, seconds))
 
 
 class ManualClock:
@@ -80,20 +82,23 @@ class ManualClock:
         """How many tasks are sleeping on this clock now."""
         return len(self._sleepers)
 
-    async def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Sleep until the clock shows ``seconds`` more than now. The sleeper counts from
+        this call on, not from when a task first awaits it, so a test that advances the
+        clock in between still wakes it (and :meth:`wait_for_sleepers` sees it)."""
         if seconds <= 0:
-            await asyncio.sleep(0)
-            return
+            return asyncio.sleep(0)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (self._offset + seconds, future)
         self._sleepers.append(entry)
         self._changed()
-        try:
-            await future
-        finally:
-            if entry in self._sleepers:  # cancelled before its deadline
-                self._sleepers.remove(entry)
-                self._changed()
+        future.add_done_callback(lambda _: self._drop(entry))  # cancelled before its deadline
+        return future
+
+    def _drop(self, entry: tuple[float, asyncio.Future[None]]) -> None:
+        if entry in self._sleepers:
+            self._sleepers.remove(entry)
+            self._changed()
 
     def advance(
         self, seconds: float = 0.0, *, minutes: float = 0.0, hours: float = 0.0, days: float = 0.0

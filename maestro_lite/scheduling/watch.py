@@ -181,6 +181,11 @@ class FolderWatcher:
         self._deleted: set[str] = set()
         """Seen files reported deleted (or found missing by a scan), to settle."""
         self._noticed = asyncio.Event()
+        self.checks = 0
+        """How many times it has checked its pending files. Each check reads the clock
+        anew, so a test that moves a :class:`ManualClock` waits for this to grow to know
+        the watcher saw the new time (counting sleepers is not enough: a watcher woken by a
+        notice still counts as asleep until its task runs)."""
 
     @property
     def pending(self) -> dict[str, _Stat]:
@@ -243,6 +248,7 @@ class FolderWatcher:
         try:
             while True:
                 await self._tick()
+                self.checks += 1
                 # Idle, the watcher still sleeps on the clock (waking on a notice), so a
                 # test with a manual clock can tell when it has handled the present.
                 woken = await sleep_or_wake(

@@ -15,6 +15,7 @@ from maestro_lite.events import Event
 from maestro_lite.scheduling import (
     FilesDeleted,
     FilesIngested,
+    FolderWatcher,
     ManualClock,
     RunJob,
     SQLiteScheduleStore,
@@ -34,6 +35,14 @@ SLOW = [
     "The notice period is now 60 days. ",
     "Signed by the chair.",
 ]
+
+
+async def checked(watcher: FolderWatcher, clock: ManualClock, seconds: float) -> None:
+    """Move ``clock`` on by ``seconds`` and wait until ``watcher`` has checked its pending
+    files at the new time (its poll interval is shorter than ``seconds``, so it wakes)."""
+    before = watcher.checks
+    clock.advance(seconds)
+    await wait_for(lambda: watcher.checks > before)
 
 
 def batches(events: list[WorkerEvent | Event]) -> list[FilesIngested]:
@@ -90,13 +99,12 @@ async def test_dropped_files_are_ingested_once_each_and_start_their_runs(
             for piece in SLOW[1:]:
                 handle.write(piece)
                 handle.flush()
-                clock.advance(SETTLE / 2)  # the watcher looks again before it settles
-                await settled(clock, 2)
+                await checked(watcher, clock, SETTLE / 2)  # looks again before it settles
                 assert batches(events) == []  # not read half-way, the burst kept together
-        clock.advance(SETTLE / 2)
-        await settled(clock, 2)
+        await checked(watcher, clock, SETTLE / 2)
         assert batches(events) == []
-        clock.advance(SETTLE / 2)  # unchanged for SETTLE since its last piece
+        await checked(watcher, clock, SETTLE / 2)  # unchanged for SETTLE since its last piece
+        assert len(batches(events)) == 1
         await wait_for(lambda: len(runner.jobs) == 3)
 
         # The bad file did not stop the watcher: the next file goes in too.
