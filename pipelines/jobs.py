@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from maestro_lite import (
     CompareJob,
@@ -27,7 +26,7 @@ from maestro_lite import (
 from ._docs import ingest_documents
 from .compare import Compare
 from .extract import ExtractionOutput, Extractor
-from .research import Research, default_requirements
+from .research import Research
 
 __all__ = ["RUNNERS", "run_compare", "run_extract", "run_research"]
 
@@ -56,24 +55,15 @@ async def _source(
 
 async def run_research(job: ResearchJob, context: JobContext) -> JobOutcome:
     """The runner of :class:`~maestro_lite.scheduling.ResearchJob`."""
-    requirements: list[Any] = list(job.requirements)
-    if job.default_requirements:
-        requirements = [*default_requirements(), *requirements]
     opened: Corpus | None = None
     if job.docs:
         source, _, opened = await _source(context, job.docs, job.corpus)
     else:
         source = await context.corpora.corpus(context.corpus_name(job.corpus))
     try:
-        research = Research(
-            context.maestro,
-            requirements=requirements,
-            budget=job.budget,
-            plan_mode=job.plan_mode,
-            max_sub_questions=job.max_sub_questions,
-            sub_question_use=job.sub_question_use,
+        report = await Research.from_job(context.maestro, job).run(
+            job.question, corpus=source, on_event=context.on_event
         )
-        report = await research.run(job.question, corpus=source, on_event=context.on_event)
     finally:
         if opened is not None:
             await opened.close()

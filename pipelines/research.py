@@ -49,6 +49,7 @@ from maestro_lite import (
     Plan,
     Requirement,
     RequirementLike,
+    ResearchJob,
     Retriever,
     RunResult,
     Step,
@@ -363,6 +364,23 @@ class Research:
         self.plan_mode = plan_mode
         self.k = k
         self.max_sub_questions = max_sub_questions
+
+    @classmethod
+    def from_job(cls, maestro: Maestro, job: ResearchJob) -> Research:
+        """The pipeline a :class:`~maestro_lite.ResearchJob` describes (its requirements
+        after the default ones, unless it turns those off): what ``maestro research`` runs in
+        the foreground and what a worker runs for a scheduled one."""
+        requirements: list[RequirementLike] = list(job.requirements)
+        if job.default_requirements:
+            requirements = [*default_requirements(), *requirements]
+        return cls(
+            maestro,
+            requirements=requirements,
+            budget=job.budget,
+            plan_mode=job.plan_mode,
+            max_sub_questions=job.max_sub_questions,
+            sub_question_use=job.sub_question_use,
+        )
 
     async def decompose(
         self, question: str, *, meter: UsageMeter | None = None

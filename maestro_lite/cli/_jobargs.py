@@ -19,7 +19,7 @@ from typer.exceptions import TyperException
 from ..errors import UserError
 from ..scheduling import CompareJob, ExtractJob, JobSpec, ResearchJob, RunJob
 
-__all__ = ["ThenCommand", "job_from_args"]
+__all__ = ["ThenCommand", "job_from_args", "job_from_params"]
 
 _WORKER_LEVEL = {
     "model": "The worker's model is used: start it with `maestro worker --model ...`",
@@ -182,6 +182,12 @@ def job_from_args(args: Sequence[str]) -> JobSpec:
             hint=f"Leave it out, or run `maestro {name} ...` in the foreground.",
         )
     return _BUILDERS[name](ctx.params, given)
+
+
+def job_from_params(name: str, params: dict[str, Any]) -> JobSpec:
+    """The job of a pipeline command's parsed options (``ctx.params``): what a foreground
+    command runs is built the way a scheduled one is, so the two never differ."""
+    return _BUILDERS[name](params, set(params))
 
 
 class ThenCommand(TyperCommand):

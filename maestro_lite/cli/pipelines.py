@@ -31,7 +31,6 @@ from pipelines import (
     Extractor,
     Research,
     ResearchReport,
-    default_requirements,
     ingest_documents,
 )
 
@@ -39,9 +38,11 @@ from ..corpus import Corpus
 from ..documents import DocumentInfo
 from ..errors import UserError
 from ..orchestrator import Maestro
+from ..scheduling import ResearchJob
 from ..settings import Settings
 from . import app
 from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
+from ._jobargs import job_from_params
 from .render import EventPrinter
 from .run import EXIT_UNMET, BudgetName
 
@@ -147,6 +148,7 @@ def _exit_for(status: str) -> None:
 
 @app.command()
 def research(
+    ctx: typer.Context,
     question: str = typer.Argument(..., help="The question; it may have several parts."),
     docs: list[str] = typer.Option(
         [], "--docs", "-d", help="Files or folders to ingest and search (repeatable)."
@@ -185,6 +187,8 @@ def research(
     Exit code: 0 every requirement met, 3 some unmet, 1 no answer.
     """
     settings = load_settings(model)
+    job = job_from_params("research", ctx.params)
+    assert isinstance(job, ResearchJob)
 
     async def work(build: Callable[[], Maestro]) -> ResearchReport:
         maestro = build()
@@ -192,19 +196,8 @@ def research(
             source: Corpus = (await _documents(settings, docs, corpus)).corpus
         else:
             source = await Corpus.open(corpus or "default", settings=settings, create=False)
-        requirements: list[Any] = list(require)
-        if defaults:
-            requirements = [*default_requirements(), *require]
         try:
-            research = Research(
-                maestro,
-                requirements=requirements,
-                budget=budget.value,
-                plan_mode="planner" if planner else "decompose",
-                max_sub_questions=sub_questions,
-                sub_question_use=sub_question_use.value,
-            )
-            return await research.run(question, corpus=source)
+            return await Research.from_job(maestro, job).run(question, corpus=source)
         finally:
             await source.close()
 
