@@ -99,12 +99,12 @@ async def run(settings: Settings | None = None, *, sample: int = 1000) -> Throug
     """Ingest the 10-Qs into a temporary corpus, then measure raw embedding throughput.
 
     Args:
-        settings: Data directory and embedder; ``Settings()`` when ``None``.
+        settings: Data directory and embedder; ``Settings.from_env()`` when ``None``.
         sample: How many of the ingested chunks to embed again for the raw figure.
     """
     if sample < 2:
         raise UserError(f"sample must be at least 2 chunks, not {sample}")
-    settings = settings or Settings()
+    settings = settings or Settings.from_env()
     files = sec10q_pdfs(settings.data_dir)
     embedder = embedder_from_settings(settings)
     load_start = os.getloadavg()[0]

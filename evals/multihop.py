@@ -83,10 +83,10 @@ async def run(settings: Settings | None = None, *, cache: bool = True) -> Multih
     """Ingest each dataset's paragraphs into a temporary corpus and score every mode.
 
     Args:
-        settings: Data directory and embedder; ``Settings()`` when ``None``.
+        settings: Data directory and embedder; ``Settings.from_env()`` when ``None``.
         cache: Reuse embeddings cached on disk by earlier runs.
     """
-    settings = settings or Settings()
+    settings = settings or Settings.from_env()
     embedder = eval_embedder(settings, cache=cache)
     datasets = {
         "hotpotqa": load_hotpotqa(settings.data_dir),

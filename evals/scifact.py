@@ -88,12 +88,12 @@ async def run(
     """Ingest SciFact into a temporary corpus and score every method.
 
     Args:
-        settings: Data directory and embedder; ``Settings()`` when ``None``. The corpus
+        settings: Data directory and embedder; ``Settings.from_env()`` when ``None``. The corpus
             itself goes to a temporary home, never the user's.
         tune: Also score the alternative fusion settings (for choosing them on ``dev``).
         cache: Reuse embeddings cached on disk by earlier runs.
     """
-    settings = settings or Settings()
+    settings = settings or Settings.from_env()
     data = load_scifact(settings.data_dir)
     embedder = eval_embedder(settings, cache=cache)
     with tempfile.TemporaryDirectory(prefix="maestro-scifact-") as home:

@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--judge", help="provider:model of an LLM judge (e.g. openai:gpt-4o)")
     args = parser.parse_args(argv)
     settings = settings_from_args(args)
-    judge_model = eval_model(parse_model_spec(args.judge, Settings())) if args.judge else None
+    judge_model = eval_model(parse_model_spec(args.judge, settings)) if args.judge else None
     summary = asyncio.run(
         run(settings, limit=args.limit, fresh=args.fresh, judge_model=judge_model)
     )

@@ -103,7 +103,7 @@ class ResponseCache:
     @classmethod
     def open(cls, settings: Settings | None = None, **kwargs: Any) -> ResponseCache:
         """The cache under ``settings.cache_dir``."""
-        return cls((settings or Settings()).cache_dir / "responses.sqlite3", **kwargs)
+        return cls((settings or Settings.from_env()).cache_dir / "responses.sqlite3", **kwargs)
 
     def close(self) -> None:
         with self._lock:

@@ -29,7 +29,7 @@ class Corpora:
         embedder: Embedder | None = None,
         store: VectorStore | None = None,
     ) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or Settings.from_env()
         self.embedder = embedder
         self.store = store
         self._open: dict[str, Corpus] = {}

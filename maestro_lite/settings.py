@@ -5,6 +5,10 @@ it (or what it builds) in::
 
     settings = Settings()                      # environment + defaults
     settings = Settings(provider="openai")     # explicit beats environment
+
+``Settings.from_env()`` is ``Settings()`` with an invalid variable reported in one line that
+names it (a :class:`~maestro_lite.errors.ConfigError`): the CLI, the evals and every library
+default (a store or corpus opened without settings) build theirs that way.
 """
 
 from __future__ import annotations

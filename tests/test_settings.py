@@ -81,6 +81,12 @@ def test_an_invalid_variable_is_a_config_error_naming_it(monkeypatch: pytest.Mon
     message = str(error.value)
     assert "MAESTRO_N_CTX='abc': Input should be a valid integer" in message
     assert "MAESTRO_PROVIDER='anthropic': Input should be 'local' or 'openai'" in message
+    # The library's own defaults (no settings given) read the environment the same way.
+    from maestro_lite import Corpora, ResponseCache, SQLiteRunStore
+
+    for default in (Corpora, ResponseCache.open, SQLiteRunStore.open):
+        with pytest.raises(ConfigError, match="MAESTRO_N_CTX='abc'"):
+            default()
     monkeypatch.delenv("MAESTRO_N_CTX")
     monkeypatch.delenv("MAESTRO_PROVIDER")
     assert Settings.from_env(n_ctx=1024).n_ctx == 1024

@@ -132,7 +132,7 @@ class Corpus:
         Args:
             name: The corpus name (letters, digits, ``.``, ``_``, ``-``).
             settings: Where the store and caches live and which embedder to use, for what is
-                not passed explicitly; ``Settings()`` when ``None``.
+                not passed explicitly; ``Settings.from_env()`` when ``None``.
             embedder: The embedding model; the one ``settings.embedder`` names when ``None``
                 (loaded lazily, so listing or lexical search never loads it).
             store: The vector store; Chroma as ``settings`` describe when ``None``. A store
@@ -150,7 +150,7 @@ class Corpus:
             CorpusNotFound: No such corpus and ``create`` is false.
         """
         check_corpus_name(name)
-        settings = settings or Settings()
+        settings = settings or Settings.from_env()
         options: dict[str, Any] = {
             "settings": settings,
             "embedder": embedder,
@@ -501,7 +501,7 @@ async def list_corpora(
     """Names of the corpora in the store ``settings`` (or ``store``) points at."""
     if store is not None:
         return await store.corpora()
-    own = store_from_settings(settings or Settings())
+    own = store_from_settings(settings or Settings.from_env())
     try:
         return await own.corpora()
     finally:

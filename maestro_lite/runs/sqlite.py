@@ -230,7 +230,7 @@ class SQLiteRunStore:
     @classmethod
     def open(cls, settings: Settings | None = None, **kwargs: Any) -> SQLiteRunStore:
         """The store at ``settings.runs_db`` (under the maestro-lite home directory)."""
-        return cls((settings or Settings()).runs_db, **kwargs)
+        return cls((settings or Settings.from_env()).runs_db, **kwargs)
 
     def __enter__(self) -> SQLiteRunStore:
         return self

@@ -245,7 +245,7 @@ class SQLiteScheduleStore:
     @classmethod
     def open(cls, settings: Settings | None = None, **kwargs: Any) -> SQLiteScheduleStore:
         """The store in ``settings.runs_db``, beside the runs."""
-        return cls((settings or Settings()).runs_db, **kwargs)
+        return cls((settings or Settings.from_env()).runs_db, **kwargs)
 
     def __enter__(self) -> SQLiteScheduleStore:
         return self

@@ -87,7 +87,7 @@ class Worker:
 
     Args:
         model: The model every job's runs use.
-        settings: Where the stores and corpora live; ``Settings()`` when ``None``.
+        settings: Where the stores and corpora live; ``Settings.from_env()`` when ``None``.
         store: The schedule store; the one in ``settings.runs_db`` when ``None``.
         run_store: The run store (resuming needs one); ``settings.runs_db`` when ``None``.
         cache: The response cache; ``settings.cache_dir`` when ``None``.
@@ -132,7 +132,7 @@ class Worker:
         queue_poll: float = 1.0,
         on_event: WorkerEventHandler | None = None,
     ) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or Settings.from_env()
         self.model = model
         self._owned: list[Any] = []
         self.store: ScheduleStore = store or self._own(SQLiteScheduleStore.open(self.settings))
