@@ -279,8 +279,11 @@ class FolderWatcher:
     def deleted(self, path: str) -> None:
         """Note that ``path`` was deleted: a seen file, or a folder holding seen files."""
         path = os.path.abspath(path)
-        inside = path.rstrip(os.sep) + os.sep
-        gone = {p for p in self._seen if p == path or p.startswith(inside)}
+        if path in self._seen:  # a file: no scan (a deleted folder reports each of its files)
+            gone = {path}
+        else:
+            inside = path.rstrip(os.sep) + os.sep
+            gone = {p for p in self._seen if p.startswith(inside)}
         if gone:
             self._deleted |= gone
             self._noticed.set()
