@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from .documents.model import Chunk
 from .errors import BudgetExceeded, MaestroError, interrupts_run
 from .events import (
     Event,
@@ -63,8 +64,10 @@ def _interleave(ranked: Sequence[Sequence[SearchHit]]) -> list[SearchHit]:
     for position in range(max((len(r) for r in ranked), default=0)):
         for hits in ranked:
             if position < len(hits) and hits[position].chunk.id not in seen:
-                seen.add(hits[position].chunk.id)
-                out.append(hits[position].model_copy(update={"rank": len(out) + 1}))
+                hit = hits[position]
+                seen.add(hit.chunk.id)
+                rank = len(out) + 1
+                out.append(hit if hit.rank == rank else hit.model_copy(update={"rank": rank}))
     return out
 
 
@@ -156,6 +159,7 @@ class Executor:
                 users.setdefault(dep, []).append(s.id)
         ready: deque[str] = deque(s.id for s in plan.steps if waiting[s.id] == 0)
         running: set[asyncio.Task[StepResult]] = set()
+        known: dict[str, Chunk] = {}  # chunks seen so far, so none is read from the store twice
 
         def settle(step_id: str, result: StepResult) -> None:
             results[step_id] = result
@@ -195,6 +199,7 @@ class Executor:
                         feedback=feedback.get(step.id),
                         data_type=types.get(step.id),
                         exhausted=exhausted,
+                        known=known,
                     ),
                     name=step.id,
                 )
@@ -264,6 +269,7 @@ class Executor:
         feedback: str | None,
         data_type: type[BaseModel] | None,
         exhausted: list[BudgetExceeded],
+        known: dict[str, Chunk],
     ) -> StepResult:
         emit(StepStarted(run_id=run_id, step_id=step.id, round=round))
         started = _now()
@@ -302,23 +308,27 @@ class Executor:
                 step,
                 prompt_head(step, task=task, dependencies=deps),
                 hits=hits,
-                inherited=await self._inherited_evidence(deps),
+                inherited=await self._inherited_evidence(deps, known),
                 feedback=feedback,
                 data_type=data_type,
                 window=self.model.context_window,
                 output_tokens=self.output_tokens,
             )
-            async with asyncio.timeout(self.step_timeout):
-                completion = await generate(
-                    self.model,
-                    messages,
-                    output_type=schema,
-                    settings=self._settings(feedback, round),
-                    max_reasks=self.max_reasks,
-                    retry=self.retry,
-                    meter=meter,
-                    on_attempt=on_attempt,
-                )
+            call = generate(
+                self.model,
+                messages,
+                output_type=schema,
+                settings=self._settings(feedback, round),
+                max_reasks=self.max_reasks,
+                retry=self.retry,
+                meter=meter,
+                on_attempt=on_attempt,
+            )
+            if self.step_timeout is None:
+                completion = await call
+            else:
+                async with asyncio.timeout(self.step_timeout):
+                    completion = await call
         except BudgetExceeded as exc:
             exhausted.append(exc)
             return failed(f"budget spent: {exc}")
@@ -342,7 +352,7 @@ class Executor:
             missing=missing,
             retrieved=hits,
             evidence_ids=pool.ids,
-            prompt=[m.model_dump() for m in messages],
+            prompt=[{"role": m.role, "content": m.content} for m in messages],
             feedback=feedback,
             attempts=attempts,
             usage=completion.usage,
@@ -363,15 +373,24 @@ class Executor:
         )
         return result
 
-    async def _inherited_evidence(self, deps: Sequence[StepResult]) -> EvidencePool:
+    async def _inherited_evidence(
+        self, deps: Sequence[StepResult], known: dict[str, Chunk]
+    ) -> EvidencePool:
         """Citations of the dependencies, offered again (``e1``...) so a later step can cite
-        the same sources."""
+        the same sources.
+
+        ``known`` holds the chunks this execution has seen, by id, and gains those read
+        here: down a chain of steps that cite the first step's evidence, the cited chunk is
+        read from the store once, not once per step.
+        """
         citations = [c for dep in deps for c in dep.citations]
         if not citations:
             return EvidencePool([], [])
-        chunks = {h.chunk.id: h.chunk for dep in deps for h in dep.retrieved}
-        missing = [c.chunk_id for c in citations if c.chunk_id not in chunks]
+        for dep in deps:
+            for hit in dep.retrieved:
+                known.setdefault(hit.chunk.id, hit.chunk)
+        missing = sorted({c.chunk_id for c in citations if c.chunk_id not in known})
         if missing and self.retriever is not None:
-            for chunk in await self.retriever.get_chunks(sorted(set(missing))):
-                chunks[chunk.id] = chunk
-        return EvidencePool.from_citations(citations, chunks)
+            for chunk in await self.retriever.get_chunks(missing):
+                known[chunk.id] = chunk
+        return EvidencePool.from_citations(citations, known)

@@ -87,9 +87,15 @@ def _source_values(source: str) -> frozenset[float]:
     return frozenset(allowed)
 
 
+@lru_cache(maxsize=8192)
+def _claimed(text: str) -> tuple[tuple[str, frozenset[float]], ...]:
+    """The significant figures of a statement (cached: every round checks every step)."""
+    return tuple((w, frozenset(v)) for w, v in figures(text) if _significant(w, v))
+
+
 def ungrounded_figures(text: str, sources: Iterable[str]) -> list[str]:
     """Figures in ``text`` whose value appears in none of ``sources``."""
-    claimed = [(w, v) for w, v in figures(text) if _significant(w, v)]
+    claimed = _claimed(text)
     if not claimed:
         return []  # nothing to ground: the sources need not be read
     allowed: set[float] = set()

@@ -73,10 +73,15 @@ class Plan(BaseModel):
 
     @model_validator(mode="after")
     def _check_structure(self) -> Plan:
-        problems = structural_problems(self.steps)
-        if problems:
-            raise PlanError(problems)
+        if self._structure_problems:
+            raise PlanError(self._structure_problems)
         return self
+
+    @cached_property
+    def _structure_problems(self) -> list[str]:
+        # pydantic runs an "after" validator again whenever a validated plan is passed to a
+        # model (events, run specs, results): a plan is immutable, so it is checked once.
+        return structural_problems(self.steps)
 
     @classmethod
     def single(cls, instruction: str, *, queries: Sequence[str] = (), **step: Any) -> Plan:

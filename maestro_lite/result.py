@@ -106,17 +106,18 @@ class ValidationReport(BaseModel):
     round: int
     results: list[RequirementResult]
 
-    @property
+    # A report is immutable and a round holds several checks per step: computed once.
+    @cached_property
     def passed(self) -> bool:
-        return all(r.passed for r in self.results)
+        return not self.failed
 
-    @property
+    @cached_property
     def score(self) -> float:
         """Mean score over the run-level results (1.0 when there are none)."""
-        final = [r for r in self.results if r.step_id is None]
-        return sum(r.score for r in final) / len(final) if final else 1.0
+        final = [r.score for r in self.results if r.step_id is None]
+        return sum(final) / len(final) if final else 1.0
 
-    @property
+    @cached_property
     def failed(self) -> list[RequirementResult]:
         return [r for r in self.results if not r.passed]
 

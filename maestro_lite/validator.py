@@ -18,6 +18,8 @@ judge in one call per scope, which sees the output and its cited evidence, not t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
+from itertools import chain
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, create_model
@@ -54,17 +56,26 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+@lru_cache(maxsize=4096)
+def _normed_source(text: str) -> str:
+    """:func:`_norm` of a chunk's text (cached: a chunk is cited by many steps)."""
+    return _norm(text)
+
+
 def check_citations(
     citations: Sequence[Citation],
     *,
     retrieved: set[str],
     sources: Mapping[str, Chunk],
+    fallback: Mapping[str, Chunk] | None = None,
 ) -> list[str]:
     """Problems with ``citations``: chunks never retrieved, quotes not in the source text.
 
     Args:
         retrieved: Ids of the chunks the step actually saw.
         sources: The store's copy of the cited chunks, by id.
+        fallback: Chunks to compare with where ``sources`` has none (what retrieval
+            returned, for a corpus that cannot be read back).
     """
     problems: list[str] = []
     for c in citations:
@@ -72,11 +83,14 @@ def check_citations(
             problems.append(f"{c.evidence_id} cites chunk {c.chunk_id} that was never retrieved")
             continue
         chunk = sources.get(c.chunk_id)
+        if chunk is None and fallback:
+            chunk = fallback.get(c.chunk_id)
         if chunk is None:
             problems.append(f"{c.evidence_id}: chunk {c.chunk_id} is not in the store")
             continue
         span = chunk.text[c.start - chunk.start : c.end - chunk.start]
-        if _norm(span) != _norm(c.quote) or _norm(c.quote) not in _norm(chunk.text):
+        quote = _norm(c.quote)
+        if _norm(span) != quote or quote not in _normed_source(chunk.text):
             problems.append(
                 f"{c.evidence_id}: quote {c.quote[:60]!r} is not the source text of "
                 f"{chunk.title or chunk.document_id} page {c.page}"
@@ -260,14 +274,15 @@ class Validator:
         for dep in step.depends_on:
             if dep in results:
                 retrieved |= {c.chunk_id for c in results[dep].citations}
-        local = dict(sources)
-        for hit in result.retrieved:
-            local.setdefault(hit.chunk.id, hit.chunk)
+        # The store's copy first; what retrieval returned only where the store has none.
+        seen = {hit.chunk.id: hit.chunk for hit in result.retrieved}
         if self.retriever is None:
             for dep in step.depends_on:
                 for hit in results[dep].retrieved if dep in results else []:
-                    local.setdefault(hit.chunk.id, hit.chunk)
-        problems = check_citations(result.citations, retrieved=retrieved, sources=local)
+                    seen.setdefault(hit.chunk.id, hit.chunk)
+        problems = check_citations(
+            result.citations, retrieved=retrieved, sources=sources, fallback=seen
+        )
         out.append(
             _builtin(
                 f"{sid}.citations",
@@ -317,18 +332,21 @@ class Validator:
         a document of that year."""
         sid = result.step_id
 
-        def names(citations: Sequence[Citation]) -> list[str]:
+        def name(c: Citation) -> str:
             # Titles and file names count: "the 2023 agreement" names a document.
-            return [f"{c.title} {c.path.rsplit('/', 1)[-1]}" for c in citations]
+            return f"{c.title} {c.path.rsplit('/', 1)[-1]}"
 
         statements = [(result.answer, result.citations)]
         statements += [(c.text, c.citations) for c in result.claims]
         loose: list[str] = []
         misattributed: list[str] = []
         for text, citations in statements:
-            allowed = [c.quote for c in citations] + names(citations) + [task, instruction]
+            # Lazily: the sources are read only for a statement that states a figure.
+            allowed = chain((c.quote for c in citations), map(name, citations), (task, instruction))
             loose += [f for f in ungrounded_figures(text, allowed) if f not in loose]
-            for year in misattributed_years(text, names(citations), years):
+            if not years:
+                continue  # no document is named by a year: nothing to misattribute
+            for year in misattributed_years(text, map(name, citations), years):
                 note = f"'{text[:60]}' names {year} but cites no {year} document"
                 if note not in misattributed:
                     misattributed.append(note)

@@ -219,13 +219,19 @@ def schema_tokens(output_type: type[BaseModel]) -> int:
     return count_tokens(_schema_instruction(output_type)) + 2  # the "\n\n" joining them
 
 
-def _with_schema(messages: Sequence[Message], output_type: type[BaseModel]) -> list[Message]:
+@lru_cache(maxsize=1024)
+def _system_with_schema(system: str | None, output_type: type[BaseModel]) -> Message:
+    # Steps share a few system prompts and schemas: the joined message is built once.
     instruction = _schema_instruction(output_type)
+    return Message.system(instruction if system is None else system + "\n\n" + instruction)
+
+
+def _with_schema(messages: Sequence[Message], output_type: type[BaseModel]) -> list[Message]:
     out = list(messages)
     if out and out[0].role == "system":
-        out[0] = Message.system(out[0].content + "\n\n" + instruction)
+        out[0] = _system_with_schema(out[0].content, output_type)
     else:
-        out.insert(0, Message.system(instruction))
+        out.insert(0, _system_with_schema(None, output_type))
     return out
 
 
@@ -409,7 +415,7 @@ async def generate(
 
     def record(attempt: Attempt) -> None:
         nonlocal total
-        total = total + attempt.usage
+        total = total + attempt.usage if attempts else attempt.usage
         meter.add(attempt.usage)
         attempts.append(attempt)
         if on_attempt is not None:

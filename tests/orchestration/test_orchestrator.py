@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from maestro_lite import FunctionModel, ModelAPIError, RequirementsNotMet, UserError
 from maestro_lite.budget import Budget
+from maestro_lite.documents import Chunk
 from maestro_lite.events import (
     FixStarted,
     PlanCreated,
@@ -404,6 +405,15 @@ async def test_a_limit_hit_mid_run_stops_calls_and_marks_the_rest(
     assert finished and finished[0].status == "failed"
 
 
+OLD_NOTICE = Step(
+    id="old",
+    instruction="Notice period in the 2023 version",
+    queries=["notice"],
+    filters=SearchFilter(document_ids=["v1"]),
+)
+"""A step that retrieves from the 2023 version only."""
+
+
 async def test_a_declared_plan_skips_the_planner_and_failures_do_not_propagate(
     contracts: MemoryRetriever,
 ) -> None:
@@ -414,12 +424,7 @@ async def test_a_declared_plan_skips_the_planner_and_failures_do_not_propagate(
 
     plan = Plan(
         steps=[
-            Step(
-                id="old",
-                instruction="Notice period in the 2023 version",
-                queries=["notice"],
-                filters=SearchFilter(document_ids=["v1"]),
-            ),
+            OLD_NOTICE,
             Step(
                 id="new",
                 instruction="Notice period in the 2025 version",
@@ -443,6 +448,42 @@ async def test_a_declared_plan_skips_the_planner_and_failures_do_not_propagate(
     assert "depends on new" in skipped[0].reason
     assert result.status == "failed"
     assert not any("Compare" in step_of(c) for c in model.calls)
+
+
+class CountingRetriever(MemoryRetriever):
+    """Records every chunk read back from the store by id."""
+
+    def __init__(self, retriever: MemoryRetriever) -> None:
+        super().__init__(retriever.chunks)
+        self.reads: list[str] = []
+
+    async def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        self.reads += ids
+        return await super().get_chunks(ids)
+
+
+async def test_a_chain_of_steps_reads_a_cited_chunk_from_the_store_once(
+    contracts: MemoryRetriever,
+) -> None:
+    corpus = CountingRetriever(contracts)
+    plan = Plan(
+        steps=[
+            OLD_NOTICE,
+            Step(id="restate", instruction="Restate the 2023 notice", depends_on=["old"]),
+            Step(id="again", instruction="The 2023 notice once more", depends_on=["restate"]),
+        ]
+    )
+    model = routed(
+        lambda c: pytest.fail("the planner must not run"), answer_notice, judge_mentions()
+    )
+    result = await Maestro(model).run(
+        "notice?", corpus=corpus, plan=plan, budget=Budget(max_rounds=1)
+    )
+    assert result.status == "passed", [r for r in result.requirements if not r.passed]
+    # Each later step was offered the first step's cited sentence again, and cited it.
+    assert all(result.steps[s].citations[0].chunk_id == "v1:0" for s in ("restate", "again"))
+    # The validator reads the cited chunk back once; the steps never needed to.
+    assert corpus.reads == ["v1:0"]
 
 
 async def test_a_declared_plan_naming_an_unknown_document_is_refused(
