@@ -5,8 +5,10 @@ Deterministic checks against invented numbers and misattributed sources.
 Small models cite the right sentence and still write a wrong figure ("90 days" cited, "100
 days" written). No judge model is reliable at catching that; string arithmetic is. A figure
 is grounded when the same value appears in the evidence, after normalising thousands
-separators, scale words ("2.5 million" = "2,500,000"), percentages and month names (an ISO
-date "2025-02-01" is grounded by "February 1, 2025").
+separators, scale words ("2.5 million" = "2,500,000") and percentages. A date is grounded
+by the same day of the same month, however written (an ISO date "2025-02-01" is grounded
+by "February 1, 2025"); its day is never grounded by a stray number or the month's name
+alone ("September 9" by "a September launch"), and its year is a figure of its own.
 
 The same small models also attribute a true figure to the wrong document ("the 2023
 agreement: 60 days", citing the 2025 one). Where documents are told apart by year (contract
@@ -19,7 +21,13 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-__all__ = ["distinguishing_years", "figures", "misattributed_years", "ungrounded_figures"]
+__all__ = [
+    "dates",
+    "distinguishing_years",
+    "figures",
+    "misattributed_years",
+    "ungrounded_figures",
+]
 
 _NUMBER = re.compile(
     r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?"
@@ -52,6 +60,33 @@ _MONTHS = {
 _MONTH_WORD = re.compile(
     r"\b(" + "|".join(sorted((m.title() for m in _MONTHS), key=len, reverse=True)) + r")\b"
 )
+
+
+_MONTH_NAMES = "|".join(sorted((m.title() for m in _MONTHS), key=len, reverse=True))
+_ORDINAL = r"(?:st|nd|rd|th)?"
+_DATE = re.compile(
+    rf"\b(?P<m1>{_MONTH_NAMES})\.?\s+(?P<d1>\d{{1,2}}){_ORDINAL}\b(?![.,]\d|\s*%)"
+    rf"|(?<![\w.,])(?P<d2>\d{{1,2}}){_ORDINAL}\s+(?:(?:day\s+)?of\s+)?(?P<m2>{_MONTH_NAMES})\b"
+    r"|(?<![\w.-])(?:19|20)\d{2}-(?P<m3>\d{2})-(?P<d3>\d{2})(?![\w-])"
+)
+"""A day of a month: "September 9", "Sept. 9th", "9 September", "31st day of December",
+"2025-09-09"."""
+_DAYS_IN = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def dates(text: str) -> list[tuple[str, int, list[tuple[int, int]]]]:
+    """The days of months that ``text`` names: each as written, as ``month * 100 + day``, and
+    where its day and month digits stand in ``text``. (Years are figures of their own.)"""
+    out: list[tuple[str, int, list[tuple[int, int]]]] = []
+    for match in _DATE.finditer(text):
+        month_name = match.group("m1") or match.group("m2")
+        month = _MONTHS[month_name.lower()] if month_name else int(match.group("m3"))
+        day_group = next(g for g in ("d1", "d2", "d3") if match.group(g))
+        day = int(match.group(day_group))
+        digits = [match.span(day_group)] + ([match.span("m3")] if match.group("m3") else [])
+        if 1 <= month <= 12 and 1 <= day <= _DAYS_IN[month - 1]:
+            out.append((match.group(0).strip(), month * 100 + day, digits))
+    return out
 
 
 def figures(text: str) -> list[tuple[str, set[float]]]:
@@ -87,24 +122,48 @@ def _source_values(source: str) -> frozenset[float]:
     return frozenset(allowed)
 
 
+@lru_cache(maxsize=4096)
+def _source_dates(source: str) -> frozenset[int]:
+    """Every day of a month a source names (see :func:`dates`)."""
+    return frozenset(day for _, day, _ in dates(source.replace("_", " ")))
+
+
+Claimed = tuple[tuple[tuple[str, frozenset[float]], ...], tuple[tuple[str, int], ...]]
+
+
 @lru_cache(maxsize=8192)
-def _claimed(text: str) -> tuple[tuple[str, frozenset[float]], ...]:
-    """The significant figures of a statement (cached: every round checks every step)."""
-    return tuple((w, frozenset(v)) for w, v in figures(text) if _significant(w, v))
+def _claimed(text: str) -> Claimed:
+    """The significant figures and the dates of a statement; a date's day is checked as
+    part of its date, not as a number. (Cached: every round checks every step.)"""
+    named = dates(text)
+    digits = {start for _, _, spans in named for start, _ in spans}
+    numbers = []
+    for match in _NUMBER.finditer(text):
+        if match.start() in digits:
+            continue
+        for written, values in figures(match.group(0)):
+            if _significant(written, values):
+                numbers.append((written, frozenset(values)))
+    return tuple(numbers), tuple((written, day) for written, day, _ in named)
 
 
 def ungrounded_figures(text: str, sources: Iterable[str]) -> list[str]:
-    """Figures in ``text`` whose value appears in none of ``sources``."""
-    claimed = _claimed(text)
-    if not claimed:
+    """Figures in ``text`` whose value appears in none of ``sources``, and dates (a day of a
+    month) that none of them names: "September 9" is not grounded by "September 30"."""
+    numbers, days = _claimed(text)
+    if not numbers and not days:
         return []  # nothing to ground: the sources need not be read
     allowed: set[float] = set()
+    named: set[int] = set()
     for source in sources:
         allowed |= _source_values(source)
+        if days:
+            named |= _source_dates(source)
     missing: list[str] = []
-    for written, values in claimed:
+    for written, values in numbers:
         if not any(abs(v - a) <= 1e-9 * max(1.0, abs(a)) for v in values for a in allowed):
             missing.append(written)
+    missing += [written for written, day in days if day not in named]
     return list(dict.fromkeys(missing))
 
 

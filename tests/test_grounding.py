@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maestro_lite.grounding import figures, ungrounded_figures
+from maestro_lite.grounding import dates, figures, ungrounded_figures
 
 QUOTE = "Either Party may terminate on 90 days' written notice; liability is capped at $2,500,000."
 
@@ -24,8 +24,23 @@ def test_formats_and_scales_are_normalised() -> None:
 def test_dates_and_percentages() -> None:
     source = "The agreement is effective February 1, 2025; prices may rise by at most 4%."
     assert ungrounded_figures("Effective 2025-02-01, cap 4%.", [source]) == []
-    assert ungrounded_figures("Effective 2025-03-15.", [source]) == ["15"]
+    assert ungrounded_figures("Effective 2025-03-15.", [source]) == ["2025-03-15"]
     assert ungrounded_figures("Increases are capped at 6%.", [source]) == ["6%"]
+
+
+def test_a_date_is_grounded_only_by_the_same_day_of_the_same_month() -> None:
+    memo = "October 14, 2025 is now the official launch date."
+    article = "Analysts said a September launch would still leave time for fall surveys."
+    # "9" is a single digit and "September" is named: neither grounds the day.
+    assert ungrounded_figures("It launches on September 9, 2025.", [memo, article]) == [
+        "September 9"
+    ]
+    assert ungrounded_figures("It launches on October 14th.", [memo]) == []
+    for written in ("14 October 2025", "Oct. 14", "2025-10-14", "the 14th day of October"):
+        assert ungrounded_figures(f"Launch: {written}.", [memo]) == [], written
+    assert ungrounded_figures("Launch: 2026-10-14.", [memo]) == ["2026"]  # the year still counts
+    assert dates("Sept. 9th and 9 September and 2025-09-09")[0][:2] == ("Sept. 9th", 909)
+    assert [d for _, d, _ in dates("May 2025, 31 June 2024, March 5.5%")] == []
 
 
 def test_small_counts_are_not_treated_as_figures() -> None:
@@ -35,7 +50,9 @@ def test_small_counts_are_not_treated_as_figures() -> None:
 
 def test_month_names_ground_iso_months() -> None:
     assert ungrounded_figures("Effective 2025-11-03.", ["Effective November 3, 2025."]) == []
-    assert ungrounded_figures("Effective 2025-11-03.", ["Effective on the 3rd, 2025."]) == ["11"]
+    assert ungrounded_figures("Effective 2025-11-03.", ["Effective on the 3rd, 2025."]) == [
+        "2025-11-03"
+    ]
     assert figures("6%.")[0][0] == "6%"
 
 
