@@ -89,17 +89,18 @@ def dates(text: str) -> list[tuple[str, int, list[tuple[int, int]]]]:
     return out
 
 
+def _figure(match: re.Match[str]) -> tuple[str, set[float]]:
+    whole, fraction, unit = match.group(1), match.group(2), (match.group(3) or "").lower()
+    base = float(whole.replace(",", "") + (f".{fraction}" if fraction else ""))
+    values = {base}
+    if unit in _SCALE:
+        values.add(base * _SCALE[unit])
+    return match.group(0).strip(), values
+
+
 def figures(text: str) -> list[tuple[str, set[float]]]:
     """The figures of ``text``: each as written, with the values it may stand for."""
-    out: list[tuple[str, set[float]]] = []
-    for match in _NUMBER.finditer(text):
-        whole, fraction, unit = match.group(1), match.group(2), (match.group(3) or "").lower()
-        base = float(whole.replace(",", "") + (f".{fraction}" if fraction else ""))
-        values = {base}
-        if unit in _SCALE:
-            values.add(base * _SCALE[unit])
-        out.append((match.group(0).strip(), values))
-    return out
+    return [_figure(match) for match in _NUMBER.finditer(text)]
 
 
 def _significant(written: str, values: set[float]) -> bool:
@@ -128,20 +129,19 @@ def _source_dates(source: str) -> frozenset[int]:
     return frozenset(day for _, day, _ in dates(source.replace("_", " ")))
 
 
-Claimed = tuple[tuple[tuple[str, frozenset[float]], ...], tuple[tuple[str, int], ...]]
+_Claimed = tuple[tuple[tuple[str, frozenset[float]], ...], tuple[tuple[str, int], ...]]
 
 
 @lru_cache(maxsize=8192)
-def _claimed(text: str) -> Claimed:
+def _claimed(text: str) -> _Claimed:
     """The significant figures and the dates of a statement; a date's day is checked as
     part of its date, not as a number. (Cached: every round checks every step.)"""
     named = dates(text)
     digits = {start for _, _, spans in named for start, _ in spans}
     numbers = []
     for match in _NUMBER.finditer(text):
-        if match.start() in digits:
-            continue
-        for written, values in figures(match.group(0)):
+        if match.start() not in digits:
+            written, values = _figure(match)
             if _significant(written, values):
                 numbers.append((written, frozenset(values)))
     return tuple(numbers), tuple((written, day) for written, day, _ in named)
