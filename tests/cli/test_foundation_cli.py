@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from maestro_lite.models.local import cpu_has_amx
 from maestro_lite.testing import OpenAICompatibleServer
 from tests.retrieval_fixtures import free_port
 
@@ -48,6 +49,8 @@ def test_doctor_is_green_offline_when_the_model_is_pulled(maestro: Maestro) -> N
     assert ok.returncode == 0, ok.stdout
     assert "sha256 verified now" in ok.stdout
     assert "all good" in ok.stdout
+    # Where llama.cpp's AMX kernels would crash, doctor says the model loads without them.
+    assert ("repacking off" in _row(ok.stdout, "local model")) == cpu_has_amx()
 
 
 def test_doctor_checks_an_openai_compatible_endpoint(maestro: Maestro) -> None:
