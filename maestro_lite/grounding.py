@@ -57,11 +57,6 @@ _MONTHS = {
     for m in names
 }
 # Capitalised only, as months are written in documents.
-_MONTH_WORD = re.compile(
-    r"\b(" + "|".join(sorted((m.title() for m in _MONTHS), key=len, reverse=True)) + r")\b"
-)
-
-
 _MONTH_NAMES = "|".join(sorted((m.title() for m in _MONTHS), key=len, reverse=True))
 _ORDINAL = r"(?:st|nd|rd|th)?"
 _DATE = re.compile(
@@ -112,14 +107,12 @@ def _significant(written: str, values: set[float]) -> bool:
 
 @lru_cache(maxsize=4096)
 def _source_values(source: str) -> frozenset[float]:
-    """Every value a source may ground: its figures and its month names as numbers. Cached:
-    a run checks the same quotes, titles and task against many statements."""
-    source = source.replace("_", " ")  # file names: "agreement_2023"
+    """Every value a source may ground: its figures. (A month's name grounds dates, see
+    :func:`dates`, not the number of the month: "11 days" is not in "signed in November".)
+    Cached: a run checks the same quotes, titles and task against many statements."""
     allowed: set[float] = set()
-    for _, values in figures(source):
+    for _, values in figures(source.replace("_", " ")):  # file names: "agreement_2023"
         allowed |= values
-    for month in _MONTH_WORD.findall(source):
-        allowed.add(float(_MONTHS[month.lower()]))
     return frozenset(allowed)
 
 

@@ -39,6 +39,7 @@ def test_a_date_is_grounded_only_by_the_same_day_of_the_same_month() -> None:
     for written in ("14 October 2025", "Oct. 14", "2025-10-14", "the 14th day of October"):
         assert ungrounded_figures(f"Launch: {written}.", [memo]) == [], written
     assert ungrounded_figures("Launch: 2026-10-14.", [memo]) == ["2026"]  # the year still counts
+    assert ungrounded_figures("Notice is 11 days.", ["Signed in November 2025."]) == ["11"]
     assert dates("Sept. 9th and 9 September and 2025-09-09")[0][:2] == ("Sept. 9th", 909)
     assert [d for _, d, _ in dates("May 2025, 31 June 2024, March 5.5%")] == []
 
