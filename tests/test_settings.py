@@ -119,3 +119,19 @@ def test_structured_mode_and_fallback_come_from_settings(tmp_path: Path) -> None
     backup = elsewhere.models[1]
     assert isinstance(backup, OpenAIModel) and backup.base_url == "http://127.0.0.1:8/v1"
     assert backup.name == "openai:backup" and backup.structured_mode == "json_object"
+
+
+def test_local_repacking_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from maestro_lite.models.local import LocalModel, cpu_has_amx
+
+    monkeypatch.setenv("MAESTRO_LOCAL_MODEL", str(tmp_path / "any.gguf"))
+    for value, expected in (("1", True), ("0", False), ("", not cpu_has_amx())):
+        if value:
+            monkeypatch.setenv("MAESTRO_LOCAL_REPACK", value)
+        else:
+            monkeypatch.delenv("MAESTRO_LOCAL_REPACK", raising=False)
+        model = model_from_settings(Settings.from_env())
+        assert isinstance(model, LocalModel)
+        assert model.repack is expected, value

@@ -32,9 +32,13 @@ class Check:
 
 def _local_model_check(settings: Settings) -> Check:
     check = _local_model_file_check(settings)
-    if cpu_has_amx():  # any local model, a registry name or a .gguf path
+    # Any local model, a registry name or a .gguf path.
+    if settings.local_repack is not None:
+        state = "on" if settings.local_repack else "off"
+        check.detail += f"; llama.cpp weight repacking {state} (MAESTRO_LOCAL_REPACK)"
+    elif cpu_has_amx():
         check.detail += (
-            "; llama.cpp weight repacking off on this AMX CPU (see LocalModel(repack=...))"
+            "; llama.cpp weight repacking off on this AMX CPU (MAESTRO_LOCAL_REPACK=1 turns it on)"
         )
     return check
 

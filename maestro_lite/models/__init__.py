@@ -116,4 +116,5 @@ def _single_model(settings: Settings, progress: Progress | None) -> LocalModel |
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
         progress=progress,
+        repack=settings.local_repack,
     )

@@ -21,7 +21,7 @@ from ..errors import ModelAPIError, ModelIntegrityError, ModelNotAvailable
 from .base import Message, ModelSettings, RawResponse
 from .registry import ModelRegistry, Progress, is_gguf
 
-__all__ = ["LocalModel", "cpu_has_amx", "grammar_safe"]
+__all__ = ["LocalModel", "cpu_has_amx", "grammar_safe", "repacks"]
 
 _DEFAULT_MAX_TOKENS = 1024
 # A mild penalty keeps small models from looping inside a JSON string until max_tokens.
@@ -42,6 +42,12 @@ def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     except OSError:
         pass
     return False
+
+
+def repacks(repack: bool | None) -> bool:
+    """Whether a local model loaded with ``repack`` repacks its weights: as asked, or by
+    default everywhere but on CPUs with AMX."""
+    return not cpu_has_amx() if repack is None else repack
 
 
 @contextmanager
@@ -135,7 +141,7 @@ class LocalModel:
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.progress = progress
-        self.repack = not cpu_has_amx() if repack is None else repack
+        self.repack = repacks(repack)
         self._llama: Any = None
         # A thread lock, not an asyncio one: the model may be shared by several event loops
         # (tests, run_sync), and calls wait for it inside their worker thread.

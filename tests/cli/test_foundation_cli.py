@@ -51,6 +51,10 @@ def test_doctor_is_green_offline_when_the_model_is_pulled(maestro: Maestro) -> N
     assert "all good" in ok.stdout
     # Where llama.cpp's AMX kernels would crash, doctor says the model loads without them.
     assert ("repacking off" in _row(ok.stdout, "local model")) == cpu_has_amx()
+    for value, state in (("1", "on"), ("0", "off")):  # the user's choice, either way
+        chosen = maestro("doctor", env={**env, "MAESTRO_LOCAL_REPACK": value})
+        row = _row(chosen.stdout, "local model")
+        assert f"repacking {state} (MAESTRO_LOCAL_REPACK)" in row, chosen.stdout
 
 
 def test_doctor_checks_an_openai_compatible_endpoint(maestro: Maestro) -> None:
