@@ -20,8 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import NamedTuple
 
 __all__ = [
+    "NamedDate",
     "dates",
     "distinguishing_years",
     "figures",
@@ -69,10 +71,20 @@ _DATE = re.compile(
 _DAYS_IN = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def dates(text: str) -> list[tuple[str, int, list[tuple[int, int]]]]:
-    """The days of months that ``text`` names: each as written, as ``month * 100 + day``, and
-    where its day and month digits stand in ``text``. (Years are figures of their own.)"""
-    out: list[tuple[str, int, list[tuple[int, int]]]] = []
+class NamedDate(NamedTuple):
+    """A day of a month named in a text (its year, if any, is a figure of its own)."""
+
+    written: str
+    """As written: ``"Sept. 9th"``, ``"2025-09-09"``."""
+    day: int
+    """``month * 100 + day``: 909 for September 9, however it is written."""
+    digits: list[tuple[int, int]]
+    """Where its day and month digits stand in the text (start, end)."""
+
+
+def dates(text: str) -> list[NamedDate]:
+    """The days of months that ``text`` names, in order."""
+    out: list[NamedDate] = []
     for match in _DATE.finditer(text):
         month_name = match.group("m1") or match.group("m2")
         month = _MONTHS[month_name.lower()] if month_name else int(match.group("m3"))
@@ -80,7 +92,7 @@ def dates(text: str) -> list[tuple[str, int, list[tuple[int, int]]]]:
         day = int(match.group(day_group))
         digits = [match.span(day_group)] + ([match.span("m3")] if match.group("m3") else [])
         if 1 <= month <= 12 and 1 <= day <= _DAYS_IN[month - 1]:
-            out.append((match.group(0).strip(), month * 100 + day, digits))
+            out.append(NamedDate(match.group(0).strip(), month * 100 + day, digits))
     return out
 
 
@@ -119,7 +131,7 @@ def _source_values(source: str) -> frozenset[float]:
 @lru_cache(maxsize=4096)
 def _source_dates(source: str) -> frozenset[int]:
     """Every day of a month a source names (see :func:`dates`)."""
-    return frozenset(day for _, day, _ in dates(source.replace("_", " ")))
+    return frozenset(d.day for d in dates(source.replace("_", " ")))
 
 
 _Claimed = tuple[tuple[tuple[str, frozenset[float]], ...], tuple[tuple[str, int], ...]]
@@ -130,14 +142,14 @@ def _claimed(text: str) -> _Claimed:
     """The significant figures and the dates of a statement; a date's day is checked as
     part of its date, not as a number. (Cached: every round checks every step.)"""
     named = dates(text)
-    digits = {start for _, _, spans in named for start, _ in spans}
+    digits = {start for date in named for start, _ in date.digits}
     numbers = []
     for match in _NUMBER.finditer(text):
         if match.start() not in digits:
             written, values = _figure(match)
             if _significant(written, values):
                 numbers.append((written, frozenset(values)))
-    return tuple(numbers), tuple((written, day) for written, day, _ in named)
+    return tuple(numbers), tuple((date.written, date.day) for date in named)
 
 
 def ungrounded_figures(text: str, sources: Iterable[str]) -> list[str]:

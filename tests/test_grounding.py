@@ -40,8 +40,14 @@ def test_a_date_is_grounded_only_by_the_same_day_of_the_same_month() -> None:
         assert ungrounded_figures(f"Launch: {written}.", [memo]) == [], written
     assert ungrounded_figures("Launch: 2026-10-14.", [memo]) == ["2026"]  # the year still counts
     assert ungrounded_figures("Notice is 11 days.", ["Signed in November 2025."]) == ["11"]
-    assert dates("Sept. 9th and 9 September and 2025-09-09")[0][:2] == ("Sept. 9th", 909)
-    assert [d for _, d, _ in dates("May 2025, 31 June 2024, March 5.5%")] == []
+    named = dates("Sept. 9th and 9 September and 2025-09-09")
+    assert [(d.written, d.day) for d in named] == [
+        ("Sept. 9th", 909),
+        ("9 September", 909),
+        ("2025-09-09", 909),
+    ]
+    assert named[2].digits == [(38, 40), (35, 37)]  # the day's digits, then the month's
+    assert dates("May 2025, 31 June 2024, March 5.5%") == []
 
 
 def test_small_counts_are_not_treated_as_figures() -> None:
