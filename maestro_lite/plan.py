@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ._derived import DerivedModel
 from .documents.model import DocumentInfo
 from .errors import PlanError
 from .retrieval import SearchFilter
@@ -61,7 +62,7 @@ class Step(BaseModel):
         return list(self.filters.document_ids or []) if self.filters else []
 
 
-class Plan(BaseModel):
+class Plan(DerivedModel):
     """A DAG of steps. The last step in topological order that nothing depends on is the
     final step: its output is the run's output."""
 
@@ -80,7 +81,8 @@ class Plan(BaseModel):
     @cached_property
     def _structure_problems(self) -> list[str]:
         # pydantic runs an "after" validator again whenever a validated plan is passed to a
-        # model (events, run specs, results): a plan is immutable, so it is checked once.
+        # model (events, run specs, results): a plan is immutable, so it is checked once
+        # (a copy with other steps is checked again, see DerivedModel).
         return structural_problems(self.steps)
 
     @classmethod

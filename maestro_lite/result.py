@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._derived import DerivedModel
 from .models.generate import Attempt
 from .plan import Plan, StepKind
 from .requirements import RequirementResult
@@ -58,7 +59,7 @@ class Claim(BaseModel):
 StepStatus = Literal["done", "failed", "skipped"]
 
 
-class StepResult(BaseModel):
+class StepResult(DerivedModel):
     """What one step did, with everything needed to audit it."""
 
     model_config = ConfigDict(frozen=True)
@@ -98,7 +99,7 @@ class StepResult(BaseModel):
         return list(seen.values())
 
 
-class ValidationReport(BaseModel):
+class ValidationReport(DerivedModel):
     """Every check of one round, as data; the orchestrator decides what to do with it."""
 
     model_config = ConfigDict(frozen=True)

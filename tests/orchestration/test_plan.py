@@ -37,6 +37,20 @@ def test_structural_problems_are_refused(steps: list[Step], problem: str) -> Non
     assert any(problem in p for p in info.value.problems)
 
 
+def test_a_copy_with_other_steps_is_checked_and_indexed_anew() -> None:
+    # A plan caches what it derives from its steps; a copy with other steps must not reuse it.
+    plan = Plan(steps=[_s("c", "a", "b"), _s("a"), _s("b", "a")])
+    assert plan.final.id == "c" and plan.step("a").id == "a"
+    other = plan.model_copy(update={"steps": [_s("x"), _s("y", "x")]})
+    assert other.final.id == "y"
+    assert [s.id for s in other.topological()] == ["x", "y"]
+    with pytest.raises(KeyError):
+        other.step("a")
+    cyclic = plan.model_copy(update={"steps": [_s("a", "b"), _s("b", "a")]})
+    with pytest.raises(PlanError, match="form a dependency cycle"):
+        Plan.model_validate(cyclic)  # as when the copy is passed to a run or an event
+
+
 def test_corpus_and_budget_problems() -> None:
     steps = [
         Step(id="a", instruction="x", queries=["q"], filters=SearchFilter(document_ids=["ghost"])),
