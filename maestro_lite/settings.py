@@ -93,8 +93,12 @@ class Settings(BaseSettings):
     n_ctx: int = Field(default=8192, ge=512)
     """Context window of the local model, in tokens."""
 
-    n_threads: int | None = None
+    n_threads: int | None = Field(default=None, ge=1)
     """CPU threads for the local model (default: all cores)."""
+
+    local_prefix_cache: int = Field(default=4, ge=0)
+    """Model states the local model keeps for reuse by later calls that share a prompt
+    prefix (``MAESTRO_LOCAL_PREFIX_CACHE``; 0 turns it off). Each holds a few hundred MB."""
 
     local_repack: bool | None = None
     """Whether llama.cpp repacks the local model's weights into its faster CPU layouts

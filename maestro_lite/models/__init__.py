@@ -115,6 +115,7 @@ def _single_model(settings: Settings, progress: Progress | None) -> LocalModel |
         registry=ModelRegistry(settings.models_dir, allow_download=settings.allow_download),
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
+        prefix_cache=settings.local_prefix_cache,
         progress=progress,
         repack=settings.local_repack,
     )

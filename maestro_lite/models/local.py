@@ -21,7 +21,7 @@ from ..errors import ModelAPIError, ModelIntegrityError, ModelNotAvailable
 from .base import Message, ModelSettings, RawResponse
 from .registry import ModelRegistry, Progress, is_gguf
 
-__all__ = ["LocalModel", "cpu_has_amx", "grammar_safe", "repacks"]
+__all__ = ["LocalModel", "cpu_has_amx", "cpu_threads", "grammar_safe", "repacks"]
 
 _DEFAULT_MAX_TOKENS = 1024
 # A mild penalty keeps small models from looping inside a JSON string until max_tokens.
@@ -30,6 +30,30 @@ _MAX_GRAMMAR_ITEMS = 20
 
 
 _PARAMS_LOCK = threading.Lock()
+
+
+def cpu_threads() -> int:
+    """The cores this process may run on (llama-cpp-python's own default is half of them:
+    one thread of two on a 2-core machine)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _prefix_cache(entries: int) -> Any:
+    """llama-cpp-python's RAM cache of model states keyed by token prefix, bounded by a
+    number of entries rather than bytes: each saved state also copies the logits buffer
+    (hundreds of MB for a 150k-token vocabulary), which the byte count leaves out."""
+    from llama_cpp.llama_cache import LlamaRAMCache
+
+    class PrefixCache(LlamaRAMCache):
+        def __setitem__(self, key: Any, value: Any) -> None:
+            super().__setitem__(key, value)
+            while len(self.cache_state) > entries:
+                self.cache_state.popitem(last=False)
+
+    return PrefixCache(capacity_bytes=1 << 40)
 
 
 def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -105,7 +129,12 @@ class LocalModel:
             A registry model that is not pulled yet is pulled (and verified) on first use.
         registry: Where registry models live; required for a registry name.
         n_ctx: Context window in tokens.
-        n_threads: CPU threads (default: all cores).
+        n_threads: CPU threads for generation and prompt processing (default: every core
+            this process may use; llama-cpp-python alone would use half).
+        prefix_cache: Model states kept after calls (0: none). A call whose prompt starts
+            like an earlier one (the same system prompt and evidence, as a fix round's or a
+            judge's) resumes from the longest such state instead of reading the whole prompt
+            again, even with other calls in between. Each state holds a few hundred MB.
         progress: Reports bytes while a model is pulled on first use.
         repack: Let llama.cpp repack weights into its faster CPU layouts. ``None`` (the
             default): yes, except on CPUs with AMX, where llama.cpp's AMX kernels crash the
@@ -123,6 +152,7 @@ class LocalModel:
         registry: ModelRegistry | None = None,
         n_ctx: int = 8192,
         n_threads: int | None = None,
+        prefix_cache: int = 4,
         progress: Progress | None = None,
         repack: bool | None = None,
     ) -> None:
@@ -139,7 +169,8 @@ class LocalModel:
         self.spec = spec
         self.registry = registry
         self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        self.n_threads = n_threads or cpu_threads()
+        self.prefix_cache = prefix_cache
         self.progress = progress
         self.repack = repacks(repack)
         self._llama: Any = None
@@ -201,13 +232,17 @@ class LocalModel:
             ) from None
         path = self.resolve_path()
         with _weights_repacked(self.repack):
-            return Llama(
+            llama = Llama(
                 model_path=str(path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
                 seed=0,
                 verbose=False,
             )
+        if self.prefix_cache > 0:
+            llama.set_cache(_prefix_cache(self.prefix_cache))
+        return llama
 
     def _ensure_loaded(self) -> Any:
         if self._llama is None:

@@ -119,3 +119,39 @@ async def test_length_bounds_do_not_reach_the_grammar(local_model: LocalModel) -
         settings=ModelSettings(max_tokens=200),
     )
     assert isinstance(result.output, Bounded)
+
+
+async def test_a_call_sharing_a_prefix_resumes_from_a_saved_state_after_another_call(
+    local_model: LocalModel,
+) -> None:
+    """The prefix cache: a call that starts like an earlier one loads that call's state,
+    even with a different call in between (llama.cpp alone keeps only the last prompt)."""
+    await local_model.load()
+    llama = local_model._llama
+    evidence = " ".join(f"c{n}.s1: The part number MCB-{n} ships from Penang." for n in range(40))
+    settings = ModelSettings(max_tokens=4)
+    loaded: list[int] = []
+    original = llama.load_state
+
+    def counting(state: object) -> None:
+        loaded.append(1)
+        original(state)
+
+    llama.load_state = counting
+    try:
+        await local_model.request(
+            [Message.system(evidence), Message.user("Which part?")],
+            json_schema=None,
+            settings=settings,
+        )
+        await local_model.request([Message.user("Say hi.")], json_schema=None, settings=settings)
+        assert loaded == []
+        await local_model.request(
+            [Message.system(evidence), Message.user("Where from?")],
+            json_schema=None,
+            settings=settings,
+        )
+    finally:
+        llama.load_state = original
+    assert loaded == [1]
+    assert len(llama.cache.cache_state) <= local_model.prefix_cache

@@ -40,3 +40,27 @@ def test_models_load_without_extra_buffers_and_the_defaults_are_restored() -> No
     with pytest.raises(RuntimeError), _weights_repacked(False):
         raise RuntimeError("a load that fails")
     assert native.llama_model_default_params is original
+
+
+def test_the_local_model_uses_every_core_unless_told(tmp_path: Path) -> None:
+    from maestro_lite.models.local import cpu_threads
+
+    gguf = tmp_path / "m.gguf"
+    assert cpu_threads() >= 1
+    assert LocalModel(gguf).n_threads == cpu_threads()
+    assert LocalModel(gguf, n_threads=1).n_threads == 1
+
+
+def test_the_prefix_cache_keeps_the_most_recent_states_by_count() -> None:
+    pytest.importorskip("llama_cpp")
+    from maestro_lite.models.local import _prefix_cache
+
+    class State:
+        llama_state_size = 1  # what the byte count sees; the logits copy is not counted
+
+    cache = _prefix_cache(2)
+    for key in ((1, 2, 3), (1, 2, 4), (7, 8)):
+        cache[key] = State()
+    assert list(cache.cache_state) == [(1, 2, 4), (7, 8)]  # the oldest went
+    # A new prompt resumes from the state with the longest shared prefix.
+    assert cache[(1, 2, 4, 9)] is cache.cache_state[(1, 2, 4)]
