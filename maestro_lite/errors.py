@@ -23,6 +23,7 @@ __all__ = [
     "CorpusNotFound",
     "DocumentError",
     "EmbeddingMismatch",
+    "EmptyCorpus",
     "MaestroError",
     "ModelAPIError",
     "ModelAuthError",
@@ -288,6 +289,23 @@ class CorpusNotFound(UserError):
         )
         self.corpus = corpus
         self.available = available
+
+
+class EmptyCorpus(UserError):
+    """A run was asked to search a corpus that holds no documents: every answer would be
+    "the evidence does not say", so no model is asked.
+
+    Attributes:
+        corpus: The corpus's name.
+    """
+
+    def __init__(self, corpus: str) -> None:
+        super().__init__(
+            f"corpus {corpus!r} has no documents to search",
+            hint="Ingest documents into it first (`maestro ingest PATH --corpus NAME`), or "
+            "check the ingest report: files without text are skipped.",
+        )
+        self.corpus = corpus
 
 
 class RequirementsNotMet(MaestroError):

@@ -17,9 +17,11 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from pydantic import BaseModel
 
+from .conflicts import Conflict, Statement, conflict_note, find_conflicts
 from .documents.model import Chunk
 from .errors import BudgetExceeded, MaestroError, interrupts_run
 from .events import (
@@ -275,6 +277,7 @@ class Executor:
         started = _now()
         attempts: list[Attempt] = []
         hits: list[SearchHit] = []
+        conflicts: list[Conflict] = []
 
         def on_attempt(attempt: Attempt) -> None:
             emit(ModelAttempted.of(run_id, f"step:{step.id}", attempt))  # with its answer
@@ -304,7 +307,8 @@ class Executor:
 
         try:
             hits = await self._retrieve(step)
-            pool, messages, schema = pack_prompt(
+            pack = partial(
+                pack_prompt,
                 step,
                 prompt_head(step, task=task, dependencies=deps),
                 hits=hits,
@@ -314,6 +318,14 @@ class Executor:
                 window=self.model.context_window,
                 output_tokens=self.output_tokens,
             )
+            pool, messages, schema = pack()
+            conflicts = _conflicts(step, pool, data_type, deps)
+            if conflicts:
+                # Told before it answers; packed again, as the note takes room too.
+                note = conflict_note(conflicts)
+                pool, messages, schema = pack(notes=note)
+                shown = set(pool.ids)
+                conflicts = [c for c in conflicts if all(s.ref in shown for s in c.sides)]
             call = generate(
                 self.model,
                 messages,
@@ -352,6 +364,7 @@ class Executor:
             missing=missing,
             retrieved=hits,
             evidence_ids=pool.ids,
+            conflicts=conflicts,
             prompt=[{"role": m.role, "content": m.content} for m in messages],
             feedback=feedback,
             attempts=attempts,
@@ -394,3 +407,27 @@ class Executor:
             for chunk in await self.retriever.get_chunks(missing):
                 known[chunk.id] = chunk
         return EvidencePool.from_citations(citations, known)
+
+
+_CONFLICTING_KINDS = frozenset({"answer", "synthesize"})
+
+
+def _conflicts(
+    step: Step,
+    pool: EvidencePool,
+    data_type: type[BaseModel] | None,
+    deps: Sequence[StepResult],
+) -> list[Conflict]:
+    """Where the evidence a step is shown disagrees with itself about what it asks: for the
+    steps that answer a question. Not for comparisons, which state each document's side by
+    design, nor a summary of them; nor for an extracted record, whose every field cites its
+    own source."""
+    if step.kind not in _CONFLICTING_KINDS or data_type is not None or not len(pool):
+        return []
+    if deps and all(d.kind == "compare" for d in deps):
+        return []
+    statements = [
+        Statement(item.text, item.chunk.document_id, item.chunk.title, item.id)
+        for item in pool.items
+    ]
+    return find_conflicts(statements, step.instruction)

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 __all__ = [
     "NamedDate",
+    "abstains",
     "dates",
     "distinguishing_years",
     "figures",
@@ -175,13 +176,24 @@ def ungrounded_figures(text: str, sources: Iterable[str]) -> list[str]:
 _YEAR = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?!\d)")
 
 
+_DATED = re.compile(
+    r"\b(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2}\b",
+    re.IGNORECASE,
+)
+
+
 def distinguishing_years(names: Iterable[str]) -> set[str]:
-    """Years that name some documents of a corpus but not all (versions, fiscal years)."""
-    per_document = [set(_YEAR.findall(name.replace("_", " "))) for name in names]
+    """Years that name some documents of a corpus but not all (versions, fiscal years).
+
+    A year inside a full date ("Launch Date Moved to October 14, 2025") is what a document
+    says, not which version it is; and one year alone tells no versions apart."""
+    per_document = [set(_YEAR.findall(_DATED.sub(" ", name.replace("_", " ")))) for name in names]
     if len(per_document) < 2:
         return set()
     every = set.intersection(*per_document)
-    return set.union(*per_document) - every
+    distinct = set.union(*per_document) - every
+    return distinct if len(set.union(*per_document)) >= 2 else set()
 
 
 def misattributed_years(text: str, cited_names: Iterable[str], years: set[str]) -> list[str]:
@@ -190,3 +202,20 @@ def misattributed_years(text: str, cited_names: Iterable[str], years: set[str]) 
     cited = {y for name in cited_names for y in _YEAR.findall(name.replace("_", " "))}
     named = [y for y in _YEAR.findall(text) if y in years]
     return [y for y in dict.fromkeys(named) if y not in cited]
+
+
+_ABSTAINS = re.compile(
+    r"\b(?:(?:does|do|did)\s*(?:not|n't)\s+(?:say|state|mention|contain|include|specify|give|"
+    r"provide|indicate)|no\s+(?:information|evidence|mention|data|details?)\b|not\s+(?:stated|"
+    r"mentioned|specified|given|found|available|provided|contained)|cannot\s+be\s+(?:determined|"
+    r"answered|found)|(?:is|are)\s+unknown)",
+    re.IGNORECASE,
+)
+
+
+def abstains(text: str) -> bool:
+    """Whether an answer says the evidence does not hold what was asked, and states no
+    figure or date of its own: the right answer about something absent, with nothing to
+    cite."""
+    numbers, days = _claimed(text)
+    return bool(_ABSTAINS.search(text)) and not numbers and not days

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .grounding import abstains
+
 if TYPE_CHECKING:
     from .result import Citation, Claim
 
@@ -125,6 +127,12 @@ class Requirement(BaseModel):
 
         def cited(ctx: CheckContext) -> CheckOutcome:
             if not ctx.claims:
+                if abstains(ctx.text):
+                    return CheckOutcome(
+                        score=1.0,
+                        reason="the output says the evidence does not hold the answer; "
+                        "nothing to cite",
+                    )
                 return CheckOutcome(score=0.0, reason="the output makes no cited claims")
             bare = [c.text for c in ctx.claims if not c.citations]
             score = 1 - len(bare) / len(ctx.claims)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._derived import DerivedModel
+from .conflicts import Conflict
 from .models.generate import Attempt
 from .plan import Plan, StepKind
 from .requirements import RequirementResult
@@ -82,6 +83,9 @@ class StepResult(DerivedModel):
     """The messages sent for the step (its inputs)."""
     feedback: str | None = None
     """Failure reasons given to the model when the step was re-run."""
+    conflicts: list[Conflict] = Field(default_factory=list)
+    """Where the step's evidence disagrees with itself (shown to the model, checked on the
+    final step's answer)."""
     attempts: list[Attempt] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     error: str | None = None

@@ -19,8 +19,10 @@ from .budget import Budget
 from .documents.model import DocumentInfo
 from .errors import (
     BudgetExceeded,
+    EmptyCorpus,
     PlanError,
     RequirementsNotMet,
+    StructuredOutputError,
 )
 from .events import (
     BudgetExhausted,
@@ -179,9 +181,12 @@ class _Run:
 
         Raises:
             PlanError: The declared plan is invalid; the error lists every problem.
+            EmptyCorpus: The run would search a corpus without documents.
         """
         if self.documents is None:
             self.documents = await self.retriever.documents() if self.retriever else []
+        if self.retriever is not None and not self.documents and self._searches():
+            raise EmptyCorpus(str(getattr(self.retriever, "name", "")) or "the corpus")
         needs_check = self.resume is None or self.resume.plan is None
         if self.user_plan is not None and needs_check:
             problems = self.user_plan.problems(
@@ -195,6 +200,12 @@ class _Run:
                     "or raise Budget(max_steps=...) for a larger plan.",
                 )
         return self.documents
+
+    def _searches(self) -> bool:
+        """Whether the run retrieves: a planned run does; a declared plan, if a step has
+        queries."""
+        plan = self.user_plan
+        return plan is None or any(step.queries for step in plan.steps)
 
     async def go(self) -> RunResult:
         resume = self.resume
@@ -364,6 +375,10 @@ class _Run:
             self.emit(BudgetExhausted(run_id=self.run_id, limit=exc.limit, usage=self.meter.usage))
             return None
         except PlanError:
+            return None
+        except StructuredOutputError as exc:
+            # The model never wrote a valid plan: the run keeps its best result, and says why.
+            self._on_plan_rejected(f"no valid revised plan: {exc}", 0)
             return None
         self.emit(PlanCreated(run_id=self.run_id, plan=revised, round=round_no, source="replan"))
         return revised

@@ -170,6 +170,7 @@ def pack_prompt(
     data_type: type[BaseModel] | None,
     window: int,
     output_tokens: int,
+    notes: str | None = None,
 ) -> tuple[EvidencePool, list[Message], type[BaseModel]]:
     """A step's evidence, messages and output schema, fitted to the model's window.
 
@@ -179,20 +180,22 @@ def pack_prompt(
     lists every evidence id. Inherited evidence comes first; retrieved chunks fill what is
     left. What still does not fit is shed from the end: retrieved chunks, then inherited
     sentences. A single retrieved chunk with nothing else to go on stays, whatever it costs.
+    ``notes`` (what the framework found in the evidence, such as sources that disagree)
+    follow the evidence.
 
     Returns:
         ``(evidence, messages, output schema)``.
     """
     limit = window - output_tokens
     if not hits:
-        messages = build_messages(head, inherited, feedback)
+        messages = build_messages(head, inherited, feedback, notes)
         schema = output_model(step.kind, inherited.ids, data_type)
         # A token is at least one byte: a prompt with fewer bytes than the room surely fits,
         # and needs no tokenising (most steps without retrieval).
         size = sum(len(m.content.encode()) + 4 for m in messages) + schema_tokens(schema)
         if size <= limit:
             return inherited, messages, schema
-    user = build_messages(head, _NO_EVIDENCE, feedback)[1].content
+    user = build_messages(head, _NO_EVIDENCE, feedback, notes)[1].content
     fixed = _system_tokens() + count_tokens(user) + 8  # 4 tokens of framing per message
     retrieved = _NO_EVIDENCE
     if hits:
@@ -220,16 +223,21 @@ def pack_prompt(
             inherited = inherited.shed(over)
         else:
             break
-    return pool, build_messages(head, pool, feedback), schema
+    return pool, build_messages(head, pool, feedback, notes), schema
 
 
-def build_messages(head: str, pool: EvidencePool, feedback: str | None = None) -> list[Message]:
-    """The messages of one step call: the head, the numbered evidence, and (when the step is
-    re-run) why its previous answer failed, last, where a small model attends most."""
+def build_messages(
+    head: str, pool: EvidencePool, feedback: str | None = None, notes: str | None = None
+) -> list[Message]:
+    """The messages of one step call: the head, the numbered evidence, the framework's notes
+    on it, and (when the step is re-run) why its previous answer failed, last, where a small
+    model attends most."""
     if len(pool):
         user = f"{head}\n\nEvidence (cite by id):\n{pool.render()}"
     else:
         user = f"{head}\n\nEvidence: none."
+    if notes:
+        user += f"\n\n{notes}"
     if feedback:
         user += (
             "\n\nYour previous answer to this step failed these checks. Answer again and fix "

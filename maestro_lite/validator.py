@@ -7,7 +7,11 @@ Built-in checks always run, per step:
   step it depends on), and its quote is exactly the source text at its offsets (compared with
   the store's copy, whitespace-normalised);
 * a step that had evidence makes at least one cited claim; extracted fields cite a source or
-  say why they are missing.
+  say why they are missing;
+* figures and dates are in the evidence their statement cites, and a statement naming a
+  document by year cites it (:mod:`.grounding`);
+* where the final step's evidence disagrees (:mod:`.conflicts`: two documents, one subject,
+  different values), its answer states each side with its source and which prevails.
 
 and on the final output: it is not empty, and it validates against the output type.
 
@@ -24,10 +28,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from .conflicts import unresolved
 from .documents.model import Chunk
 from .errors import BudgetExceeded, MaestroError, interrupts_run
 from .events import Event, ModelAttempted
-from .grounding import distinguishing_years, misattributed_years, ungrounded_figures
+from .grounding import abstains, distinguishing_years, misattributed_years, ungrounded_figures
 from .models.base import ChatModel, Message
 from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
 from .plan import Plan
@@ -124,12 +129,14 @@ class Validator:
         retry: RetryPolicy | None = None,
         max_reasks: int = 2,
         check_figures: bool = True,
+        check_conflicts: bool = True,
     ) -> None:
         self.judge = judge
         self.retriever = retriever
         self.retry = retry
         self.max_reasks = max_reasks
         self.check_figures = check_figures
+        self.check_conflicts = check_conflicts
 
     async def validate(
         self,
@@ -304,10 +311,14 @@ class Validator:
                 )
             else:
                 cited = [c for c in result.claims if c.citations]
-                ok = bool(cited)
+                # Saying the evidence does not hold the answer, and claiming nothing, is
+                # supported: that is the answer about something absent.
+                ok = bool(cited) or (not result.claims and abstains(result.answer))
                 reason = (
                     f"{len(cited)} of {len(result.claims)} claim(s) cited"
                     if cited
+                    else "the answer says the evidence does not hold it; nothing to cite"
+                    if ok
                     else "the step makes no claim that cites the evidence"
                 )
             out.append(
@@ -321,6 +332,8 @@ class Validator:
             )
             if self.check_figures:
                 out += self._grounding_checks(result, step.instruction, task, years)
+            if self.check_conflicts and result.conflicts and sid == plan.final.id:
+                out.append(_conflicts_check(result))
         return out
 
     @staticmethod
@@ -485,6 +498,24 @@ def _render_uncited(chunks: Sequence[Chunk]) -> str:
             break
         lines.append(line)
     return "\n".join(lines)
+
+
+def _conflicts_check(result: StepResult) -> RequirementResult:
+    """Where the final step's evidence disagrees, its answer tells each side with its
+    source (and, where one prevails, says which): checked in Python, not by the judge."""
+    # The answer itself, not only its claims: a reader of the answer must see both sides.
+    problems = unresolved(
+        result.conflicts,
+        result.answer,
+        {c.document_id for c in result.citations},
+    )
+    return _builtin(
+        f"{result.step_id}.conflicts",
+        "where sources disagree, the answer states each side with its source and which prevails",
+        not problems,
+        "; ".join(problems[:2]) or f"{len(result.conflicts)} disagreement(s) stated with sources",
+        step_id=result.step_id,
+    )
 
 
 def _result(

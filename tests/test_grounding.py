@@ -74,6 +74,10 @@ def test_years_that_tell_documents_apart() -> None:
     assert distinguishing_years(names) == {"2023", "2025"}
     assert distinguishing_years(["Report 2024", "Memo 2024"]) == set()  # names no document
     assert distinguishing_years(["only_2023.pdf"]) == set()
+    # A full date in a title is what the document says, not which version it is.
+    memo = "Memorandum: Skylark S3 Launch Date Moved to October 14, 2025"
+    assert distinguishing_years([memo, "agritech_news_article.txt", "Preorders"]) == set()
+    assert distinguishing_years(["Report 2024", "Memo"]) == set()  # one year: no versions
 
 
 def test_a_claim_naming_a_year_must_cite_a_document_of_that_year() -> None:

@@ -4,26 +4,35 @@ It ingests the project's research sample documents (``sample_docs/research``: a 
 memos, a news article that contradicts the launch memo) and runs the research pipeline on a
 question whose two sources disagree, with the local model: live progress, then a report in which
 every claim cites document, page and exact quote, each quote checked against the stored text.
+
+It is the real loop on a small budget: the answer is validated (citations, figures, dates,
+the sources' disagreement) and a failed check gets one fix round with the failure in its
+prompt. The run is recorded like any other: ``maestro runs show ID`` and ``maestro resume ID``
+know the id it prints.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
 
 from pipelines import Research, ResearchReport, ingest_documents
 
+from ..budget import Budget
 from ..errors import UserError
 from ..orchestrator import Maestro
 from . import app
-from ._common import console, err_console, load_settings, open_model
+from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
 from .render import EventPrinter
 
 DEMO_QUESTION = "When will the Skylark S3 drone launch?"
 DEMO_CORPUS = "sample-research"
+DEMO_BUDGET = Budget.preset("low", max_rounds=2)
+"""Two rounds: the answer, and one fix if a check fails."""
 
 
 def sample_docs() -> Path:
@@ -47,6 +56,7 @@ def demo(
         None, "--out", "-o", help="Also write research.md and research.json here."
     ),
     model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Research a question over the sample documents with the local model, cited and checked."""
     settings = load_settings(model)
@@ -55,7 +65,7 @@ def demo(
     console.print(f"[bold]model[/]    {escape(chat.name)}")
     console.print(f"[bold]question[/] {escape(question)}")
 
-    async def work() -> ResearchReport:
+    async def work(kwargs: dict[str, Any]) -> ResearchReport:
         documents = await ingest_documents(
             [folder], corpus=DEMO_CORPUS if docs is None else None, settings=settings
         )
@@ -63,16 +73,19 @@ def demo(
             f"[dim]corpus {documents.corpus.name}: {len(documents.documents)} document(s) "
             f"from {escape(str(folder))}[/]"
         )
-        maestro = Maestro(chat, on_event=EventPrinter(err_console), output_tokens=512)
+        maestro = Maestro(chat, on_event=EventPrinter(err_console), output_tokens=512, **kwargs)
         try:
-            # One cited step plus the judge: the demo must finish in minutes on two cores,
-            # and the small model splits even simple questions when asked to.
-            research = Research(maestro, budget="low", max_sub_questions=1)
+            # One cited step, validated, and one fix round if a check fails: minutes on two
+            # cores (the small model splits even simple questions when asked to).
+            research = Research(maestro, budget=DEMO_BUDGET, max_sub_questions=1)
             return await research.run(question, corpus=documents.corpus)
         finally:
             await documents.corpus.close()
 
-    report = asyncio.run(work())
+    with durable(settings) as kwargs:
+        if no_cache:
+            kwargs["cache"] = None
+        report = asyncio.run(work(kwargs))
     console.rule("report")
     console.print(report.to_markdown(), highlight=False, markup=False)
     checks = [r for r in report.requirements if r.id.endswith(".citations")]
@@ -84,5 +97,7 @@ def demo(
     if out is not None:
         markdown, data = report.write(out)
         console.print(f"wrote {markdown} and {data}")
+    if report.run_id:
+        console.print(f"recorded: [bold]maestro runs show {report.run_id}[/]")
     if report.status == "failed" or not verified:
         raise typer.Exit(1)
