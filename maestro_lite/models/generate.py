@@ -27,7 +27,13 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..cache import CachedAnswer
-from ..errors import BudgetExceeded, ModelAPIError, ModelTimeout, StructuredOutputError
+from ..errors import (
+    BudgetExceeded,
+    ModelAPIError,
+    ModelTimeout,
+    ModelUnreachable,
+    StructuredOutputError,
+)
 from ..tokens import count_tokens
 from ..usage import Usage, UsageLimits, estimate_cost, has_price
 from .base import ChatModel, Message, ModelSettings, RawResponse
@@ -302,13 +308,20 @@ def _failed(
     error: str,
     processed: bool,
     reask: bool,
+    *,
+    sent: bool = True,
 ) -> Attempt:
     """The record of an attempt that got no answer. ``processed``: the model had the prompt
-    (timed out or cut off), so its estimated input tokens count; an HTTP error did not."""
+    (timed out or cut off), so its estimated input tokens count; an HTTP error did not.
+    ``sent=False``: the request never reached the provider (refused, no such host), so it
+    is counted as unreached, not as a request: an outage does not spend the budget."""
     elapsed = time.perf_counter() - started
     input_tokens = 0
     if processed:
         input_tokens = estimate if estimate is not None else _estimate(messages)
+    if not sent:
+        usage = Usage(unreached_requests=1, model_seconds=elapsed)
+        return Attempt(model=model.name, outcome="error", error=error, usage=usage, seconds=elapsed)
     usage = Usage(
         requests=1,
         failed_requests=1,
@@ -378,7 +391,9 @@ async def generate(
         max_reasks: How many times invalid output is sent back with its validation errors.
         retry: Backoff for transient errors; ``RetryPolicy()`` by default.
         meter: Shared usage and limits. Limits are checked before every attempt, and every
-            attempt's usage is added, whether it succeeds or not.
+            attempt's usage is added, whether it succeeds or not; an attempt that never
+            reached the provider (:class:`~maestro_lite.errors.ModelUnreachable`) is added as
+            ``unreached_requests`` and spends no request budget.
         on_attempt: Called after every attempt (for logs and run records).
 
     A :class:`~maestro_lite.models.CachedModel` answers a call it has seen from its cache
@@ -450,7 +465,10 @@ async def generate(
         except ModelAPIError as exc:
             # A timed-out request reached the model, which read the prompt: count it.
             processed = isinstance(exc, ModelTimeout)
-            record(_failed(model, convo, estimate, started, str(exc), processed, reasks > 0))
+            sent = not isinstance(exc, ModelUnreachable)
+            record(
+                _failed(model, convo, estimate, started, str(exc), processed, reasks > 0, sent=sent)
+            )
             if not exc.is_retryable or retries >= retry.max_retries:
                 raise
             if not retry.waits_for(exc.retry_after):
