@@ -17,6 +17,8 @@ from ..result import StepResult
 from ..runs import RunRecord, SQLiteRunStore, budget_of, export_run
 from ..usage import Usage
 from . import app
+from ._app import MaestroGroup
+from ._checks import output_file
 from ._common import console, durable, err_console, load_settings, open_model
 from .render import EventPrinter
 from .run import (
@@ -31,7 +33,9 @@ from .run import (
     run_with_corpora,
 )
 
-runs_app = typer.Typer(help="List, inspect and export recorded runs.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List, inspect and export recorded runs.", no_args_is_help=True, cls=MaestroGroup
+)
 app.add_typer(runs_app, name="runs")
 
 _STATUS_STYLE = {
@@ -95,7 +99,7 @@ def _usage(u: Usage) -> str:
 
 @runs_app.command("list")
 def list_runs(
-    limit: int = typer.Option(20, "--limit", "-n", help="How many runs, newest first."),
+    limit: int = typer.Option(20, "--limit", "-n", help="How many runs, newest first.", min=1),
     status: Status | None = typer.Option(None, "--status", help="Only runs with this status."),
 ) -> None:
     """The recorded runs: status, task, start, duration, tokens and cost."""
@@ -239,7 +243,11 @@ def show_run(
 def export(
     run_id: str = typer.Argument(..., help="The run id."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of standard output."
+        None,
+        "--output",
+        "-o",
+        help="Write to this file instead of standard output.",
+        callback=output_file,
     ),
 ) -> None:
     """The run's full trace as JSON Lines: the run, then every event with step results."""

@@ -33,12 +33,14 @@ from ..scheduling import (
 )
 from ..settings import Settings
 from . import app
+from ._app import MaestroGroup
+from ._checks import positive
 from ._common import console, err_console, load_settings, open_model
 from ._jobargs import job_from_args
 from .render import EventPrinter
 from .schedule import open_schedules, print_rows, when
 
-jobs_app = typer.Typer(help="The worker's job queue.", no_args_is_help=True)
+jobs_app = typer.Typer(help="The worker's job queue.", no_args_is_help=True, cls=MaestroGroup)
 app.add_typer(jobs_app, name="jobs")
 
 _STYLE = {"passed": "green", "unmet": "yellow", "failed": "red", "interrupted": "magenta"}
@@ -219,9 +221,13 @@ def worker_command(
         None,
         "--rpm",
         help="Requests per minute per provider (default: MAESTRO_REQUESTS_PER_MINUTE).",
+        callback=positive,
     ),
     settle: float = typer.Option(
-        2.0, "--settle", help="Seconds a watched file must stay unchanged before it is read."
+        2.0,
+        "--settle",
+        help="Seconds a watched file must stay unchanged before it is read.",
+        min=0.0,
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every run event."),
 ) -> None:
@@ -252,7 +258,7 @@ class JobStatusName(StrEnum):
 
 @jobs_app.command("list")
 def list_jobs(
-    limit: int = typer.Option(20, "--limit", "-n", help="How many, newest first."),
+    limit: int = typer.Option(20, "--limit", "-n", help="How many, newest first.", min=1),
     status: JobStatusName | None = typer.Option(None, "--status", help="Only this status."),
 ) -> None:
     """The jobs schedules, watches, triggers and submissions queued."""

@@ -65,6 +65,11 @@ def parse_model_spec(spec: str, settings: Settings) -> Settings:
     """Settings for a ``provider:model`` string, e.g. ``openai:gpt-4o-mini``,
     ``local:qwen2.5-coder-0.5b`` or ``local:/models/x.gguf``. A bare name keeps the provider."""
     provider, sep, name = spec.partition(":")
+    if not (name if sep else spec).strip() or (sep and not provider.strip()):
+        raise ConfigError(
+            f"model {spec!r} names no model",
+            hint="Use 'local:<name or .gguf path>', 'openai:<model>' or a bare model name.",
+        )
     if not sep:
         return settings.model_copy(update={"model": spec})
     if provider not in ("local", "openai"):
