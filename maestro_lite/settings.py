@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     """Model requests per minute per provider (``MAESTRO_REQUESTS_PER_MINUTE``); unset:
     unlimited."""
 
+    stop_grace: float = Field(default=30.0, ge=0)
+    """Seconds ``maestro worker`` lets model calls in flight finish after SIGTERM before it
+    checkpoints its jobs and exits (``MAESTRO_STOP_GRACE``); a second signal stops at once."""
+
     tokens_per_minute: int | None = Field(default=None, gt=0)
     """Prompt plus completion tokens per minute per provider
     (``MAESTRO_TOKENS_PER_MINUTE``); unset: unlimited."""

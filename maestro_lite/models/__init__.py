@@ -9,6 +9,7 @@ from ..settings import Settings
 from .base import ChatModel, Message, ModelSettings, RawResponse, cache_identity
 from .cached import CachedModel
 from .fallback import FallbackModel
+from .gate import CallGate, gated
 from .generate import Attempt, Completion, RetryPolicy, UsageMeter, generate, json_schema_for
 from .registry import KNOWN_MODELS, KnownModel, ModelInfo, ModelPart, ModelRegistry, Progress
 from .scripted import FunctionModel, ModelCall, ScriptedModel
@@ -21,6 +22,7 @@ __all__ = [
     "KNOWN_MODELS",
     "Attempt",
     "CachedModel",
+    "CallGate",
     "ChatModel",
     "Completion",
     "FallbackModel",
@@ -41,6 +43,7 @@ __all__ = [
     "UsageMeter",
     "cache_identity",
     "fallback_settings",
+    "gated",
     "generate",
     "json_schema_for",
     "model_from_settings",

@@ -20,6 +20,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar, overload
@@ -39,6 +40,7 @@ from ..usage import Usage, UsageLimits, estimate_cost, has_price
 from .base import ChatModel, Message, ModelSettings, RawResponse
 from .cached import CachedModel
 from .fallback import FallbackModel
+from .gate import current_gate
 
 __all__ = [
     "Attempt",
@@ -441,7 +443,10 @@ async def generate(
     limits = meter.limits
     priced = limits.max_cost_usd is not None and has_price(model.name)
     needs_estimate = limits.max_tokens is not None or priced
+    gate = current_gate()
     while True:
+        if gate is not None:  # a graceful stop holds a new attempt back, before it counts
+            await gate.admit()
         estimate = _estimate(convo) if needs_estimate else None
         reserved = estimate or 0
         # The most this call may add: its prompt, and the most output it may generate.
@@ -451,11 +456,12 @@ async def generate(
         started = time.perf_counter()
         try:
             try:
-                if settings.timeout is not None:
-                    async with asyncio.timeout(settings.timeout):
+                with gate.call() if gate is not None else nullcontext():
+                    if settings.timeout is not None:
+                        async with asyncio.timeout(settings.timeout):
+                            raw = await model.request(convo, json_schema=schema, settings=settings)
+                    else:
                         raw = await model.request(convo, json_schema=schema, settings=settings)
-                else:
-                    raw = await model.request(convo, json_schema=schema, settings=settings)
             except TimeoutError:
                 raise ModelTimeout(
                     f"{model.name} did not answer within {settings.timeout}s",
