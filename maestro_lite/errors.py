@@ -32,6 +32,7 @@ __all__ = [
     "ModelIntegrityError",
     "ModelNotAvailable",
     "ModelTimeout",
+    "ModelUnreachable",
     "PlanError",
     "RequirementsNotMet",
     "RunInterruptedError",
@@ -143,6 +144,12 @@ class ModelConnectionError(ModelAPIError):
     @property
     def is_retryable(self) -> bool:
         return True
+
+
+class ModelUnreachable(ModelConnectionError):
+    """The endpoint could not be reached at all (connection refused, DNS failure, connect
+    timeout): nothing was sent, so the provider neither saw nor billed the request. Such an
+    attempt is recorded but does not spend the request budget."""
 
 
 class StructuredOutputError(ModelError):

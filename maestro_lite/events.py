@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .budget import Budget
 from .models.generate import Attempt
 from .plan import Plan
 from .requirements import RequirementResult
@@ -70,6 +71,9 @@ class RunResumed(_Event):
     results earlier rounds carried into it)."""
     usage: Usage = Field(default_factory=Usage)
     """Usage so far, carried over into this session's budget."""
+    budget: Budget | None = None
+    """The budget the run goes on under, when the resume gave a new one (it holds for
+    later resumes too); ``None`` keeps the one it had."""
 
 
 class PlanCreated(_Event):

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from .budget import Budget, BudgetPreset
 from .cache import ResponseCache
 from .errors import (
+    BudgetExceeded,
     MaestroError,
     RunInterruptedError,
     UserError,
@@ -43,7 +44,18 @@ from .requirements import RequirementLike
 from .result import RunResult
 from .retrieval import Retriever, SearchMode
 from .run_loop import _Run
-from .runs import FINISHED, RecordedAnswers, RunSpec, RunStore, finished_error, resume_point
+from .runs import (
+    FINISHED,
+    RecordedAnswers,
+    RunRecord,
+    RunSpec,
+    RunStore,
+    budget_of,
+    exhausted_limit,
+    finished_error,
+    raise_budget_hint,
+    resume_point,
+)
 from .settings import Settings
 from .usage import Usage
 
@@ -353,6 +365,7 @@ class Maestro:
         data_types: Mapping[str, type[BaseModel]] | None = None,
         on_event: EventHandler | None = None,
         force: bool = False,
+        budget: Budget | BudgetPreset | None = None,
     ) -> RunResult:
         """Continue a run that stopped (interrupted, crashed, killed) from its checkpoints.
 
@@ -373,11 +386,17 @@ class Maestro:
             data_types: The run's ``extract`` step types again, if it had any.
             on_event: Called with this session's events.
             force: Take over a run whose recorded owner process still seems alive.
+            budget: A new budget for the run (usage so far counts against it), kept for
+                later resumes; ``None`` keeps its own. A run that finished because its
+                budget was spent goes on with a larger one: its last round is taken up
+                again.
 
         Raises:
             RunNotFound: No run with this id in the run store.
-            UserError: The run already finished, is running elsewhere, or what it needs
-                from the caller (requirements, output types, corpus) was not given.
+            UserError: The run already finished (or stopped on its budget and no larger
+                one was given), the new budget is spent already, it is running elsewhere,
+                or what it needs from the caller (requirements, output types, corpus) was
+                not given.
             RunInterruptedError: It stopped again (an endpoint still down).
         """
         store = self.run_store
@@ -387,8 +406,8 @@ class Maestro:
                 hint="Create Maestro with run_store=SQLiteRunStore.open(settings).",
             )
         stored = store.get(run_id)
-        if stored.status in FINISHED:
-            raise finished_error(run_id, stored.status)
+        new_budget = Budget.of(budget) if budget is not None else None
+        reopen = _reopens(stored, store.events(run_id), new_budget)
         spec = stored.spec
         restored = spec.restore_requirements(requirements)
         spec.check_types(output_type, data_types)
@@ -398,14 +417,15 @@ class Maestro:
                 hint="Pass it again: maestro.resume(run_id, corpus=retriever).",
             )
         retriever = await self._retriever(corpus if corpus is not None else spec.corpus)
-        record = store.claim(run_id, force=force)
+        record = store.claim(run_id, force=force, reopen=reopen)
         history = store.events(run_id)
         run = _Run(
             self,
             spec.task,
             corpus=retriever,
             requirements=restored,
-            budget=spec.budget,
+            budget=new_budget or budget_of(record, history),
+            budget_changed=new_budget is not None,
             output_type=output_type,
             plan=spec.plan,
             data_types=data_types or {},
@@ -413,10 +433,39 @@ class Maestro:
             handlers=self._handlers(on_event),
             corpus_name=spec.corpus,
             cache=spec.cache,
-            resume=resume_point(record, history),
+            resume=resume_point(record, history, reopen=reopen),
             history=history,
         )
         return await self._drive(run)
+
+
+def _reopens(stored: RunRecord, events: Sequence[Event], budget: Budget | None) -> bool:
+    """Whether resuming ``stored`` reopens a finished run (one that stopped on its budget,
+    given a new one).
+
+    Raises:
+        UserError: The run is over, or stopped on its budget and ``budget`` is missing or
+            spent already.
+    """
+    run_id, status = stored.summary.run_id, stored.status
+    limit = exhausted_limit(events)
+    if status in FINISHED and (status == "passed" or limit is None):
+        raise finished_error(run_id, status)
+    if budget is None:
+        if status in FINISHED:
+            raise UserError(
+                f"run {run_id} stopped on its budget ({limit})",
+                hint=raise_budget_hint(run_id, limit or ""),
+            )
+        return False
+    try:
+        budget.limits.check_before_request(stored.summary.usage)
+    except BudgetExceeded as exc:
+        raise UserError(
+            f"the new budget of run {run_id} is spent already: {exc}",
+            hint=raise_budget_hint(run_id, exc.limit),
+        ) from None
+    return status in FINISHED
 
 
 def _sync(name: str, start: Callable[[], Coroutine[Any, Any, RunResult]]) -> RunResult:

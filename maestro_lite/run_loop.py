@@ -88,6 +88,7 @@ class _Run:
         corpus: Retriever | None,
         requirements: Sequence[RequirementLike],
         budget: Budget,
+        budget_changed: bool = False,
         output_type: type[BaseModel] | None,
         plan: Plan | None,
         data_types: Mapping[str, type[BaseModel]],
@@ -104,6 +105,7 @@ class _Run:
         self.corpus_name = corpus_name
         self.requirements: list[Requirement] = normalize_requirements(requirements)
         self.budget = budget
+        self.budget_changed = budget_changed
         self.output_type = output_type
         self.user_plan = plan
         self.data_types = dict(data_types)
@@ -226,6 +228,7 @@ class _Run:
                     round=resume.round,
                     reused=sorted(resume.finished_in_round),
                     usage=self.meter.usage,
+                    budget=self.budget if self.budget_changed else None,
                 )
             )
         documents = await self.prepare()

@@ -13,13 +13,15 @@ default (a store or corpus opened without settings) build theirs that way.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ._paths import folder_problem
 from .errors import ConfigError
 
 __all__ = ["DEFAULT_LOCAL_MODEL", "DEFAULT_OPENAI_MODEL", "Settings"]
@@ -132,9 +134,66 @@ class Settings(BaseSettings):
     """Model requests per minute per provider (``MAESTRO_REQUESTS_PER_MINUTE``); unset:
     unlimited."""
 
+    stop_grace: float = Field(default=30.0, ge=0)
+    """Seconds ``maestro worker`` lets model calls in flight finish after SIGTERM before it
+    checkpoints its jobs and exits (``MAESTRO_STOP_GRACE``); a second signal stops at once."""
+
     tokens_per_minute: int | None = Field(default=None, gt=0)
     """Prompt plus completion tokens per minute per provider
     (``MAESTRO_TOKENS_PER_MINUTE``); unset: unlimited."""
+
+    @field_validator("home", "data_dir")
+    @classmethod
+    def _directory(cls, path: Path) -> Path:
+        """A folder, or one that can be made: not a file, nor under one."""
+        path = path.expanduser()
+        if problem := folder_problem(path):
+            raise ValueError(problem)
+        return path
+
+    @field_validator("openai_base_url", "fallback_base_url", "chroma_url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        """No setting means anything when empty (an empty path would be the current
+        folder, an empty URL no endpoint): refused, rather than guessed at."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: unset it or give a value")
+        return value
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _key(cls, key: SecretStr | None) -> SecretStr | None:
+        # It goes into an HTTP header: a space or control character there is a paste error.
+        secret = key.get_secret_value() if key is not None else ""
+        if not secret.isprintable() or " " in secret:
+            raise ValueError("holds spaces or control characters (a paste error?)")
+        return key
+
+    def ensure_home(self) -> Path:
+        """Create :attr:`home` if it does not exist yet.
+
+        Raises:
+            ConfigError: It cannot be created (a read-only or virtual file system...),
+                naming ``MAESTRO_HOME``.
+        """
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"invalid setting: MAESTRO_HOME={str(self.home)!r}: cannot create it "
+                f"({exc.strerror or exc})",
+                hint="Point MAESTRO_HOME at a folder you can write.",
+            ) from None
+        return self.home
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -153,7 +212,8 @@ class Settings(BaseSettings):
                 field = ".".join(str(part) for part in error["loc"])
                 value = error.get("input")
                 shown = f"={value!r}" if isinstance(value, str | int | float) else ""
-                problems.append(f"{_variable(field)}{shown}: {error['msg']}")
+                reason = error["msg"].removeprefix("Value error, ")
+                problems.append(f"{_variable(field)}{shown}: {reason}")
             raise ConfigError(
                 "invalid setting: " + "; ".join(problems),
                 hint="Fix or unset the variable (`maestro doctor` shows the settings in use).",
@@ -184,7 +244,11 @@ class Settings(BaseSettings):
 
 
 def _variable(field: str) -> str:
-    """The environment variable of a settings field."""
+    """The environment variable of a settings field (for one honoured under two names, the
+    one that is set)."""
+    if field.startswith("MAESTRO_OPENAI_"):
+        bare = field.removeprefix("MAESTRO_")
+        return bare if bare in os.environ and field not in os.environ else field
     if field in ("OPENAI_API_KEY", "OPENAI_BASE_URL") or field.startswith("MAESTRO_"):
         return field
     return f"MAESTRO_{field.upper()}"

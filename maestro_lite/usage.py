@@ -63,7 +63,8 @@ def _prices(model: str) -> tuple[float, float] | None:
 class Usage:
     """What model calls consumed. Adds up with ``+``.
 
-    Every attempt counts: failed requests, retries and re-asks after invalid output included.
+    Every attempt that reached the provider counts: failed requests, retries and re-asks
+    after invalid output included. Attempts that never reached it are counted apart.
     A plain frozen dataclass rather than a pydantic model: it is added up on every model call,
     and pydantic still validates and serialises it wherever it appears in results and events.
     """
@@ -72,6 +73,9 @@ class Usage:
     """Model calls made, successful or not."""
     failed_requests: int = 0
     """Calls that ended in an error (HTTP error, timeout, dropped connection)."""
+    unreached_requests: int = 0
+    """Attempts that never reached the provider (connection refused, DNS failure, connect
+    timeout): nothing was sent, so they are not counted in ``requests`` nor in its limit."""
     reasks: int = 0
     """Calls made because the previous answer did not validate against the schema."""
     cached_requests: int = 0
@@ -91,6 +95,7 @@ class Usage:
         return Usage(
             self.requests + other.requests,
             self.failed_requests + other.failed_requests,
+            self.unreached_requests + other.unreached_requests,
             self.reasks + other.reasks,
             self.cached_requests + other.cached_requests,
             self.input_tokens + other.input_tokens,

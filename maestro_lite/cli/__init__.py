@@ -11,7 +11,8 @@ import sys
 
 import typer
 
-from ..errors import MaestroError, UserError
+from ..errors import MaestroError
+from ._app import CONTEXT, MaestroGroup, report_error
 from ._common import err_console
 
 app = typer.Typer(
@@ -20,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=MaestroGroup,
+    context_settings=CONTEXT,
 )
 
 # Each module registers its commands on `app` when imported.
@@ -31,14 +34,10 @@ def main() -> None:
     """Entry point of the ``maestro`` script."""
     try:
         app()
-    except MaestroError as exc:
+    except MaestroError as exc:  # raised outside a command (the groups report the rest)
         if os.environ.get("MAESTRO_DEBUG"):
             raise
-        line = f"[bold red]error:[/] {exc}"
-        if exc.hint:
-            line += f" [dim]->[/] {exc.hint}"
-        err_console.print(line, highlight=False, soft_wrap=True)
-        sys.exit(2 if isinstance(exc, UserError) else 1)
+        sys.exit(report_error(exc))
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

@@ -35,8 +35,10 @@ err_console = Console(stderr=True)
 
 
 def load_settings(model: str | None = None) -> Settings:
-    """Settings from the environment, with a ``--model provider:name`` option on top."""
+    """Settings from the environment, with a ``--model provider:name`` option on top; the
+    home folder made if need be (an unusable ``MAESTRO_HOME`` is one line naming it)."""
     settings = Settings.from_env()
+    settings.ensure_home()
     return parse_model_spec(model, settings) if model else settings
 
 

@@ -18,6 +18,7 @@ from typer.exceptions import TyperException
 
 from ..errors import UserError
 from ..scheduling import CompareJob, ExtractJob, JobSpec, ResearchJob, RunJob
+from ._checks import DECLARING_JOB
 
 __all__ = ["ThenCommand", "job_from_args", "job_from_params"]
 
@@ -48,6 +49,7 @@ def _budget(params: dict[str, Any]) -> Any:
         "max_tokens": params.get("max_tokens"),
         "max_cost_usd": params.get("max_cost"),
         "max_rounds": params.get("max_rounds"),
+        "max_requests": params.get("max_requests"),
     }
     if any(v is not None for v in limits.values()):
         from ..budget import Budget
@@ -121,7 +123,7 @@ def _extract(params: dict[str, Any], given: set[str]) -> JobSpec:
 
 _TAKEN: dict[str, set[str]] = {
     "run": {"task", "corpus", "require", "budget", "max_tokens", "max_cost", "max_rounds"}
-    | {"no_cache"},
+    | {"max_requests", "no_cache"},
     "research": {"question", "docs", "corpus", "require", "defaults", "budget", "out"}
     | {"sub_questions", "planner", "sub_question_use", "no_cache"},
     "compare": {"documents", "aspect", "task", "corpus", "k", "budget", "out", "no_cache"},
@@ -166,7 +168,7 @@ def job_from_args(args: Sequence[str]) -> JobSpec:
     assert isinstance(group, TyperGroup)
     command = group.commands[name]
     try:
-        ctx = command.make_context(f"maestro {name}", rest)
+        ctx = command.make_context(f"maestro {name}", rest, obj=DECLARING_JOB)
     except TyperException as exc:  # a usage error, worded as the command itself words it
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         raise UserError(f"{name}: {message}", hint=f"See `maestro {name} --help`.") from None

@@ -26,6 +26,7 @@ from ..budget import Budget
 from ..errors import UserError
 from ..orchestrator import Maestro
 from . import app
+from ._checks import output_folder
 from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
 from .render import EventPrinter
 
@@ -50,10 +51,19 @@ def sample_docs() -> Path:
 def demo(
     question: str = typer.Option(DEMO_QUESTION, "--question", "-q", help="What to ask."),
     docs: Path | None = typer.Option(
-        None, "--docs", "-d", help="Folder to research (default: sample_docs/research)."
+        None,
+        "--docs",
+        "-d",
+        help="Folder to research (default: sample_docs/research).",
+        exists=True,
+        file_okay=False,
     ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Also write research.md and research.json here."
+        None,
+        "--out",
+        "-o",
+        help="Also write research.md and research.json here.",
+        callback=output_folder,
     ),
     model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
     no_cache: bool = NO_CACHE,

@@ -17,9 +17,10 @@ from ..corpus import list_corpora as _list_corpora
 from ..errors import UserError
 from ..retrieval import SearchFilter, SearchMode
 from . import app
+from ._app import MaestroGroup
 from ._common import console, err_console, load_settings
 
-docs_app = typer.Typer(help="List and remove the documents of a corpus.")
+docs_app = typer.Typer(help="List and remove the documents of a corpus.", cls=MaestroGroup)
 app.add_typer(docs_app, name="docs")
 
 _CORPUS = typer.Option(DEFAULT_CORPUS, "--corpus", "-c", help="Corpus name.")

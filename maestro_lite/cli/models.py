@@ -7,9 +7,12 @@ from rich.table import Table
 
 from ..models import ModelRegistry
 from . import app
+from ._app import MaestroGroup
 from ._common import byte_progress, console, load_settings
 
-models_app = typer.Typer(help="Manage the offline local models (pinned, sha256-verified).")
+models_app = typer.Typer(
+    help="Manage the offline local models (pinned, sha256-verified).", cls=MaestroGroup
+)
 app.add_typer(models_app, name="models")
 
 

@@ -41,6 +41,7 @@ from ..orchestrator import Maestro
 from ..scheduling import ResearchJob
 from ..settings import Settings
 from . import app
+from ._checks import existing_paths, output_folder
 from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
 from ._jobargs import job_from_params
 from .render import EventPrinter
@@ -151,11 +152,19 @@ def research(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="The question; it may have several parts."),
     docs: list[str] = typer.Option(
-        [], "--docs", "-d", help="Files or folders to ingest and search (repeatable)."
+        [],
+        "--docs",
+        "-d",
+        help="Files or folders to ingest and search (repeatable).",
+        callback=existing_paths,
     ),
     corpus: str | None = _CORPUS,
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Folder for research.md and research.json."
+        None,
+        "--out",
+        "-o",
+        help="Folder for research.md and research.json.",
+        callback=output_folder,
     ),
     require: list[str] = typer.Option(
         [], "--require", "-r", help="An extra requirement (repeatable)."
@@ -220,7 +229,11 @@ def compare(
     task: str | None = typer.Option(None, "--task", "-t", help="What the comparison is for."),
     corpus: str | None = _CORPUS,
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Folder for comparison.md and comparison.json."
+        None,
+        "--out",
+        "-o",
+        help="Folder for comparison.md and comparison.json.",
+        callback=output_folder,
     ),
     k: int = typer.Option(3, "-k", help="Chunks read per document and aspect.", min=1),
     budget: BudgetName = _BUDGET,
@@ -264,32 +277,60 @@ def load_schema(spec: str) -> type[BaseModel] | dict[str, Any]:
     Raises:
         UserError: The spec names nothing usable.
     """
+    forms = "Use schema.json, models.py:Invoice or mypackage.models:Invoice."
     if spec.endswith(".json"):
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise UserError(f"schema file {spec} does not exist")
-        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            raise UserError(f"--schema: schema file {spec} does not exist", hint=forms)
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise UserError(f"--schema: cannot read {spec}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UserError(f"--schema: {spec} holds no JSON schema object")
         return loaded
     location, sep, name = spec.rpartition(":")
     if not sep or not location or not name:
+        raise UserError(f"--schema: cannot read schema {spec!r}", hint=forms)
+    try:
+        module = _module(location)
+    except UserError:
+        raise
+    except Exception as exc:  # the user's module failed to import: its own error, one line
         raise UserError(
-            f"cannot read schema {spec!r}",
-            hint="Use schema.json, models.py:Invoice or mypackage.models:Invoice.",
-        )
-    if location.endswith(".py"):
-        path = Path(location).expanduser()
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        if module_spec is None or module_spec.loader is None or not path.is_file():
-            raise UserError(f"cannot import {location}")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[path.stem] = module
-        module_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(location)
+            f"--schema: cannot import {location!r}: {type(exc).__name__}: {exc}", hint=forms
+        ) from None
     found = getattr(module, name, None)
     if not (isinstance(found, type) and issubclass(found, BaseModel)):
-        raise UserError(f"{spec} is not a pydantic model")
+        raise UserError(f"--schema: {spec} is not a pydantic model", hint=forms)
     return found
+
+
+def _module(location: str) -> Any:
+    """The module at ``location``: a ``.py`` file, or an importable module name."""
+    if not location.endswith(".py"):
+        return importlib.import_module(location)
+    path = Path(location).expanduser()
+    module_spec = importlib.util.spec_from_file_location(path.stem, path)
+    if module_spec is None or module_spec.loader is None or not path.is_file():
+        raise UserError(f"--schema: no Python file {location}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[path.stem] = module
+    module_spec.loader.exec_module(module)
+    return module
+
+
+_FORMATS = ("jsonl", "csv", "sqlite")
+
+
+def _formats(value: str) -> str:
+    """``--format``: a comma-separated list of known formats."""
+    unknown = [f for f in value.split(",") if f not in _FORMATS]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown format(s) {', '.join(map(repr, unknown))}; use {', '.join(_FORMATS)}"
+        )
+    return value
 
 
 def _found(record: ExtractionRecord) -> str:
@@ -309,15 +350,21 @@ def extract(
     schema: str = typer.Option(
         ..., "--schema", "-s", help="schema.json, models.py:Class or package.module:Class."
     ),
-    out: Path = typer.Option(Path("extracted"), "--out", "-o", help="Output folder."),
+    out: Path = typer.Option(
+        Path("extracted"), "--out", "-o", help="Output folder.", callback=output_folder
+    ),
     formats: str = typer.Option(
-        "jsonl,csv,sqlite", "--format", "-f", help="Comma-separated: jsonl, csv, sqlite."
+        "jsonl,csv,sqlite",
+        "--format",
+        "-f",
+        help="Comma-separated: jsonl, csv, sqlite.",
+        callback=_formats,
     ),
     table: str = typer.Option("records", "--table", help="SQLite table name."),
     corpus: str | None = _CORPUS,
     k: int = typer.Option(2, "-k", help="Chunks retrieved per field.", min=1),
     fields_per_step: int | None = typer.Option(
-        None, "--fields-per-step", help="Fields asked per model call (default: all)."
+        None, "--fields-per-step", help="Fields asked per model call (default: all).", min=1
     ),
     concurrency: int = typer.Option(2, "--concurrency", help="Documents at once.", min=1),
     resume: bool = typer.Option(

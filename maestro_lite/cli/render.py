@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..events import (
@@ -27,6 +28,8 @@ from ..events import (
     ValidationFinished,
 )
 from ..result import RunResult
+from ..runs import raise_budget_hint
+from ..usage import Usage
 
 __all__ = ["EventPrinter", "print_result"]
 
@@ -102,7 +105,7 @@ class EventPrinter:
                 u = event.usage
                 return (
                     f"[bold]{event.status}[/] in {event.wall_seconds:.1f}s, {u.requests} call(s), "
-                    f"{u.input_tokens}+{u.output_tokens} tokens, ${u.cost_usd:.4f}"
+                    f"{u.input_tokens}+{u.output_tokens} tokens, ${u.cost_usd:.4f}" + _unreached(u)
                 )
         return None
 
@@ -137,9 +140,22 @@ def print_result(result: RunResult, console: Console, *, show_passed: bool = Tru
     u = result.usage
     console.print(
         f"[{status_colour}]{result.status}[/] · {len(result.steps)} step(s) · "
-        f"{len(result.rounds)} round(s) · {u.requests} model call(s) · "
+        f"{len(result.rounds)} round(s) · {u.requests} model call(s){_unreached(u)} · "
         f"{u.input_tokens}+{u.output_tokens} tokens · ${u.cost_usd:.4f} · "
         f"{result.wall_seconds:.1f}s"
         + (f" · budget: {result.budget_exhausted}" if result.budget_exhausted else "")
-        + (f" · error: {result.error}" if result.error else "")
+        + (f" · error: {result.error}" if result.error else ""),
+        highlight=False,
     )
+    if result.budget_exhausted and result.status != "passed":
+        console.print(
+            f"[yellow]stopped on its budget ({result.budget_exhausted}).[/] "
+            + escape(raise_budget_hint(result.run_id, result.budget_exhausted)),
+            highlight=False,
+        )
+
+
+def _unreached(usage: Usage) -> str:
+    """Attempts that never reached the provider: shown, though they cost nothing."""
+    n = usage.unreached_requests
+    return f" (+{n} unreached, not counted)" if n else ""

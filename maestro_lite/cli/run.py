@@ -20,15 +20,25 @@ from .render import EventPrinter, print_result
 EXIT_UNMET = 3
 
 
+MAX_TOKENS = typer.Option(None, "--max-tokens", min=1, help="Token limit.")
+MAX_COST = typer.Option(None, "--max-cost", min=0.0, help="Cost limit in USD.")
+MAX_ROUNDS = typer.Option(None, "--max-rounds", min=1, help="Fix/replan rounds.")
+MAX_REQUESTS = typer.Option(
+    None, "--max-requests", min=1, help="Model call limit (unreached attempts do not count)."
+)
+CONCURRENCY = typer.Option(4, "--concurrency", min=1, help="Steps in flight at once.")
+"""The budget options, the same on `run`, `resume` and the pipeline commands."""
+
+
 def budget_from_options(
-    preset: str,
+    preset: str | Budget,
     *,
     max_tokens: int | None = None,
     max_cost: float | None = None,
     max_rounds: int | None = None,
     max_requests: int | None = None,
 ) -> Budget:
-    """A preset with the explicit limits given on the command line on top."""
+    """A preset (or a budget) with the explicit limits given on the command line on top."""
     overrides: dict[str, Any] = {
         key: value
         for key, value in {
@@ -39,6 +49,8 @@ def budget_from_options(
         }.items()
         if value is not None
     }
+    if isinstance(preset, Budget):
+        return Budget.model_validate(preset.model_dump() | overrides)
     return Budget.preset(preset, **overrides)  # type: ignore[arg-type]
 
 
@@ -81,11 +93,12 @@ def run_command(
         [], "--require", "-r", help="A requirement the result must meet (repeatable)."
     ),
     budget: BudgetName = typer.Option(BudgetName.medium, "--budget", "-b", help="Preset."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token limit."),
-    max_cost: float | None = typer.Option(None, "--max-cost", help="Cost limit in USD."),
-    max_rounds: int | None = typer.Option(None, "--max-rounds", help="Fix/replan rounds."),
+    max_tokens: int | None = MAX_TOKENS,
+    max_cost: float | None = MAX_COST,
+    max_rounds: int | None = MAX_ROUNDS,
+    max_requests: int | None = MAX_REQUESTS,
     model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
-    concurrency: int = typer.Option(4, "--concurrency", help="Steps in flight at once."),
+    concurrency: int = CONCURRENCY,
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every model call."),
     no_cache: bool = NO_CACHE,
@@ -95,7 +108,11 @@ def run_command(
     recorded (`maestro runs show RUN_ID`); if it stops, `maestro resume RUN_ID` goes on."""
     settings = load_settings(model)
     limits = budget_from_options(
-        budget.value, max_tokens=max_tokens, max_cost=max_cost, max_rounds=max_rounds
+        budget.value,
+        max_tokens=max_tokens,
+        max_cost=max_cost,
+        max_rounds=max_rounds,
+        max_requests=max_requests,
     )
     chat = open_model(settings)
     printer = EventPrinter(err_console, verbose=verbose)

@@ -14,14 +14,28 @@ from rich.tree import Tree
 from ..orchestrator import Maestro
 from ..plan import Plan
 from ..result import StepResult
-from ..runs import RunRecord, SQLiteRunStore, export_run
+from ..runs import RunRecord, SQLiteRunStore, budget_of, export_run
 from ..usage import Usage
 from . import app
+from ._app import MaestroGroup
+from ._checks import output_file
 from ._common import console, durable, err_console, load_settings, open_model
 from .render import EventPrinter
-from .run import finish, run_with_corpora
+from .run import (
+    CONCURRENCY,
+    MAX_COST,
+    MAX_REQUESTS,
+    MAX_ROUNDS,
+    MAX_TOKENS,
+    BudgetName,
+    budget_from_options,
+    finish,
+    run_with_corpora,
+)
 
-runs_app = typer.Typer(help="List, inspect and export recorded runs.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List, inspect and export recorded runs.", no_args_is_help=True, cls=MaestroGroup
+)
 app.add_typer(runs_app, name="runs")
 
 _STATUS_STYLE = {
@@ -74,6 +88,8 @@ def _usage(u: Usage) -> str:
     parts = [f"{u.requests} call(s)"]
     if u.failed_requests:
         parts.append(f"{u.failed_requests} failed")
+    if u.unreached_requests:
+        parts.append(f"{u.unreached_requests} unreached (not counted)")
     if u.cached_requests:
         parts.append(f"{u.cached_requests} cached")
     parts.append(f"{u.input_tokens}+{u.output_tokens} tokens")
@@ -83,7 +99,7 @@ def _usage(u: Usage) -> str:
 
 @runs_app.command("list")
 def list_runs(
-    limit: int = typer.Option(20, "--limit", "-n", help="How many runs, newest first."),
+    limit: int = typer.Option(20, "--limit", "-n", help="How many runs, newest first.", min=1),
     status: Status | None = typer.Option(None, "--status", help="Only runs with this status."),
 ) -> None:
     """The recorded runs: status, task, start, duration, tokens and cost."""
@@ -227,7 +243,11 @@ def show_run(
 def export(
     run_id: str = typer.Argument(..., help="The run id."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of standard output."
+        None,
+        "--output",
+        "-o",
+        help="Write to this file instead of standard output.",
+        callback=output_file,
     ),
 ) -> None:
     """The run's full trace as JSON Lines: the run, then every event with step results."""
@@ -245,18 +265,40 @@ def export(
 def resume_command(
     run_id: str = typer.Argument(..., help="The run to continue (`maestro runs list`)."),
     model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
-    concurrency: int = typer.Option(4, "--concurrency", help="Steps in flight at once."),
+    concurrency: int = CONCURRENCY,
     force: bool = typer.Option(
         False, "--force", help="Take over a run whose recorded process still seems alive."
     ),
+    budget: BudgetName | None = typer.Option(
+        None, "--budget", "-b", help="A new budget preset (default: the run's own budget)."
+    ),
+    max_tokens: int | None = MAX_TOKENS,
+    max_cost: float | None = MAX_COST,
+    max_rounds: int | None = MAX_ROUNDS,
+    max_requests: int | None = MAX_REQUESTS,
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every model call."),
 ) -> None:
     """Continue a stopped or crashed run from its checkpoints: the recorded plan and the
-    finished steps are kept, so no model call is paid twice. Exit codes as `maestro run`."""
+    finished steps are kept, so no model call is paid twice. Exit codes as `maestro run`.
+
+    Budget options give the run a new budget (usage so far counts against it); a run that
+    finished because its budget was spent goes on with a larger one."""
     settings = load_settings(model)
     with durable(settings) as kept:
-        spec = kept["run_store"].get(run_id).spec
+        record = kept["run_store"].get(run_id)
+        spec = record.spec
+        limits = (max_tokens, max_cost, max_rounds, max_requests)
+        new_budget = None
+        if budget is not None or any(v is not None for v in limits):
+            base = budget.value if budget else budget_of(record, kept["run_store"].events(run_id))
+            new_budget = budget_from_options(
+                base,
+                max_tokens=max_tokens,
+                max_cost=max_cost,
+                max_rounds=max_rounds,
+                max_requests=max_requests,
+            )
         chat = open_model(settings)
         if spec.model and spec.model != chat.name:
             err_console.print(
@@ -269,6 +311,6 @@ def resume_command(
             lambda corpora: Maestro(
                 chat, store=corpora, concurrency=concurrency, on_event=printer, **kept
             ),
-            lambda maestro: maestro.resume(run_id, force=force),
+            lambda maestro: maestro.resume(run_id, force=force, budget=new_budget),
         )
     finish(result, as_json=as_json)

@@ -11,14 +11,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..errors import UserError
 from ..scheduling import Schedule, SQLiteScheduleStore, Trigger
 from . import app
+from ._app import MaestroGroup
 from ._common import console, load_settings
 from ._jobargs import job_from_args
 
-schedule_app = typer.Typer(help="Cron schedules that start pipelines.", no_args_is_help=True)
+schedule_app = typer.Typer(
+    help="Cron schedules that start pipelines.", no_args_is_help=True, cls=MaestroGroup
+)
 app.add_typer(schedule_app, name="schedule")
-trigger_app = typer.Typer(help="What starts when a job finishes.", no_args_is_help=True)
+trigger_app = typer.Typer(
+    help="What starts when a job finishes.", no_args_is_help=True, cls=MaestroGroup
+)
 app.add_typer(trigger_app, name="trigger")
 
 _JOB = typer.Argument(
@@ -142,6 +148,22 @@ def resume_schedule(name: str = typer.Argument(..., help="The schedule.")) -> No
     _pause(name, False)
 
 
+def _check_known(store: SQLiteScheduleStore, name: str) -> None:
+    """Refuse to follow a name that nothing carries: a trigger on a typo never fires."""
+    known = (
+        {s.name for s in store.schedules()}
+        | {w.name for w in store.watches()}
+        | {t.name for t in store.triggers()}
+        | {j.name for j in store.jobs(limit=None)}
+    )
+    if name not in known:
+        raise UserError(
+            f"--after {name!r}: no schedule, watch, trigger or job has that name",
+            hint="Add what it should follow first (`maestro schedule add`, `maestro watch`, "
+            "`maestro jobs submit NAME`); `maestro schedule list` shows the names.",
+        )
+
+
 @trigger_app.command("add")
 def add_trigger(
     name: str = typer.Argument(..., help="A name for the trigger (others can follow it)."),
@@ -156,6 +178,7 @@ def add_trigger(
     """
     trigger = Trigger.create(name, after=after, job=job_from_args(job), on=on.value)
     with open_schedules() as store:
+        _check_known(store, after)
         store.add_trigger(trigger, replace=replace)
     console.print(
         f"trigger [bold]{escape(name)}[/]: after {escape(after)} ({on.value}), "

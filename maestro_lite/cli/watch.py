@@ -10,12 +10,15 @@ from rich.markup import escape
 
 from ..scheduling import Watch
 from . import app
+from ._app import MaestroGroup
 from ._common import console, load_settings
 from ._jobargs import ThenCommand, job_from_args
 from .schedule import open_schedules, print_rows
 from .worker import serve
 
-watches_app = typer.Typer(help="The folders `maestro worker` watches.", no_args_is_help=True)
+watches_app = typer.Typer(
+    help="The folders `maestro worker` watches.", no_args_is_help=True, cls=MaestroGroup
+)
 app.add_typer(watches_app, name="watches")
 
 
@@ -39,7 +42,7 @@ def watch_command(
         False, "--save", help="Only save the watch for `maestro worker`; do not watch now."
     ),
     settle: float = typer.Option(
-        2.0, "--settle", help="Seconds a file must stay unchanged before it is read."
+        2.0, "--settle", help="Seconds a file must stay unchanged before it is read.", min=0.0
     ),
     model: str | None = typer.Option(None, "--model", "-m", help="provider:model to use."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every run event."),

@@ -30,15 +30,18 @@ from ..scheduling import (
     WorkerEvent,
     WorkerStarted,
     WorkerStopped,
+    WorkerStopping,
 )
 from ..settings import Settings
 from . import app
+from ._app import MaestroGroup
+from ._checks import positive
 from ._common import console, err_console, load_settings, open_model
 from ._jobargs import job_from_args
 from .render import EventPrinter
 from .schedule import open_schedules, print_rows, when
 
-jobs_app = typer.Typer(help="The worker's job queue.", no_args_is_help=True)
+jobs_app = typer.Typer(help="The worker's job queue.", no_args_is_help=True, cls=MaestroGroup)
 app.add_typer(jobs_app, name="jobs")
 
 _STYLE = {"passed": "green", "unmet": "yellow", "failed": "red", "interrupted": "magenta"}
@@ -74,6 +77,11 @@ class WorkerPrinter:
                 return (
                     f"[bold]worker started[/]: {len(event.schedules)} schedule(s), "
                     f"{len(event.watches)} watch(es), {len(event.triggers)} trigger(s){left}"
+                )
+            case WorkerStopping():
+                return (
+                    f"[bold]stopping[/]: no new job or model call; {event.in_flight} call(s) in "
+                    f"flight get up to {event.grace:g}s to finish (signal again to stop now)"
                 )
             case WorkerStopped():
                 left = (
@@ -172,9 +180,12 @@ def serve(
     max_calls: int | None = None,
     rpm: float | None = None,
     settle: float = 2.0,
+    grace: float | None = None,
     verbose: bool = False,
 ) -> None:
-    """Run a worker until SIGTERM or Ctrl-C, printing its events.
+    """Run a worker until SIGTERM or Ctrl-C, printing its events. Stopping lets model calls
+    in flight finish within ``grace`` seconds (``MAESTRO_STOP_GRACE`` when ``None``); a second
+    signal stops at once.
 
     Provider limits: ``max_calls`` and ``rpm`` when given, else the settings'
     (``MAESTRO_MAX_CONCURRENT``, ``MAESTRO_REQUESTS_PER_MINUTE``, ``MAESTRO_TOKENS_PER_MINUTE``),
@@ -193,6 +204,7 @@ def serve(
             schedules=schedules,
             watches=watches,
             settle=settle,
+            grace=settings.stop_grace if grace is None else grace,
             on_event=WorkerPrinter(err_console, verbose=verbose),
         )
         loop = asyncio.get_running_loop()
@@ -219,16 +231,29 @@ def worker_command(
         None,
         "--rpm",
         help="Requests per minute per provider (default: MAESTRO_REQUESTS_PER_MINUTE).",
+        callback=positive,
     ),
     settle: float = typer.Option(
-        2.0, "--settle", help="Seconds a watched file must stay unchanged before it is read."
+        2.0,
+        "--settle",
+        help="Seconds a watched file must stay unchanged before it is read.",
+        min=0.0,
+    ),
+    grace: float | None = typer.Option(
+        None,
+        "--grace",
+        help="Seconds model calls in flight get to finish after SIGTERM (default: "
+        "MAESTRO_STOP_GRACE, else 30).",
+        min=0.0,
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every run event."),
 ) -> None:
     """Run schedules, watched folders and queued jobs until stopped (SIGTERM, Ctrl-C).
 
-    Jobs in flight when it stops are checkpointed and continue at the next start, without
-    repeating finished steps.
+    On the first signal it takes no new job and starts no new model call, lets the calls in
+    flight finish within --grace seconds, checkpoints its jobs and exits 0; a second signal
+    stops at once. Checkpointed jobs continue at the next start, without repeating finished
+    steps or paying again for answered calls.
     """
     serve(
         load_settings(model),
@@ -237,6 +262,7 @@ def worker_command(
         max_calls=max_calls,
         rpm=rpm,
         settle=settle,
+        grace=grace,
         verbose=verbose,
     )
 
@@ -252,7 +278,7 @@ class JobStatusName(StrEnum):
 
 @jobs_app.command("list")
 def list_jobs(
-    limit: int = typer.Option(20, "--limit", "-n", help="How many, newest first."),
+    limit: int = typer.Option(20, "--limit", "-n", help="How many, newest first.", min=1),
     status: JobStatusName | None = typer.Option(None, "--status", help="Only this status."),
 ) -> None:
     """The jobs schedules, watches, triggers and submissions queued."""

@@ -39,6 +39,7 @@ __all__ = [
     "TextLoader",
     "build_document",
     "document_id",
+    "fold_parser_noise",
     "load_document",
 ]
 
@@ -309,7 +310,7 @@ class PdfLoader:
         blank = [n for n, text in enumerate(pages, start=1) if not text.strip()]
         if blank and len(blank) < count and blank != failed:
             notes.append(f"no text layer on page(s) {_page_ranges(blank)}")
-        notes.extend(_dedupe(noise)[:5])
+        notes.extend(fold_parser_noise(noise))
         return ParsedFile(pages=pages, title=title, notes=notes)
 
     @staticmethod
@@ -336,6 +337,23 @@ class PdfLoader:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def fold_parser_noise(messages: Iterable[str], *, limit: int = 5) -> list[str]:
+    """A parser's warnings as a few notes for the file's report: messages that differ only
+    in their numbers (``Ignoring wrong pointing object 12 0 (offset 345)``, hundreds of them
+    on a damaged PDF) fold into one with a count, and at most ``limit`` kinds are listed."""
+    kinds: dict[str, list[str]] = {}
+    for message in _dedupe(messages):
+        kinds.setdefault(re.sub(r"\d+", "#", message), []).append(" ".join(message.split()))
+    notes = [
+        same[0] + (f" (and {len(same) - 1} more like it)" if len(same) > 1 else "")
+        for same in kinds.values()
+    ]
+    if len(notes) > limit:
+        rest = sum(len(same) for same in list(kinds.values())[limit:])
+        notes = [*notes[:limit], f"and {rest} other parser warning(s)"]
+    return notes
 
 
 def _dedupe(messages: Iterable[str]) -> list[str]:

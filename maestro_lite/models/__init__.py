@@ -9,6 +9,7 @@ from ..settings import Settings
 from .base import ChatModel, Message, ModelSettings, RawResponse, cache_identity
 from .cached import CachedModel
 from .fallback import FallbackModel
+from .gate import CallGate, gated
 from .generate import Attempt, Completion, RetryPolicy, UsageMeter, generate, json_schema_for
 from .registry import KNOWN_MODELS, KnownModel, ModelInfo, ModelPart, ModelRegistry, Progress
 from .scripted import FunctionModel, ModelCall, ScriptedModel
@@ -21,6 +22,7 @@ __all__ = [
     "KNOWN_MODELS",
     "Attempt",
     "CachedModel",
+    "CallGate",
     "ChatModel",
     "Completion",
     "FallbackModel",
@@ -41,6 +43,7 @@ __all__ = [
     "UsageMeter",
     "cache_identity",
     "fallback_settings",
+    "gated",
     "generate",
     "json_schema_for",
     "model_from_settings",
@@ -65,6 +68,11 @@ def parse_model_spec(spec: str, settings: Settings) -> Settings:
     """Settings for a ``provider:model`` string, e.g. ``openai:gpt-4o-mini``,
     ``local:qwen2.5-coder-0.5b`` or ``local:/models/x.gguf``. A bare name keeps the provider."""
     provider, sep, name = spec.partition(":")
+    if not (name if sep else spec).strip() or (sep and not provider.strip()):
+        raise ConfigError(
+            f"model {spec!r} names no model",
+            hint="Use 'local:<name or .gguf path>', 'openai:<model>' or a bare model name.",
+        )
     if not sep:
         return settings.model_copy(update={"model": spec})
     if provider not in ("local", "openai"):

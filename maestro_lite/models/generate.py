@@ -20,6 +20,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar, overload
@@ -27,12 +28,19 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..cache import CachedAnswer
-from ..errors import BudgetExceeded, ModelAPIError, ModelTimeout, StructuredOutputError
+from ..errors import (
+    BudgetExceeded,
+    ModelAPIError,
+    ModelTimeout,
+    ModelUnreachable,
+    StructuredOutputError,
+)
 from ..tokens import count_tokens
 from ..usage import Usage, UsageLimits, estimate_cost, has_price
 from .base import ChatModel, Message, ModelSettings, RawResponse
 from .cached import CachedModel
 from .fallback import FallbackModel
+from .gate import current_gate
 
 __all__ = [
     "Attempt",
@@ -302,13 +310,20 @@ def _failed(
     error: str,
     processed: bool,
     reask: bool,
+    *,
+    sent: bool = True,
 ) -> Attempt:
     """The record of an attempt that got no answer. ``processed``: the model had the prompt
-    (timed out or cut off), so its estimated input tokens count; an HTTP error did not."""
+    (timed out or cut off), so its estimated input tokens count; an HTTP error did not.
+    ``sent=False``: the request never reached the provider (refused, no such host), so it
+    is counted as unreached, not as a request: an outage does not spend the budget."""
     elapsed = time.perf_counter() - started
     input_tokens = 0
     if processed:
         input_tokens = estimate if estimate is not None else _estimate(messages)
+    if not sent:
+        usage = Usage(unreached_requests=1, model_seconds=elapsed)
+        return Attempt(model=model.name, outcome="error", error=error, usage=usage, seconds=elapsed)
     usage = Usage(
         requests=1,
         failed_requests=1,
@@ -378,7 +393,9 @@ async def generate(
         max_reasks: How many times invalid output is sent back with its validation errors.
         retry: Backoff for transient errors; ``RetryPolicy()`` by default.
         meter: Shared usage and limits. Limits are checked before every attempt, and every
-            attempt's usage is added, whether it succeeds or not.
+            attempt's usage is added, whether it succeeds or not; an attempt that never
+            reached the provider (:class:`~maestro_lite.errors.ModelUnreachable`) is added as
+            ``unreached_requests`` and spends no request budget.
         on_attempt: Called after every attempt (for logs and run records).
 
     A :class:`~maestro_lite.models.CachedModel` answers a call it has seen from its cache
@@ -426,7 +443,10 @@ async def generate(
     limits = meter.limits
     priced = limits.max_cost_usd is not None and has_price(model.name)
     needs_estimate = limits.max_tokens is not None or priced
+    gate = current_gate()
     while True:
+        if gate is not None:  # a graceful stop holds a new attempt back, before it counts
+            await gate.admit()
         estimate = _estimate(convo) if needs_estimate else None
         reserved = estimate or 0
         # The most this call may add: its prompt, and the most output it may generate.
@@ -436,11 +456,12 @@ async def generate(
         started = time.perf_counter()
         try:
             try:
-                if settings.timeout is not None:
-                    async with asyncio.timeout(settings.timeout):
+                with gate.call() if gate is not None else nullcontext():
+                    if settings.timeout is not None:
+                        async with asyncio.timeout(settings.timeout):
+                            raw = await model.request(convo, json_schema=schema, settings=settings)
+                    else:
                         raw = await model.request(convo, json_schema=schema, settings=settings)
-                else:
-                    raw = await model.request(convo, json_schema=schema, settings=settings)
             except TimeoutError:
                 raise ModelTimeout(
                     f"{model.name} did not answer within {settings.timeout}s",
@@ -450,7 +471,10 @@ async def generate(
         except ModelAPIError as exc:
             # A timed-out request reached the model, which read the prompt: count it.
             processed = isinstance(exc, ModelTimeout)
-            record(_failed(model, convo, estimate, started, str(exc), processed, reasks > 0))
+            sent = not isinstance(exc, ModelUnreachable)
+            record(
+                _failed(model, convo, estimate, started, str(exc), processed, reasks > 0, sent=sent)
+            )
             if not exc.is_retryable or retries >= retry.max_retries:
                 raise
             if not retry.waits_for(exc.retry_after):

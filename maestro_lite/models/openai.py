@@ -20,6 +20,7 @@ from ..errors import (
     ModelAuthError,
     ModelConnectionError,
     ModelTimeout,
+    ModelUnreachable,
 )
 from .base import Message, ModelSettings, RawResponse
 
@@ -75,6 +76,24 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+_NOT_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
+"""The HTTP client's failures before a request went out: refused, no such host, no
+connection in time. By name: the SDK's HTTP client is ``httpx`` or ``httpx2`` by version."""
+
+
+def _unreachable(exc: openai.APIConnectionError, model: str, where: str) -> ModelUnreachable | None:
+    """The error for a request that never left this machine, or ``None`` if it may have."""
+    cause = exc.__cause__
+    if cause is None or not _NOT_SENT & {c.__name__ for c in type(cause).__mro__}:
+        return None
+    return ModelUnreachable(
+        f"cannot reach {model} at {where}: {exc.__cause__ or exc} (nothing was sent)",
+        model=model,
+        hint="Check that the server is running and OPENAI_BASE_URL is right "
+        "(`maestro doctor` tests it).",
+    )
 
 
 def _message(exc: openai.APIStatusError) -> str:
@@ -189,13 +208,16 @@ class OpenAIModel:
         where = self.base_url or "https://" + _OPENAI_HOST
         try:
             response = await self._client.chat.completions.create(**kwargs)
-        except openai.APITimeoutError:
-            raise ModelTimeout(
-                f"{self.name} at {where} timed out",
-                model=self.name,
-                hint="Raise the timeout, or check the server's load.",
-            ) from None
         except openai.APIConnectionError as exc:
+            # A connect timeout is an APITimeoutError too, yet nothing was sent: check first.
+            if (unreached := _unreachable(exc, self.name, where)) is not None:
+                raise unreached from None
+            if isinstance(exc, openai.APITimeoutError):
+                raise ModelTimeout(
+                    f"{self.name} at {where} timed out",
+                    model=self.name,
+                    hint="Raise the timeout, or check the server's load.",
+                ) from None
             raise ModelConnectionError(
                 f"cannot reach {self.name} at {where}: {exc.__cause__ or exc}",
                 model=self.name,
@@ -248,6 +270,8 @@ class OpenAIModel:
         try:
             page = await self._client.models.list()
         except openai.APIConnectionError as exc:
+            if (unreached := _unreachable(exc, self.name, where)) is not None:
+                raise unreached from None
             raise ModelConnectionError(
                 f"cannot reach {where}: {exc.__cause__ or exc}",
                 model=self.name,

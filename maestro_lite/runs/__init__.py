@@ -10,7 +10,14 @@ checkpoint from its own record of them (:class:`ReplayModel`).
 from .base import FINISHED, PlanRecord, RunRecord, RunState, RunStore, RunSummary, finished_error
 from .export import export_run
 from .replay import RecordedAnswers, ReplayModel
-from .resume import CompletedRound, ResumePoint, resume_point
+from .resume import (
+    CompletedRound,
+    ResumePoint,
+    budget_of,
+    exhausted_limit,
+    raise_budget_hint,
+    resume_point,
+)
 from .spec import RunSpec
 from .sqlite import SQLiteRunStore
 
@@ -29,5 +36,8 @@ __all__ = [
     "SQLiteRunStore",
     "export_run",
     "finished_error",
+    "budget_of",
+    "exhausted_limit",
+    "raise_budget_hint",
     "resume_point",
 ]

@@ -134,13 +134,16 @@ class RunStore(Protocol):
         """
         ...
 
-    def claim(self, run_id: str, *, force: bool = False) -> RunRecord:
+    def claim(self, run_id: str, *, force: bool = False, reopen: bool = False) -> RunRecord:
         """Take over a stopped run to resume it, and return what is stored about it.
+
+        ``reopen``: a finished run may be taken too (one that stopped on its budget, resumed
+        with a larger one).
 
         Raises:
             RunNotFound: No such run.
-            UserError: The run is finished, or still running in a live process (unless
-                ``force``).
+            UserError: The run is finished (unless ``reopen``), or still running in a live
+                process (unless ``force``).
         """
         ...
 

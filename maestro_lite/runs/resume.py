@@ -12,13 +12,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..budget import Budget
 from ..events import BudgetExhausted, Event, RunResumed, RunStarted
 from ..plan import Plan
 from ..result import RoundRecord, StepResult
 from ..usage import Usage
 from .base import RunRecord
 
-__all__ = ["CompletedRound", "ResumePoint", "resume_point"]
+__all__ = [
+    "CompletedRound",
+    "ResumePoint",
+    "budget_of",
+    "exhausted_limit",
+    "raise_budget_hint",
+    "resume_point",
+]
+
+_OPTIONS = {
+    "max_requests": "--max-requests",
+    "max_tokens": "--max-tokens",
+    "max_cost_usd": "--max-cost",
+}
+"""The ``maestro resume`` option that raises each usage limit."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +95,48 @@ def _active_seconds(events: Sequence[Event]) -> float:
     return total
 
 
-def resume_point(record: RunRecord, events: Sequence[Event] = ()) -> ResumePoint:
+def exhausted_limit(events: Sequence[Event]) -> str | None:
+    """The budget limit the run last hit (``"max_requests=12"``), if it hit one."""
+    return next((e.limit for e in reversed(events) if isinstance(e, BudgetExhausted)), None)
+
+
+def raise_budget_hint(run_id: str, limit: str) -> str:
+    """How to go on with a run that stopped on ``limit`` (``"max_requests=12"``): the
+    resume command with that limit doubled."""
+    name, _, value = limit.partition("=")
+    option = _OPTIONS.get(name)
+    try:
+        bigger = f"{float(value) * 2:g}" if name == "max_cost_usd" else str(int(value) * 2)
+    except ValueError:
+        option = None
+    command = f"maestro resume {run_id} " + (f"{option} {bigger}" if option else "--budget high")
+    return f"Raise it and go on: `{command}` (or Maestro.resume(run_id, budget=...))."
+
+
+def budget_of(record: RunRecord, events: Sequence[Event]) -> Budget:
+    """The budget a run goes on under: the last one a resume gave it, else its own."""
+    given = (e.budget for e in reversed(events) if isinstance(e, RunResumed) and e.budget)
+    return next(given, record.spec.budget)
+
+
+def resume_point(
+    record: RunRecord, events: Sequence[Event] = (), *, reopen: bool = False
+) -> ResumePoint:
     """Read where ``record``'s run stopped (``events``: its recorded events, for time and
-    budget state)."""
-    completed = [CompletedRound(r, _results_of(record, r.plan, r.round)) for r in record.rounds]
+    budget state).
+
+    ``reopen``: the run finished on its budget and goes on with a larger one, so its last
+    round, closed for want of budget, is taken up again instead: its finished steps are
+    kept, the rest run, and it is validated again (recorded judge answers are not paid
+    twice)."""
+    rounds = list(record.rounds)
+    if reopen and rounds and rounds[-1].decision.action == "finish":
+        rounds.pop()
+    completed = [CompletedRound(r, _results_of(record, r.plan, r.round)) for r in rounds]
     latest = record.plans[-1] if record.plans else None
     plan = latest.plan if latest is not None else None
+    if len(rounds) < len(record.rounds):
+        plan = record.rounds[-1].plan  # the reopened round's
     round_no = 1
     replan_pending = False
     if completed:
@@ -112,5 +163,5 @@ def resume_point(record: RunRecord, events: Sequence[Event] = ()) -> ResumePoint
         replan_pending=replan_pending,
         usage=record.summary.usage,
         active_seconds=_active_seconds(events),
-        exhausted=next((e.limit for e in reversed(events) if isinstance(e, BudgetExhausted)), None),
+        exhausted=None if reopen else exhausted_limit(events),
     )

@@ -274,7 +274,7 @@ class SQLiteRunStore:
             )
             self._active.add(spec.run_id)
 
-    def claim(self, run_id: str, *, force: bool = False) -> RunRecord:
+    def claim(self, run_id: str, *, force: bool = False, reopen: bool = False) -> RunRecord:
         with self._tx() as db:
             row = db.execute(
                 "SELECT status, owner FROM runs WHERE run_id = ?", (run_id,)
@@ -282,7 +282,7 @@ class SQLiteRunStore:
             if row is None:
                 raise RunNotFound(run_id)
             status, owner = row
-            if status in FINISHED:
+            if status in FINISHED and not reopen:
                 raise finished_error(run_id, status)
             if run_id in self._active:
                 raise UserError(f"run {run_id} is already running in this process")
@@ -330,8 +330,8 @@ class SQLiteRunStore:
                 case RunResumed():
                     tally.prior, tally.session = tally.active, event.at
                     db.execute(
-                        "UPDATE runs SET status = 'running', error = NULL, owner = ?, "
-                        "prior_seconds = ?, session_started_at = ? WHERE run_id = ?",
+                        "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL, "
+                        "owner = ?, prior_seconds = ?, session_started_at = ? WHERE run_id = ?",
                         (self._me, tally.prior, at, run_id),
                     )
                 case ModelAttempted():

@@ -24,6 +24,7 @@ from .events import (
     WorkerEvent,
     WorkerStarted,
     WorkerStopped,
+    WorkerStopping,
 )
 from .jobs import (
     JOB_ADAPTER,
@@ -98,6 +99,7 @@ __all__ = [
     "WORKER_EVENT_ADAPTER",
     "WorkerStarted",
     "WorkerStopped",
+    "WorkerStopping",
     "ScheduleFired",
     "ScheduleSkipped",
     "WatchStarted",

@@ -32,6 +32,7 @@ __all__ = [
     "WatchStarted",
     "WorkerEvent",
     "WorkerStarted",
+    "WorkerStopping",
     "WorkerStopped",
 ]
 
@@ -55,6 +56,16 @@ class WorkerStarted(_WorkerEvent):
     triggers: list[str] = Field(default_factory=list)
     resumed: list[str] = Field(default_factory=list)
     """Jobs a stopped worker left unfinished; this one continues them."""
+
+
+class WorkerStopping(_WorkerEvent):
+    """A worker asked to stop takes no new job and starts no new model call; the calls in
+    flight get up to ``grace`` seconds to finish (a second stop request cuts it short)."""
+
+    kind: Literal["worker_stopping"] = "worker_stopping"
+    in_flight: int
+    """Model calls in flight when the stop was asked for."""
+    grace: float
 
 
 class WorkerStopped(_WorkerEvent):
@@ -185,6 +196,7 @@ class JobStopped(_WorkerEvent):
 
 WorkerEvent: TypeAlias = Annotated[
     WorkerStarted
+    | WorkerStopping
     | WorkerStopped
     | ScheduleFired
     | ScheduleSkipped

@@ -4,8 +4,12 @@ jobs, within shared provider limits, and survives restarts.
 Jobs wait in a durable queue (:class:`~maestro_lite.scheduling.store.ScheduleStore`).
 Schedules and watches queue jobs; the worker runs up to ``max_jobs`` of them at once, every
 model call of every job through one :class:`~maestro_lite.limits.Limiter`; a finished job
-queues what its completion triggers start. Stopping the worker (``stop()``, SIGTERM for
-``maestro worker``) cancels the jobs in flight: their runs record that they were
+queues what its completion triggers start.
+
+Stopping is graceful: :meth:`request_stop` (SIGTERM for ``maestro worker``) makes
+:meth:`run` take no new job and start no new model call, give the calls in flight up to
+``grace`` seconds to finish (their answers are recorded, so they are never paid again), then
+cancel the jobs; a second request cuts the wait short. The jobs' runs record that they were
 interrupted, with every finished step checkpointed in the run store, and the next worker
 continues them, resuming each run where it stopped.
 
@@ -35,6 +39,7 @@ from ..embeddings import Embedder, embedder_from_settings
 from ..events import Event
 from ..limits import Limiter
 from ..models.base import ChatModel
+from ..models.gate import CallGate, gated
 from ..orchestrator import CorpusStore
 from ..runs import RunStore, SQLiteRunStore
 from ..settings import Settings
@@ -51,6 +56,7 @@ from .events import (
     WorkerEvent,
     WorkerStarted,
     WorkerStopped,
+    WorkerStopping,
 )
 from .jobs import (
     JobContext,
@@ -106,6 +112,8 @@ class Worker:
         refresh: Clock seconds between looks at the store for schedules and watches added
             by other processes.
         queue_poll: Real seconds between looks for jobs queued by other processes.
+        grace: Seconds :meth:`run` lets model calls in flight finish once a stop is asked
+            for (0: cancel them at once).
         on_event: Receives worker events and the events of every run.
     """
 
@@ -130,6 +138,7 @@ class Worker:
         poll: float = 0.5,
         refresh: float = 30.0,
         queue_poll: float = 1.0,
+        grace: float = 30.0,
         on_event: WorkerEventHandler | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
@@ -150,6 +159,7 @@ class Worker:
         self.poll = poll
         self.refresh = refresh
         self.queue_poll = queue_poll
+        self.grace = grace
         self.on_event = on_event
         self.started_at: datetime | None = None
         self._own_corpora = Corpora(self.settings, embedder=self.embedder)
@@ -163,6 +173,8 @@ class Worker:
         self._queue_wake = asyncio.Event()
         self._schedules_wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._stop_now = asyncio.Event()
+        self._gate = CallGate()
         self._stopped: list[str] = []
         self._handler_tasks: set[asyncio.Future[None]] = set()
 
@@ -191,12 +203,22 @@ class Worker:
         self._loops = [asyncio.create_task(self._dispatch(), name="maestro-jobs")]
         self._loops.append(asyncio.create_task(self._schedule_loop(), name="maestro-schedules"))
 
-    async def stop(self) -> None:
-        """Stop: jobs in flight are interrupted (checkpointed), watches released."""
-        tasks = [*self._loops, *self._watch_tasks.values(), *self._jobs.values()]
-        for task in tasks:
+    async def stop(self, *, grace: float = 0.0) -> None:
+        """Stop: no new job or model call starts; the calls in flight get up to ``grace``
+        seconds to finish (or until a second :meth:`request_stop`); then the jobs are
+        interrupted (checkpointed) and the watches released."""
+        loops = [*self._loops, *self._watch_tasks.values()]
+        for task in loops:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*loops, return_exceptions=True)
+        self._gate.close()
+        if self._jobs and self._gate.in_flight and grace > 0 and not self._stop_now.is_set():
+            self.emit(WorkerStopping(in_flight=self._gate.in_flight, grace=grace))
+            await self._drain(grace)
+        jobs = list(self._jobs.values())
+        for task in jobs:
+            task.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
         for name in list(self._watch_tasks):
             await asyncio.to_thread(self.store.release_watch, name)
         self._watch_tasks.clear()
@@ -211,17 +233,34 @@ class Worker:
             resource.close()
         self._owned.clear()
 
+    async def _drain(self, grace: float) -> None:
+        """Wait until no model call is in flight, ``grace`` seconds pass, or a second stop
+        request comes."""
+        waits = [
+            asyncio.ensure_future(self._gate.drained()),
+            asyncio.ensure_future(self._stop_now.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
     def request_stop(self) -> None:
-        """Ask :meth:`run` to stop (safe from a signal handler)."""
+        """Ask :meth:`run` to stop gracefully; asked again, to stop at once (safe from a
+        signal handler)."""
+        if self._stop.is_set():
+            self._stop_now.set()
         self._stop.set()
 
     async def run(self) -> None:
-        """Start, run until :meth:`request_stop`, then stop."""
+        """Start, run until :meth:`request_stop`, then stop within ``grace``."""
         await self.start()
         try:
             await self._stop.wait()
         finally:
-            await self.stop()
+            await self.stop(grace=self.grace)
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -324,7 +363,8 @@ class Worker:
             runner = self.runners.get(job.spec.kind)
             if runner is None:
                 raise LookupError(f"this worker has no runner for {job.spec.kind!r} jobs")
-            outcome = await runner(job.spec, context)
+            with gated(self._gate):
+                outcome = await runner(job.spec, context)
         except asyncio.CancelledError:
             self.store.stop_job(job.job_id)
             self._stopped.append(job.job_id)

@@ -146,10 +146,10 @@ def test_bad_settings_and_an_unwritable_home_are_one_line_each(
     ]
     (tmp_path / "a-file").write_text("not a folder")
     blocked = maestro("models", "pull", SMALL, env={"MAESTRO_HOME": str(tmp_path / "a-file")})
-    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
+    assert blocked.returncode == 2 and "Traceback" not in blocked.stderr
     errors = [line for line in blocked.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith(f"error: cannot write {SMALL} to ")
-    assert "Not a directory -> Make MAESTRO_HOME a writable folder" in errors[0]
+    assert len(errors) == 1, blocked.stderr  # refused before anything is written
+    assert f"MAESTRO_HOME='{tmp_path / 'a-file'}': is a file, not a folder" in errors[0]
 
     (tmp_path / "bad.gguf").write_bytes(b"not a model")
     (tmp_path / "note.txt").write_text("A note.")

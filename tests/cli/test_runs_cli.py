@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -179,17 +180,19 @@ async def test_resume_continues_a_stopped_run_from_the_command_line(
     assert missing.returncode == 2 and "no run with id 'nope'" in missing.stderr
 
 
+RUN_ARGS = ("run", TASK, "--corpus", "contracts", "--require", REQUIREMENTS[0])
+
+
 def test_maestro_run_is_recorded_and_an_identical_run_is_answered_from_the_cache(
     maestro: Cli, contracts_corpus: dict[str, str]
 ) -> None:
     with OpenAICompatibleServer(over_http(fix_then_replan_model())) as server:
         env = endpoint(contracts_corpus, server)
-        args = ("run", TASK, "--corpus", "contracts", "--require", REQUIREMENTS[0])
-        first = maestro(*args, env=env)
+        first = maestro(*RUN_ARGS, env=env)
         calls = len(server.requests)
-        second = maestro(*args, env=env)
+        second = maestro(*RUN_ARGS, env=env)
         assert len(server.requests) == calls  # not one call: every answer came from disk
-        third = maestro(*args, "--no-cache", env=env)
+        third = maestro(*RUN_ARGS, "--no-cache", env=env)
         # One more than the first run: that one answered its second judging of the same
         # output from the cache already.
         assert len(server.requests) == 2 * calls + 1
@@ -197,3 +200,25 @@ def test_maestro_run_is_recorded_and_an_identical_run_is_answered_from_the_cache
     assert second.stdout.split("answer")[1] == first.stdout.split("answer")[1]
     listed = maestro("runs", "list").stdout
     assert listed.count("passed") == 3
+
+
+def test_a_run_stopped_on_its_budget_says_how_to_raise_it_and_resume_does(
+    maestro: Cli, contracts_corpus: dict[str, str]
+) -> None:
+    with OpenAICompatibleServer(over_http(fix_then_replan_model())) as server:
+        env = endpoint(contracts_corpus, server)
+        short = maestro(*RUN_ARGS, "--max-requests", "3", env=env)
+        assert short.returncode == 1, short.stdout + short.stderr
+        assert "stopped on its budget (max_requests=3)" in short.stdout
+        found = re.search(r"maestro resume (\w+) --max-requests 6", short.stdout)
+        assert found is not None, short.stdout
+        run_id = found.group(1)
+        assert len(server.requests) == 3
+
+        same = maestro("resume", run_id, env=env)
+        assert same.returncode == 2 and "stopped on its budget (max_requests=3)" in same.stderr
+        assert len(server.requests) == 3
+        raised = maestro("resume", run_id, "--max-requests", "40", env=env)
+    assert raised.returncode == 0, raised.stdout + raised.stderr
+    assert "Notice 90 -> 60 days; law New York -> Delaware." in raised.stdout
+    assert "passed" in maestro("runs", "show", run_id).stdout

@@ -115,6 +115,11 @@ def test_mistakes_are_refused_in_one_line_when_declared(maestro: Maestro) -> Non
         "A schedule fills",
     )
 
+    refused(
+        maestro("trigger", "add", "b", "--after", "a", "--", "run", "x"),
+        "--after 'a': no schedule, watch, trigger or job has that name",
+    )
+    assert maestro("jobs", "submit", "a", "--", "run", "w").returncode == 0
     assert maestro("trigger", "add", "b", "--after", "a", "--", "run", "x").returncode == 0
     assert maestro("trigger", "add", "c", "--after", "b", "--", "run", "y").returncode == 0
     refused(

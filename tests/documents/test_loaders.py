@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from maestro_lite.documents.loaders import (
     TextLoader,
     build_document,
     document_id,
+    fold_parser_noise,
     load_document,
 )
 from maestro_lite.documents.model import PAGE_SEPARATOR
@@ -114,6 +116,34 @@ def test_pypdf_limits_are_relaxed_once_and_noted(tmp_path: Path) -> None:
     with pytest.raises(DocumentError) as caught:
         PdfLoader(relaxed_limit_factor=1).parse(data, path=tmp_path / "big.pdf")
     assert caught.value.reason == "too_large"
+
+
+def test_parser_noise_of_a_damaged_pdf_folds_into_a_few_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every cross-reference offset off by 3: pypdf recovers and logs one warning per object.
+    data = pdf_bytes([f"Page {n} text." for n in range(40)])
+    damaged = re.sub(rb"(\d{10}) 00000 n", lambda m: b"%010d 00000 n" % (int(m[1]) + 3), data)
+    assert damaged != data
+    parsed = PdfLoader().parse(damaged, path=tmp_path / "damaged.pdf")
+    assert "Page 39 text." in parsed.pages[39]
+    folded = [n for n in parsed.notes if n.startswith("Ignoring wrong pointing object")]
+    assert len(folded) == 1 and re.search(r"\(and \d{2,} more like it\)$", folded[0]), parsed.notes
+    assert len(parsed.notes) <= 6
+    captured = capsys.readouterr()
+    assert "wrong pointing" not in captured.out + captured.err  # in the report, not printed
+
+
+def test_fold_parser_noise_counts_alike_messages_and_caps_the_kinds() -> None:
+    noise = [f"Ignoring wrong pointing object {n} 0 (offset {n * 9})" for n in range(200)]
+    noise += [f"kind {chr(97 + k)} warning" for k in range(7)] + ["kind a warning"]
+    notes = fold_parser_noise(noise, limit=3)
+    assert notes == [
+        "Ignoring wrong pointing object 0 0 (offset 0) (and 199 more like it)",
+        "kind a warning",
+        "kind b warning",
+        "and 5 other parser warning(s)",
+    ]
 
 
 def test_pages_without_text_are_noted(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from maestro_lite import (
     UsageMeter,
     generate,
 )
-from maestro_lite.models import ModelCall, RawResponse
+from maestro_lite.models import CallGate, ModelCall, RawResponse, gated
 
 NO_WAIT = RetryPolicy(max_retries=3, initial_delay=0.0, jitter=0.0)
 
@@ -304,3 +304,40 @@ async def test_a_cost_limit_does_not_bind_a_model_without_a_price() -> None:
     for _ in range(2):
         await generate(model, PROMPT, meter=meter)
     assert meter.usage.requests == 2 and meter.usage.cost_usd == 0.0
+
+
+class HeldModel:
+    """Answers each call once the test releases it, counting what it was asked."""
+
+    name = "held"
+    context_window = 4096
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.asked_once = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def request(self, messages: object, **_: object) -> RawResponse:
+        self.asked += 1
+        self.asked_once.set()
+        await self.release.wait()
+        return RawResponse(text="done", model=self.name)
+
+
+async def test_a_closed_gate_lets_calls_in_flight_finish_and_holds_new_ones_uncounted() -> None:
+    model, gate, meter = HeldModel(), CallGate(), UsageMeter()
+    with gated(gate):  # tasks created here inherit the gate
+        first = asyncio.create_task(generate(model, [Message.user("a")], meter=meter))
+        await model.asked_once.wait()
+        gate.close()
+        second = asyncio.create_task(generate(model, [Message.user("b")], meter=meter))
+        for _ in range(20):  # let the second task run as far as it can
+            await asyncio.sleep(0)
+    assert model.asked == 1 and gate.in_flight == 1  # the second was never sent
+    model.release.set()
+    await gate.drained()
+    assert (await first).text == "done"
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert model.asked == 1 and meter.usage.requests == 1  # held back: made and paid nowhere

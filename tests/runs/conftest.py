@@ -97,8 +97,8 @@ class KillingStore:
     def create(self, spec: RunSpec) -> None:
         self.inner.create(spec)
 
-    def claim(self, run_id: str, *, force: bool = False) -> RunRecord:
-        return self.inner.claim(run_id, force=force)
+    def claim(self, run_id: str, *, force: bool = False, reopen: bool = False) -> RunRecord:
+        return self.inner.claim(run_id, force=force, reopen=reopen)
 
     def append(self, event: Event) -> None:
         if self.dead:

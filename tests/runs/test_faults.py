@@ -8,15 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from maestro_lite import Limiter, ProviderLimits, RetryPolicy, RunInterruptedError
-from maestro_lite.events import Event, ModelAttempted, StepFinished
+from maestro_lite import (
+    Budget,
+    Limiter,
+    ProviderLimits,
+    RetryPolicy,
+    RunInterruptedError,
+    UserError,
+)
+from maestro_lite.events import Event, ModelAttempted, RunResumed, StepFinished
 from maestro_lite.models import OpenAIModel
 from maestro_lite.orchestrator import Maestro
 from maestro_lite.result import RunResult
 from maestro_lite.runs import SQLiteRunStore
 from maestro_lite.testing import Fault, FaultRates, OpenAICompatibleServer
 
-from ..orchestration.conftest import MemoryRetriever
+from ..orchestration.conftest import MemoryRetriever, step_of
 from .conftest import answering_reasks, fix_then_replan_model, over_http, unit_of
 
 TASK = "Compare the two versions"
@@ -135,5 +142,77 @@ async def test_a_dead_endpoint_stops_the_run_which_resumes_when_it_is_back(
         after = [unit_of(body) for body in back.requests]
         assert not set(before) & set(after)  # nothing finished was asked for again
         assert after[0] == "step:Compare the notice periods"
-        assert result.usage.requests == len(before) + 3 + len(after)  # 3 refused attempts
-        assert result.usage.failed_requests == 3
+        # The 3 refused attempts are recorded and shown, but sent nothing: not requests.
+        assert result.usage.requests == len(before) + len(after)
+        assert result.usage.unreached_requests == 3
+        assert result.usage.failed_requests == 0
+
+
+async def test_an_outage_spends_no_budget_however_often_the_run_is_resumed_into_it(
+    contracts: MemoryRetriever, tmp_path: Path
+) -> None:
+    responder = over_http(fix_then_replan_model())
+    quick = RetryPolicy(max_retries=2, initial_delay=0.0, jitter=0.0)
+    with OpenAICompatibleServer(responder) as clean:
+        async with OpenAIModel("test-model", base_url=clean.base_url, timeout=2) as model:
+            needed = (await Maestro(model, retry=quick).run(TASK, corpus=contracts)).usage
+    exact = Budget(max_requests=needed.requests)  # not one request to spare
+
+    store = SQLiteRunStore(tmp_path / "runs.sqlite3")
+    server = OpenAICompatibleServer(responder).start()
+    port = int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+
+    def kill_after_s2(event: Event) -> None:
+        if isinstance(event, StepFinished) and event.step_id == "s2":
+            server.stop()  # a closed port: connections refused, nothing sent
+
+    async with OpenAIModel("test-model", base_url=server.base_url, timeout=2) as model:
+        maestro = Maestro(model, concurrency=1, retry=quick, run_store=store)
+        with pytest.raises(RunInterruptedError):
+            await maestro.run(
+                TASK, corpus=contracts, budget=exact, run_id="r", on_event=kill_after_s2
+            )
+        for _ in range(3):  # resumed while the endpoint is still down
+            with pytest.raises(RunInterruptedError, match="nothing was sent"):
+                await maestro.resume("r", corpus=contracts)
+        down = store.get("r").summary.usage
+        assert down.requests == 3 and down.unreached_requests == 4 * 3
+        with OpenAICompatibleServer(responder, port=port) as back:
+            result = await maestro.resume("r", corpus=contracts)
+    assert result.status == "passed" and result.budget_exhausted is None
+    assert result.usage.requests == needed.requests == 3 + len(back.requests)
+    assert result.usage.unreached_requests == 12
+    attempts = [e for e in result.events if isinstance(e, ModelAttempted)]
+    assert sum("nothing was sent" in (a.error or "") for a in attempts) == 12  # recorded
+
+
+async def test_a_run_stopped_on_its_budget_goes_on_with_a_larger_one(
+    contracts: MemoryRetriever,
+) -> None:
+    store = SQLiteRunStore()
+    model = fix_then_replan_model()
+    maestro = Maestro(model, concurrency=1, run_store=store)
+    clean = await Maestro(fix_then_replan_model()).run(
+        TASK, corpus=contracts, requirements=REQUIREMENTS
+    )
+    first = await maestro.run(
+        TASK, corpus=contracts, requirements=REQUIREMENTS, budget=Budget(max_requests=3), run_id="r"
+    )
+    assert first.status == "failed" and first.budget_exhausted == "max_requests=3"
+    asked = len(model.calls)
+
+    with pytest.raises(UserError, match=r"stopped on its budget \(max_requests=3\)") as info:
+        await maestro.resume("r", corpus=contracts)
+    assert "maestro resume r --max-requests 6" in (info.value.hint or "")
+    with pytest.raises(UserError, match="spent already"):
+        await maestro.resume("r", corpus=contracts, budget=Budget(max_requests=3))
+    assert len(model.calls) == asked  # refusals call nothing
+
+    result = await maestro.resume("r", corpus=contracts, budget="medium")
+    assert result.status == "passed" and result.budget_exhausted is None
+    assert result.output_text == clean.output_text
+    again = [step_of(c) for c in model.calls[asked:] if c.schema_title == "StepAnswer"]
+    assert not any(i.startswith("Notice period in the") for i in again)  # s1, s2 kept
+    assert store.get("r").status == "passed"
+    resumed = [e for e in store.events("r") if isinstance(e, RunResumed)]
+    assert resumed[-1].budget == Budget.preset("medium")  # kept for a later resume

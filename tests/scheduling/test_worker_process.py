@@ -1,8 +1,9 @@
 """A real `maestro worker` process stopped with SIGTERM mid-run, then started again: the run
-continues from its checkpoints and no finished step is asked of the model twice.
+continues from its checkpoints and no answered call is asked of the model twice.
 
 The model endpoint runs in this process and counts every request; it holds the request the
-test chose, so the worker is stopped exactly while that step is in flight.
+test chose (a slow reply), so the worker is stopped exactly while that call is in flight: the
+call finishes within the grace period, or a second SIGTERM cuts it off.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,34 +59,66 @@ class Gate:
         return self.answer(body)
 
 
-def start_worker(home: Path, base_url: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAESTRO_", "OPENAI_"))}
-    env.update(
-        MAESTRO_HOME=str(home),
-        MAESTRO_EMBEDDER="hashing",
-        MAESTRO_PROVIDER="openai",
-        MAESTRO_MODEL="test-model",
-        OPENAI_BASE_URL=base_url,
-        OPENAI_API_KEY="test",
-        MAESTRO_ALLOW_DOWNLOAD="0",
-        COLUMNS="200",
-        NO_COLOR="1",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "maestro_lite", "worker", "--concurrency", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class WorkerProcess:
+    """A real `maestro worker` process whose status lines are read as they come."""
 
+    def __init__(self, home: Path, base_url: str, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAESTRO_", "OPENAI_"))}
+        env.update(
+            MAESTRO_HOME=str(home),
+            MAESTRO_EMBEDDER="hashing",
+            MAESTRO_PROVIDER="openai",
+            MAESTRO_MODEL="test-model",
+            OPENAI_BASE_URL=base_url,
+            OPENAI_API_KEY="test",
+            MAESTRO_ALLOW_DOWNLOAD="0",
+            COLUMNS="200",
+            NO_COLOR="1",
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "maestro_lite", "worker", "--concurrency", "1", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-def stop(worker: subprocess.Popen[str]) -> str:
-    """SIGTERM, and the worker's status lines once it has exited on its own."""
-    worker.send_signal(signal.SIGTERM)
-    _, err = worker.communicate(timeout=120)
-    assert worker.returncode == 0, err
-    return err
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        with self.process.stderr:
+            for line in self.process.stderr:
+                self.lines.append(line)
+
+    @property
+    def err(self) -> str:
+        return "".join(self.lines)
+
+    def signal(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait_for(self, text: str) -> None:
+        wait_until(lambda: text in self.err, f"the worker to print {text!r}")
+
+    def exited(self) -> str:
+        """Its status lines, once it has exited 0 on its own."""
+        self.process.wait(timeout=120)
+        self._reader.join(timeout=10)
+        assert self.process.returncode == 0, self.err
+        return self.err
+
+    def stop(self) -> str:
+        """SIGTERM, and its status lines once it has exited."""
+        self.signal()
+        return self.exited()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(timeout=10)
 
 
 def wait_until(predicate: Any, what: str) -> None:
@@ -92,11 +128,34 @@ def wait_until(predicate: Any, what: str) -> None:
         time.sleep(0.05)
 
 
-def test_sigterm_mid_run_then_restart_completes_without_repeating_finished_steps(
-    tmp_path: Path,
-) -> None:
-    home = tmp_path / "home"
-    settings = Settings(home=home, embedder="hashing")
+@dataclass
+class Scenario:
+    """A home with the contracts corpus and one queued run job, an endpoint that holds the
+    call of ``HELD``, and the stores the worker processes write."""
+
+    settings: Settings
+    job: JobRecord
+    gate: Gate
+    server: OpenAICompatibleServer
+    store: SQLiteScheduleStore
+    runs: SQLiteRunStore
+
+    def worker(self, *args: str) -> WorkerProcess:
+        return WorkerProcess(self.settings.home, self.server.base_url, *args)
+
+    def finish(self) -> str:
+        """Run a fresh worker until the job passes; its status lines."""
+        worker = self.worker()
+        try:
+            wait_until(lambda: self.store.job(self.job.job_id).status == "passed", "the job")
+            return worker.stop()
+        finally:
+            worker.kill()
+
+
+@contextmanager
+def scenario(tmp_path: Path) -> Iterator[Scenario]:
+    settings = Settings(home=tmp_path / "home", embedder="hashing")
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "agreement_2023.txt").write_text(V1)
@@ -107,55 +166,82 @@ def test_sigterm_mid_run_then_restart_completes_without_repeating_finished_steps
             assert (await corpus.ingest([docs])).ok
 
     asyncio.run(ingest())
-    with SQLiteScheduleStore.open(settings) as store:
-        # No response cache: what is not asked again is kept by the run's checkpoints.
-        job = RunJob(
-            task=TASK, corpus="contracts", requirements=["state both notice periods"], cache=False
-        )
-        queued = store.submit(JobRecord.submission(job, name="notice"))
-
+    # No response cache: what is not asked again is kept by the run's checkpoints.
+    job = RunJob(
+        task=TASK, corpus="contracts", requirements=["state both notice periods"], cache=False
+    )
     gate = Gate()
     with (
         OpenAICompatibleServer(gate, model_ids=["test-model"]) as server,
         SQLiteScheduleStore.open(settings) as store,
         SQLiteRunStore.open(settings) as runs,
     ):
-        worker = start_worker(home, server.base_url)
+        queued = store.submit(JobRecord.submission(job, name="notice"))
         try:
-            assert gate.held.wait(timeout=180), "the worker never reached the held step"
-            first = stop(worker)
+            yield Scenario(settings, queued, gate, server, store, runs)
         finally:
-            if worker.poll() is None:
-                worker.kill()
             gate.release.set()
-        before = [unit_of(b) for b in server.requests]
-        assert before == EXPECTED[:3]
-        stopped = store.job(queued.job_id)
-        assert stopped.status == "interrupted" and stopped.run_ids == [f"{queued.job_id}-1"]
-        run_id = stopped.run_ids[0]
-        assert runs.get(run_id).status == "interrupted"
-        assert f"job {queued.job_id} stopped" in first and "1 job(s) checkpointed" in first
 
-        worker = start_worker(home, server.base_url)
+
+def test_sigterm_lets_the_call_in_flight_finish_and_it_is_not_paid_again_after_restart(
+    tmp_path: Path,
+) -> None:
+    with scenario(tmp_path) as it:
+        worker = it.worker()
         try:
-            wait_until(lambda: store.job(queued.job_id).status == "passed", "the job to pass")
-            second = stop(worker)
+            assert it.gate.held.wait(timeout=180), "the worker never reached the held step"
+            worker.signal()  # SIGTERM while the held call is in flight
+            worker.wait_for("1 call(s) in flight get up to 30s to finish")
+            it.gate.release.set()  # the slow reply arrives within the grace period
+            first = worker.exited()
         finally:
-            if worker.poll() is None:
-                worker.kill()
-        after = [unit_of(b) for b in server.requests[len(before) :]]
+            worker.kill()
+        before = [unit_of(b) for b in it.server.requests]
+        assert before == EXPECTED[:3] and it.server.answered == 3  # the held call answered
+        stopped = it.store.job(it.job.job_id)
+        assert stopped.status == "interrupted" and stopped.run_ids == [f"{it.job.job_id}-1"]
+        run_id = stopped.run_ids[0]
+        assert it.runs.get(run_id).status == "interrupted"
+        assert f"job {it.job.job_id} stopped" in first and "1 job(s) checkpointed" in first
 
-        # Counted at the endpoint: each call once, except the one in flight at SIGTERM.
-        assert after == EXPECTED[2:]
-        done = store.job(queued.job_id)
+        second = it.finish()
+        after = [unit_of(b) for b in it.server.requests[len(before) :]]
+        # Counted at the endpoint: each call once, the one answered in the grace period too.
+        assert after == EXPECTED[3:]
+        done = it.store.job(it.job.job_id)
         assert done.run_ids == [run_id] and done.outcome is not None
         assert done.outcome.output == "Notice fell from 90 days (2023) to 60 days (2025)."
-        resumed = [e for e in runs.events(run_id) if isinstance(e, RunResumed)]
-        assert [e.reused for e in resumed] == [["s1"]]
-        # Every call that reached the endpoint counts, the one cut off by SIGTERM included
-        # (recorded as cancelled when the worker stopped the run).
-        assert runs.get(run_id).summary.usage.requests == len(before) + len(after)
-        assert runs.get(run_id).summary.usage.failed_requests == 1
+        resumed = [e for e in it.runs.events(run_id) if isinstance(e, RunResumed)]
+        assert [e.reused for e in resumed] == [["s1", "s2"]]
+        usage = it.runs.get(run_id).summary.usage
+        assert usage.requests == len(before) + len(after) and usage.failed_requests == 0
     assert "continuing 1 unfinished job(s)" in second
-    assert f"job {queued.job_id} started" in second and "(continuing its runs)" in second
-    assert f"job {queued.job_id} passed" in second
+    assert f"job {it.job.job_id} started" in second and "(continuing its runs)" in second
+    assert f"job {it.job.job_id} passed" in second
+
+
+def test_a_second_sigterm_stops_at_once_and_the_cut_call_is_asked_again(
+    tmp_path: Path,
+) -> None:
+    with scenario(tmp_path) as it:
+        # A grace period far longer than the test may take: only the second signal ends it.
+        worker = it.worker("--grace", "3600")
+        try:
+            assert it.gate.held.wait(timeout=180), "the worker never reached the held step"
+            worker.signal()
+            worker.wait_for("up to 3600s to finish")
+            first = worker.stop()  # the second signal, with the held call still unanswered
+        finally:
+            worker.kill()
+            it.gate.release.set()
+        before = [unit_of(b) for b in it.server.requests]
+        assert before == EXPECTED[:3]
+        assert f"job {it.job.job_id} stopped" in first
+
+        it.finish()
+        after = [unit_of(b) for b in it.server.requests[len(before) :]]
+        assert after == EXPECTED[2:]  # the call cut off is asked again, nothing else
+        run_id = it.store.job(it.job.job_id).run_ids[0]
+        # It reached the endpoint, so it counts, recorded as cancelled when the worker stopped.
+        usage = it.runs.get(run_id).summary.usage
+        assert usage.requests == len(before) + len(after) and usage.failed_requests == 1
