@@ -9,6 +9,7 @@ checkpoint from its own record of them (:class:`ReplayModel`).
 
 from .base import FINISHED, PlanRecord, RunRecord, RunState, RunStore, RunSummary, finished_error
 from .export import export_run
+from .query import RunPage, RunQuery, RunRow
 from .replay import RecordedAnswers, ReplayModel
 from .resume import CompletedRound, ResumePoint, resume_point
 from .spec import RunSpec
@@ -21,7 +22,10 @@ __all__ = [
     "RecordedAnswers",
     "ReplayModel",
     "ResumePoint",
+    "RunPage",
+    "RunQuery",
     "RunRecord",
+    "RunRow",
     "RunSpec",
     "RunState",
     "RunStore",
