@@ -18,7 +18,7 @@ from ..result import StepResult
 from ..runs import RunRecord, SQLiteRunStore, export_run
 from ..usage import Usage
 from . import app
-from ._common import console, durable, err_console, load_settings, open_model
+from ._common import console, durable, err_console, load_settings, open_model, traced
 from .render import EventPrinter
 from .run import finish, run_with_corpora
 
@@ -259,7 +259,7 @@ def resume_command(
         result = run_with_corpora(
             settings,
             lambda corpora: Maestro(
-                chat, store=corpora, concurrency=concurrency, on_event=printer, **kept
+                chat, store=corpora, concurrency=concurrency, on_event=traced(printer), **kept
             ),
             lambda maestro: maestro.resume(run_id, force=force),
         )

@@ -33,7 +33,7 @@ from ..scheduling import (
 )
 from ..settings import Settings
 from . import app
-from ._common import console, err_console, load_settings, open_model
+from ._common import console, err_console, load_settings, open_model, traced
 from ._jobargs import job_from_args
 from .render import EventPrinter
 from .schedule import open_schedules, print_rows, when
@@ -193,7 +193,7 @@ def serve(
             schedules=schedules,
             watches=watches,
             settle=settle,
-            on_event=WorkerPrinter(err_console, verbose=verbose),
+            on_event=traced(WorkerPrinter(err_console, verbose=verbose)),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
