@@ -66,6 +66,10 @@ class GateStats:
     """The most calls it ever let run at once."""
     granted: int
     waiting: int
+    delayed: int = 0
+    """Calls that could not start at once (a limit made them wait)."""
+    waited_seconds: float = 0.0
+    """Time calls spent waiting for a permit, summed over calls."""
 
 
 class _Bucket:
@@ -106,6 +110,8 @@ class _Waiter:
     tokens: int
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
+    since: float = 0.0
+    """When it started waiting (the gate's clock)."""
     granted: bool = False
 
     def wake(self) -> None:
@@ -127,6 +133,8 @@ class _Gate:
     in_flight: int = 0
     max_in_flight: int = 0
     granted: int = 0
+    delayed: int = 0
+    waited_seconds: float = 0.0
     # Runs with waiting calls, in service order; a served run goes to the back.
     queues: dict[str, deque[_Waiter]] = field(default_factory=dict)
     requests: _Bucket | None = None
@@ -166,6 +174,7 @@ class _Gate:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.granted += 1
+            self.waited_seconds += max(0.0, self.clock() - waiter.since)
             waiter.granted = True
             waiter.wake()
         return None
@@ -268,7 +277,19 @@ class Limiter:
         gate = self._gate(key)
         with gate.lock:
             waiting = sum(len(q) for q in gate.queues.values())
-            return GateStats(gate.in_flight, gate.max_in_flight, gate.granted, waiting)
+            return GateStats(
+                gate.in_flight,
+                gate.max_in_flight,
+                gate.granted,
+                waiting,
+                gate.delayed,
+                gate.waited_seconds,
+            )
+
+    def gates(self) -> list[str]:
+        """The keys of the gates calls have gone through so far (see :meth:`stats`)."""
+        with self._lock:
+            return sorted(self._gates)
 
     def _schedule(self, gate: _Gate, delay: float | None) -> None:
         """Dispatch again once a rate allows the next waiter, unless a timer already will."""
@@ -301,10 +322,12 @@ class Limiter:
         """
         gate = self._gate(key)
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(run, tokens, loop, loop.create_future())
+        waiter = _Waiter(run, tokens, loop, loop.create_future(), since=self._clock())
         with gate.lock:
             gate.queues.setdefault(run, deque()).append(waiter)
             delay = gate.dispatch()
+            if not waiter.granted:
+                gate.delayed += 1
         self._schedule(gate, delay)
         try:
             while not waiter.granted:

@@ -110,15 +110,22 @@ def _tracer() -> RunTracer | None:
 Handler = Callable[[Any], Awaitable[None] | None]
 
 
+def fan_out(*handlers: Handler | None) -> Handler | None:
+    """One event handler calling each of ``handlers`` (``None`` ones left out) in turn."""
+    present = [h for h in handlers if h is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+
+    async def each(event: Any) -> None:
+        for handler in present:
+            outcome = handler(event)
+            if outcome is not None:
+                await outcome
+
+    return each
+
+
 def traced(handler: Handler | None) -> Handler | None:
     """``handler``, plus the OpenTelemetry span exporter when ``OTEL_EXPORTER_OTLP_ENDPOINT``
     (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set: every CLI run and worker traces."""
-    tracer = _tracer()
-    if tracer is None or handler is None:
-        return tracer or handler
-
-    def both(event: Any) -> Awaitable[None] | None:
-        tracer(event)
-        return handler(event)
-
-    return both
+    return fan_out(_tracer(), handler)

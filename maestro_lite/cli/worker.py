@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..errors import UserError
 from ..events import Event
 from ..limits import Limiter, ProviderLimits
 from ..scheduling import (
@@ -31,9 +32,10 @@ from ..scheduling import (
     WorkerStarted,
     WorkerStopped,
 )
+from ..scheduling.metrics import WorkerMetrics, start_metrics_server
 from ..settings import Settings
 from . import app
-from ._common import console, err_console, load_settings, open_model, traced
+from ._common import console, err_console, fan_out, load_settings, open_model, traced
 from ._jobargs import job_from_args
 from .render import EventPrinter
 from .schedule import open_schedules, print_rows, when
@@ -173,8 +175,11 @@ def serve(
     rpm: float | None = None,
     settle: float = 2.0,
     verbose: bool = False,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
-    """Run a worker until SIGTERM or Ctrl-C, printing its events.
+    """Run a worker until SIGTERM or Ctrl-C, printing its events; with ``metrics_port``,
+    serve Prometheus metrics at ``http://metrics_host:metrics_port/metrics``.
 
     Provider limits: ``max_calls`` and ``rpm`` when given, else the settings'
     (``MAESTRO_MAX_CONCURRENT``, ``MAESTRO_REQUESTS_PER_MINUTE``, ``MAESTRO_TOKENS_PER_MINUTE``),
@@ -182,6 +187,8 @@ def serve(
     """
     chat = open_model(settings)
     limiter = worker_limiter(settings, max_calls=max_calls, rpm=rpm)
+
+    metrics = WorkerMetrics(limiter=limiter)
 
     async def go() -> None:
         worker = Worker(
@@ -193,12 +200,23 @@ def serve(
             schedules=schedules,
             watches=watches,
             settle=settle,
-            on_event=traced(WorkerPrinter(err_console, verbose=verbose)),
+            on_event=traced(fan_out(WorkerPrinter(err_console, verbose=verbose), metrics)),
         )
+        metrics.job_counts = getattr(worker.store, "job_counts", None)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.request_stop)
-        await worker.run()
+        server = None
+        if metrics_port is not None:
+            server = await start_metrics_server(metrics, host=metrics_host, port=metrics_port)
+            bound = server.sockets[0].getsockname()[1]
+            err_console.print(f"metrics at http://{metrics_host}:{bound}/metrics", highlight=False)
+        try:
+            await worker.run()
+        finally:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
 
     asyncio.run(go())
 
@@ -224,12 +242,24 @@ def worker_command(
         2.0, "--settle", help="Seconds a watched file must stay unchanged before it is read."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every run event."),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        help="Serve Prometheus metrics at /metrics on this port (0: any free one).",
+        min=0,
+        max=65535,
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address of the metrics endpoint (loopback)."
+    ),
 ) -> None:
     """Run schedules, watched folders and queued jobs until stopped (SIGTERM, Ctrl-C).
 
     Jobs in flight when it stops are checkpointed and continue at the next start, without
     repeating finished steps.
     """
+    if metrics_host != "127.0.0.1" and metrics_port is None:
+        raise UserError("--metrics-host needs --metrics-port")
     serve(
         load_settings(model),
         max_jobs=max_jobs,
@@ -238,6 +268,8 @@ def worker_command(
         rpm=rpm,
         settle=settle,
         verbose=verbose,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
 
 
