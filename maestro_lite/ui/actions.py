@@ -132,22 +132,27 @@ def submit_job(store: SQLiteScheduleStore, name: str, args: Sequence[str]) -> st
 
 async def _corpora(settings: Settings) -> list[dict[str, Any]]:
     from ..corpus.corpus import Corpus, list_corpora
+    from ..store import store_from_settings
 
+    store = store_from_settings(settings)  # one store for every corpus listed
     out = []
-    for name in await list_corpora(settings):
-        corpus = await Corpus.open(name, settings=settings, create=False)
-        try:
-            documents = await corpus.documents()
-        finally:
-            await corpus.close()
-        out.append(
-            {
-                "name": name,
-                "documents": len(documents),
-                "pages": sum(d.pages for d in documents),
-                "chunks": sum(d.chunks for d in documents),
-            }
-        )
+    try:
+        for name in await list_corpora(settings, store=store):
+            corpus = await Corpus.open(name, settings=settings, store=store, create=False)
+            try:
+                documents = await corpus.documents()
+            finally:
+                await corpus.close()
+            out.append(
+                {
+                    "name": name,
+                    "documents": len(documents),
+                    "pages": sum(d.pages for d in documents),
+                    "chunks": sum(d.chunks for d in documents),
+                }
+            )
+    finally:
+        await store.close()
     return out
 
 

@@ -20,9 +20,10 @@ pytest.importorskip("starlette", reason="the dashboard needs the ui extra")
 
 import uvicorn
 
+from maestro_lite.budget import Budget
 from maestro_lite.orchestrator import Maestro
 from maestro_lite.result import RunResult
-from maestro_lite.runs import SQLiteRunStore
+from maestro_lite.runs import RunSpec, SQLiteRunStore
 from maestro_lite.settings import Settings
 from maestro_lite.ui.app import DashboardConfig, create_app
 
@@ -56,6 +57,20 @@ async def record_run(settings: Settings, run_id: str, **options: Any) -> RunResu
             run_id=run_id,
             **options,
         )
+
+
+def spec(run_id: str, task: str, corpus: str | None = "contracts") -> RunSpec:
+    return RunSpec.of(
+        run_id=run_id,
+        task=task,
+        corpus=corpus,
+        requirements=[],
+        budget=Budget(),
+        plan=None,
+        output_type=None,
+        data_types={},
+        cache=True,
+    )
 
 
 @pytest.fixture

@@ -9,31 +9,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from maestro_lite.budget import Budget
 from maestro_lite.errors import UserError
-from maestro_lite.runs import RunQuery, RunSpec, SQLiteRunStore
+from maestro_lite.runs import RunQuery, SQLiteRunStore
 from maestro_lite.settings import Settings
 from maestro_lite.ui import address
 from maestro_lite.ui.app import DashboardConfig
 from maestro_lite.ui.security import Redactor, check_bind
 
-from .conftest import HOSTILE, live_server, record_sync
+from .conftest import HOSTILE, live_server, record_sync, spec
 
 TOKEN = "a-long-random-token-for-tests"
-
-
-def spec(run_id: str, task: str, corpus: str | None = "contracts") -> RunSpec:
-    return RunSpec.of(
-        run_id=run_id,
-        task=task,
-        corpus=corpus,
-        requirements=[],
-        budget=Budget(),
-        plan=None,
-        output_type=None,
-        data_types={},
-        cache=True,
-    )
 
 
 def add_runs(settings: Settings, count: int) -> None:
