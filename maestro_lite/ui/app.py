@@ -237,10 +237,7 @@ def create_app(config: DashboardConfig) -> Starlette:
         running = {sid for _, sid in record.running}
         plans = [(p, views.dag(p.plan, results, running)) for p in reversed(record.plans)]
         steps = {s.id: s for p in record.plans for s in p.plan.steps}  # the latest plan's last
-        details = [
-            (r, steps.get(r.step_id), [views.highlight(r, c) for c in r.citations])
-            for r in record.steps
-        ]
+        details = [(r, steps.get(r.step_id)) for r in record.steps]
         last = max(record.reports) if record.reports else None
         return {
             "record": record,
@@ -264,6 +261,22 @@ def create_app(config: DashboardConfig) -> Starlette:
             return render("error.html", 404, message=f"no run {run_id!r}")
         name = "_run_body.html" if request.query_params.get("fragment") else "run.html"
         return render(name, **context)
+
+    async def step_page(request: Request) -> Response:
+        """One step's queries, output, citations, evidence and attempts (loaded when its
+        section is opened, so a run of 1,000 steps does not send them all at once)."""
+        run_id, step_id = request.path_params["run_id"], request.path_params["step_id"]
+        try:
+            rnd = int(request.path_params["round"])
+            record = await off_loop(runs.get, run_id)
+        except (ValueError, RunNotFound):
+            return PlainTextResponse("no such run", 404)
+        result = record.step(step_id, rnd)
+        if result is None:
+            return PlainTextResponse("no such step", 404)
+        steps = {s.id: s for p in record.plans for s in p.plan.steps}
+        highlights = [views.highlight(result, c) for c in result.citations]
+        return render("_step.html", result=result, step=steps.get(step_id), highlights=highlights)
 
     async def sse(
         events: AsyncIterator[_Sent],
@@ -400,6 +413,7 @@ def create_app(config: DashboardConfig) -> Starlette:
             Route("/", runs_list),
             Route("/runs/{run_id}", run_page),
             Route("/runs/{run_id}/stream", run_stream),
+            Route("/runs/{run_id}/steps/{round}/{step_id}", step_page),
             Route("/stream/runs", runs_stream),
             Route("/operations", operations),
             Route("/performance", performance),

@@ -75,9 +75,15 @@ def test_document_text_renders_as_text_and_secrets_never_render(
     config = DashboardConfig(settings=settings, corpora=False)
     with live_server(config) as url, httpx.Client(base_url=url) as client:
         run = client.get("/runs/r1").text
-        assert HOSTILE not in run
-        assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in run
-        assert 'onerror="window' not in run
+        step = client.get("/runs/r1/steps/1/s1")
+        assert client.get("/runs/r1/steps/9/s1").status_code == 404
+        assert client.get("/runs/r1/steps/x/s1").status_code == 404
+        for page in (run, step.text):
+            assert HOSTILE not in page
+            assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in page
+        assert 'onerror="window' not in step.text
+        assert "&lt;img src=x onerror=&#34;window.pwned=2&#34;&gt;.txt" in step.text
+        assert "<mark>" in step.text
         for path in ("/", "/runs/leaky"):
             text = client.get(path).text
             assert secret not in text and "abcdefghijklmnopqrstuvwx" not in text

@@ -18,6 +18,24 @@ function refresh(container, url) {
     });
 }
 
+// A step's details are fetched when its section is first opened.
+function loadStep(details) {
+  if (!details.open || details.dataset.loaded) return;
+  details.dataset.loaded = "1";
+  const body = details.querySelector(".step-body");
+  fetch(details.dataset.src, { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+    .then((html) => { body.innerHTML = html; })
+    .catch((status) => {
+      delete details.dataset.loaded;
+      body.textContent = "could not load the step (" + status + ")";
+    });
+}
+
+document.addEventListener("toggle", (e) => {
+  if (e.target.matches && e.target.matches("details[data-src]")) loadStep(e.target);
+}, true);
+
 function debounced(fn, ms) {
   let timer = null;
   return () => {
