@@ -92,7 +92,10 @@ def serve(
             announce(address(host, bound, token))
         await task
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how the dashboard is stopped: uvicorn has shut down cleanly
 
 
 def new_token() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -182,3 +183,24 @@ def test_maestro_ui_on_a_public_address_without_a_token_exits_with_one_line() ->
     assert done.returncode == 2
     assert "refusing to serve the dashboard on 0.0.0.0" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_maestro_ui_prints_an_address_that_shows_the_recorded_runs(settings: Settings) -> None:
+    record_sync(settings, "cli-run")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maestro_lite", "ui", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "maestro-lite dashboard: http://127.0.0.1:" in line, line
+        url = line.split("dashboard: ", 1)[1].split()[0]
+        page = httpx.get(url)
+        assert page.status_code == 200 and "cli-run" in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
