@@ -391,7 +391,9 @@ class LimitedModel(WrappedModel):
     ) -> RawResponse:
         metered = self.limiter.limits_for(self.key).tokens_per_minute is not None
         estimate = _estimate(messages, settings) if metered else 0
+        asked = time.monotonic()
         permit = await self.limiter.acquire(self.key, run=self.run, tokens=estimate)
+        waited = time.monotonic() - asked
         try:
             raw = await self.inner.request(messages, json_schema=json_schema, settings=settings)
         except BaseException:
@@ -407,4 +409,4 @@ class LimitedModel(WrappedModel):
                 completion = count_tokens(raw.text)
             used = prompt + completion
         permit.release(used)
-        return raw
+        return raw.model_copy(update={"waited": raw.waited + waited}) if waited > 1e-3 else raw

@@ -232,6 +232,7 @@ class RunTracer:
             "gen_ai.usage.output_tokens": event.usage.output_tokens,
             "maestro.purpose": event.purpose,
             "maestro.outcome": event.outcome,
+            "maestro.limiter.wait_seconds": event.waited,
         }
         provider = _provider(event.model)
         if provider:

@@ -96,6 +96,10 @@ class Performance(BaseModel):
     steps_retried: int = 0
     """Steps that needed more than one attempt."""
     steps_failed: int = 0
+    delayed: int = 0
+    """Calls that waited for their provider's limits before being sent."""
+    waited_seconds: float = 0.0
+    """Time calls waited for their provider's limits, summed."""
 
     @property
     def failure_rate(self) -> float:
@@ -272,8 +276,15 @@ class RunQuery:
             f"FROM attempts WHERE {recent} GROUP BY 1 ORDER BY 1",
             (start,),
         )
+        delayed, waited = self._rows(
+            "SELECT COUNT(*), COALESCE(SUM(json_extract(data, '$.waited')), 0) FROM events "
+            f"WHERE kind = 'model_attempted' AND json_extract(data, '$.waited') > 0 AND {recent}",
+            (start,),
+        )[0]
         return Performance(
             since=since,
+            delayed=delayed,
+            waited_seconds=waited,
             runs=runs,
             step_latency=_latencies(by_kind),
             model_latency=_latencies(by_model),

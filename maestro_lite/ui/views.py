@@ -125,7 +125,8 @@ class Bar:
     width: float
     kind: BarKind
     css: str
-    """The class that colours it: the step's status, or the call's outcome."""
+    """The class that colours it: the step's status, the call's outcome, or ``wait`` (the
+    call waited for its provider's limits)."""
     title: str
 
 
@@ -160,7 +161,8 @@ def _seconds(a: datetime, b: datetime) -> float:
 def timeline(record: RunRecord, events: list[Event], *, now: datetime) -> Timeline:
     """Rows of steps (by round) with their model calls inside, plus the planner's and the
     judge's calls: overlapping bars show parallel steps; several calls in one step show
-    retries and re-asks; a call coloured ``fallback`` went to another model than the run's."""
+    retries and re-asks; a call coloured ``fallback`` went to another model than the run's;
+    a ``wait`` segment before a call is time it waited for its provider's limits."""
     start = record.summary.started_at
     end = record.summary.finished_at or (
         now if record.status == "running" else record.summary.updated_at
@@ -232,7 +234,13 @@ def timeline(record: RunRecord, events: list[Event], *, now: datetime) -> Timeli
         title = f"{event.model} {event.outcome} {event.seconds:.2f}s {tokens} tokens"
         if event.error:
             title += f": {_short(event.error, 120)}"
-        target.bars.append(Bar(x(begun), max(1.5, event.seconds * scale), "call", css, title))
+        waited = min(event.waited, event.seconds)
+        if waited > 0:
+            why = f"waited {waited:.2f}s for {event.model}'s limits"
+            target.bars.append(Bar(x(begun), max(1.5, waited * scale), "call", "wait", why))
+            begun += timedelta(seconds=waited)
+        width = max(1.5, (event.seconds - waited) * scale)
+        target.bars.append(Bar(x(begun), width, "call", css, title))
     order.sort(key=lambda k: (k[0] != 0, k))
     ordered = []
     for i, key in enumerate(order):

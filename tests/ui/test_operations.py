@@ -9,14 +9,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from maestro_lite.errors import UserError
-from maestro_lite.events import RunInterrupted
+from maestro_lite.events import ModelAttempted, RunInterrupted
+from maestro_lite.orchestrator import Maestro
 from maestro_lite.runs import RunQuery, SQLiteRunStore
 from maestro_lite.scheduling import (
     JobRecord,
@@ -31,7 +32,7 @@ from maestro_lite.settings import Settings
 from maestro_lite.ui.app import DashboardConfig
 from maestro_lite.usage import Usage
 
-from .conftest import live_server, record_sync, spec
+from .conftest import hostile_contracts, live_server, record_sync, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,3 +180,54 @@ def test_cancel_refuses_runs_it_cannot_reach(settings: Settings, owner: str | No
     db.close()
     with SQLiteRunStore(settings.runs_db) as store, pytest.raises(UserError, match="runs on"):
         actions.cancel_run(store, "far")
+
+
+def test_waits_on_provider_limits_show_on_the_timeline_and_performance_page(
+    settings: Settings,
+) -> None:
+    """One call in flight at a time: the first step call holds its permit until the other
+    step's call is queued behind it, so exactly that one waits."""
+    from maestro_lite.limits import Limiter, ProviderLimits
+    from maestro_lite.models import FunctionModel, ModelCall
+    from maestro_lite.ui import views
+
+    from ..runs.conftest import fix_then_replan_model
+
+    limiter = Limiter(default=ProviderLimits(max_concurrent=1))
+    inner = fix_then_replan_model()
+    held: list[bool] = []
+
+    async def answer(call: ModelCall) -> object:
+        if "version" in call.prompt and "Your step" in call.prompt and not held:
+            held.append(True)
+            # The limiter shows its queue as state, not as an event to wait on.
+            while limiter.stats("routed").waiting == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        return await inner.request(
+            call.messages, json_schema=call.json_schema, settings=call.settings
+        )
+
+    async def run() -> None:
+        with SQLiteRunStore(settings.runs_db) as store:
+            await Maestro(
+                FunctionModel(answer, name="routed"),
+                concurrency=2,
+                run_store=store,
+                limiter=limiter,
+            ).run("Compare", corpus=hostile_contracts(), requirements=["law"], run_id="w")
+
+    asyncio.run(run())
+    with SQLiteRunStore(settings.runs_db) as store:
+        record, events = store.get("w"), store.events("w")
+    waits = [e for e in events if isinstance(e, ModelAttempted) and e.waited > 0]
+    assert len(waits) == 1 and waits[0].purpose in ("step:s1", "step:s2")
+    assert 0 < waits[0].waited <= waits[0].seconds
+    timeline = views.timeline(record, events, now=datetime.now(UTC))
+    bars = [b for row in timeline.rows for b in row.bars if b.css == "wait"]
+    assert len(bars) == 1 and "limits" in bars[0].title
+    query = RunQuery(settings.runs_db)
+    try:
+        perf = query.performance()
+    finally:
+        query.close()
+    assert perf.delayed == 1 and perf.waited_seconds == pytest.approx(waits[0].waited)
