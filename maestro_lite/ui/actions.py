@@ -141,6 +141,7 @@ async def _corpora(settings: Settings) -> list[dict[str, Any]]:
             corpus = await Corpus.open(name, settings=settings, store=store, create=False)
             try:
                 documents = await corpus.documents()
+                last = await corpus.last_ingestion()
             finally:
                 await corpus.close()
             out.append(
@@ -149,6 +150,8 @@ async def _corpora(settings: Settings) -> list[dict[str, Any]]:
                     "documents": len(documents),
                     "pages": sum(d.pages for d in documents),
                     "chunks": sum(d.chunks for d in documents),
+                    "last_at": last[0] if last else None,
+                    "last": last[1] if last else None,
                 }
             )
     finally:

@@ -45,16 +45,18 @@ def test_operations_shows_queue_schedules_watches_triggers_and_corpora(
     settings: Settings, tmp_path: Path
 ) -> None:
     from maestro_lite.corpus.corpus import Corpus
+    from maestro_lite.corpus.ingest import IngestReport
     from maestro_lite.testing import HashingEmbedder
 
-    async def ingest() -> None:
+    async def ingest() -> IngestReport:
         corpus = await Corpus.open("contracts", settings=settings, embedder=HashingEmbedder())
         try:
-            await corpus.ingest([ROOT / "sample_docs" / "contracts"])
+            return await corpus.ingest([ROOT / "sample_docs" / "contracts"])
         finally:
             await corpus.close()
 
-    asyncio.run(ingest())
+    report = asyncio.run(ingest())
+    assert report.ingested
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     with SQLiteScheduleStore(settings.runs_db) as store:
@@ -81,6 +83,7 @@ def test_operations_shows_queue_schedules_watches_triggers_and_corpora(
     section = page.split('id="corpora"', 1)[1]
     assert ">contracts<" in section
     assert "cannot read the corpora" not in section
+    assert f">{report.summary()}</td>" in section  # the last ingestion's report
 
 
 def test_performance_figures_come_from_the_recorded_attempts_and_steps(
