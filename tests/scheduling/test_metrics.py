@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import queue
 import re
+import signal
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import httpx
 
@@ -13,6 +18,7 @@ from maestro_lite.limits import Limiter, ProviderLimits
 from maestro_lite.orchestrator import Maestro
 from maestro_lite.scheduling import JobFinished, JobRecord, RunJob, SQLiteScheduleStore
 from maestro_lite.scheduling.metrics import WorkerMetrics, start_metrics_server
+from maestro_lite.settings import Settings
 
 from ..orchestration.conftest import MemoryRetriever
 from ..runs.conftest import contracts, fix_then_replan_model  # noqa: F401
@@ -126,3 +132,58 @@ def test_a_metrics_host_without_a_port_is_refused_in_one_line() -> None:
     assert done.returncode == 2
     assert "--metrics-host needs --metrics-port" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_worker_process_serves_its_metrics(tmp_path: Path) -> None:
+    """`maestro worker --metrics-port 0` prints where its metrics are, and serves them."""
+    from maestro_lite.scheduling import JobInputs
+
+    home = tmp_path / "home"
+    with SQLiteScheduleStore.open(Settings(home=home)) as store:
+        # A job whose placeholder cannot be filled is recorded failed: the worker leaves it.
+        failed = JobRecord.queue(RunJob(task="{output}"), JobInputs(source="manual", name="x"))
+        assert failed.status == "failed"
+        store.submit(failed)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAESTRO_", "OPENAI_"))}
+    env.update(
+        MAESTRO_HOME=str(home),
+        MAESTRO_EMBEDDER="hashing",
+        MAESTRO_PROVIDER="openai",
+        MAESTRO_MODEL="test-model",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",  # never called: nothing is queued
+        OPENAI_API_KEY="test",
+        COLUMNS="200",
+        NO_COLOR="1",
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "maestro_lite", "worker", "--metrics-port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    stderr = worker.stderr
+    assert stderr is not None
+
+    def read() -> None:
+        for line in stderr:
+            lines.put(line)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        url = None
+        while url is None:
+            line = lines.get(timeout=120)
+            if line.startswith("metrics at "):
+                url = line.split()[2]
+        assert url.startswith("http://127.0.0.1:")
+        samples = parse(httpx.get(url).text)
+        assert samples['maestro_jobs{state="failed"}'] == 1
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
+        reader.join(timeout=10)
+        stderr.close()
+    assert worker.returncode == 0
