@@ -15,7 +15,7 @@ from .._format import duration as _duration
 from ..orchestrator import Maestro
 from ..plan import Plan
 from ..result import StepResult
-from ..runs import RunRecord, SQLiteRunStore, export_run
+from ..runs import RunRecord, SQLiteRunStore, cancel_run, export_run
 from ..usage import Usage
 from . import app
 from ._common import console, durable, err_console, load_settings, open_model, traced
@@ -231,6 +231,15 @@ def export(
         return
     output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     console.print(f"wrote {len(lines)} line(s) to {output}")
+
+
+@runs_app.command("cancel")
+def cancel(run_id: str = typer.Argument(..., help="The running run to stop.")) -> None:
+    """Stop a running run as Ctrl-C in its terminal would: it is recorded interrupted, with
+    its checkpoints, and `maestro resume RUN_ID` continues it. A worker running it stops as
+    a whole (its jobs continue at its next start)."""
+    with open_store() as store:
+        console.print(escape(cancel_run(store, run_id)))
 
 
 @app.command("resume")

@@ -8,6 +8,7 @@ checkpoint from its own record of them (:class:`ReplayModel`).
 """
 
 from .base import FINISHED, PlanRecord, RunRecord, RunState, RunStore, RunSummary, finished_error
+from .cancel import cancel_run
 from .export import export_run
 from .query import RunPage, RunQuery, RunRow
 from .replay import RecordedAnswers, ReplayModel
@@ -31,6 +32,7 @@ __all__ = [
     "RunStore",
     "RunSummary",
     "SQLiteRunStore",
+    "cancel_run",
     "export_run",
     "finished_error",
     "resume_point",

@@ -3,9 +3,7 @@ operations page reads.
 
 - **Resume a run**: starts ``maestro resume RUN_ID`` in the background (the CLI command
   itself, with the settings of the environment), its output in ``<home>/logs``.
-- **Cancel a run**: interrupts the process running it, as Ctrl-C in its terminal would
-  (SIGINT): the run records that it was interrupted, checkpointed and resumable. A
-  ``maestro worker`` stops as a whole (its jobs continue at its next start).
+- **Cancel a run**: :func:`~maestro_lite.runs.cancel_run`, as ``maestro runs cancel``.
 - **Pause or resume a schedule**, **submit a job**: the schedule store calls
   ``maestro schedule pause|resume`` and ``maestro jobs submit`` make.
 """
@@ -13,9 +11,6 @@ operations page reads.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -33,7 +28,6 @@ from ..settings import Settings
 __all__ = [
     "Launcher",
     "bad_job",
-    "cancel_run",
     "launch",
     "operations",
     "pause_schedule",
@@ -75,38 +69,6 @@ def resume_run(store: SQLiteRunStore, run_id: str, launcher: Launcher) -> str:
     log = home / "logs" / f"resume-{run_id}.log"
     pid = launcher([sys.executable, "-m", "maestro_lite", "resume", run_id], log)
     return f"started `maestro resume {run_id}` (process {pid}); its output goes to {log}"
-
-
-def _command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def cancel_run(store: SQLiteRunStore, run_id: str) -> str:
-    """Interrupt the process running ``run_id`` (SIGINT, as Ctrl-C).
-
-    Raises:
-        UserError: The run is not running, runs on another machine, or its recorded
-            process is gone or is not a maestro process (a reused pid is never signalled).
-    """
-    summary = store.get(run_id).summary
-    if summary.status != "running":
-        raise UserError(f"run {run_id} is not running ({summary.status})")
-    host, _, pid = (summary.owner or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        raise UserError(f"run {run_id} runs on {host or 'an unknown machine'}; stop it there")
-    if not _alive(summary.owner) or "maestro" not in _command_line(int(pid)):
-        raise UserError(
-            f"the process of run {run_id} ({summary.owner}) is gone",
-            hint=f"The run stopped without recording it; `maestro resume {run_id}` continues.",
-        )
-    os.kill(int(pid), signal.SIGINT)
-    return (
-        f"asked process {pid} to stop run {run_id}: it records the run interrupted, "
-        "resumable from its checkpoints"
-    )
 
 
 def pause_schedule(store: SQLiteScheduleStore, name: str, paused: bool) -> str:

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._format import duration
 from ..errors import MaestroError, RunNotFound, UserError
 from ..events import Event, ModelAttempted, RoundFinished, RunFinished, StepFinished
-from ..runs import FINISHED, RunQuery, SQLiteRunStore
+from ..runs import FINISHED, RunQuery, SQLiteRunStore, cancel_run
 from ..scheduling import SQLiteScheduleStore
 from ..settings import Settings
 from . import actions, views
@@ -370,14 +370,14 @@ def create_app(config: DashboardConfig) -> Starlette:
 
         return handler
 
-    async def resume_run(request: Request, form: dict[str, str]) -> tuple[str, str]:
+    async def resume(request: Request, form: dict[str, str]) -> tuple[str, str]:
         run_id = request.path_params["run_id"]
         message = await off_loop(actions.resume_run, runs, run_id, config.launcher)
         return message, f"/runs/{run_id}"
 
-    async def cancel_run(request: Request, form: dict[str, str]) -> tuple[str, str]:
+    async def cancel(request: Request, form: dict[str, str]) -> tuple[str, str]:
         run_id = request.path_params["run_id"]
-        return await off_loop(actions.cancel_run, runs, run_id), f"/runs/{run_id}"
+        return await off_loop(cancel_run, runs, run_id), f"/runs/{run_id}"
 
     async def pause(request: Request, form: dict[str, str]) -> tuple[str, str]:
         name, verb = request.path_params["name"], request.path_params["verb"]
@@ -417,8 +417,8 @@ def create_app(config: DashboardConfig) -> Starlette:
             Route("/stream/runs", runs_stream),
             Route("/operations", operations),
             Route("/performance", performance),
-            Route("/runs/{run_id}/resume", action(resume_run), methods=["POST"]),
-            Route("/runs/{run_id}/cancel", action(cancel_run), methods=["POST"]),
+            Route("/runs/{run_id}/resume", action(resume), methods=["POST"]),
+            Route("/runs/{run_id}/cancel", action(cancel), methods=["POST"]),
             Route("/schedules/{name}/{verb:str}", action(pause), methods=["POST"]),
             Route("/jobs", action(submit), methods=["POST"]),
             Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),

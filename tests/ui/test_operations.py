@@ -18,7 +18,7 @@ import pytest
 from maestro_lite.errors import UserError
 from maestro_lite.events import ModelAttempted, RunInterrupted
 from maestro_lite.orchestrator import Maestro
-from maestro_lite.runs import RunQuery, SQLiteRunStore
+from maestro_lite.runs import RunQuery, SQLiteRunStore, cancel_run
 from maestro_lite.scheduling import (
     JobRecord,
     RunJob,
@@ -164,6 +164,13 @@ def test_cancel_interrupts_the_process_running_the_run(settings: Settings) -> No
             assert query.status("busy") == "interrupted"
             again = client.post("/runs/busy/cancel", data={"csrf": csrf})
             assert again.status_code == 400 and "not running" in again.text
+        cli = subprocess.run(
+            [sys.executable, "-m", "maestro_lite", "runs", "cancel", "busy"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 2 and "run busy is not running (interrupted)" in cli.stderr
     finally:
         query.close()
         if child.poll() is None:
@@ -173,8 +180,6 @@ def test_cancel_interrupts_the_process_running_the_run(settings: Settings) -> No
 
 @pytest.mark.parametrize("owner", ["elsewhere:123", None])
 def test_cancel_refuses_runs_it_cannot_reach(settings: Settings, owner: str | None) -> None:
-    from maestro_lite.ui import actions
-
     with SQLiteRunStore(settings.runs_db) as store:
         store.create(spec("far", "a task"))
     db = sqlite3.connect(settings.runs_db)
@@ -182,7 +187,7 @@ def test_cancel_refuses_runs_it_cannot_reach(settings: Settings, owner: str | No
         db.execute("UPDATE runs SET owner = ? WHERE run_id = 'far'", (owner,))
     db.close()
     with SQLiteRunStore(settings.runs_db) as store, pytest.raises(UserError, match="runs on"):
-        actions.cancel_run(store, "far")
+        cancel_run(store, "far")
 
 
 def test_waits_on_provider_limits_show_on_the_timeline_and_performance_page(
