@@ -183,11 +183,13 @@ class _Gate:
 class Permit:
     """The right to make one call; release it when the call is over."""
 
-    def __init__(self, limiter: Limiter, gate: _Gate, tokens: int) -> None:
+    def __init__(self, limiter: Limiter, gate: _Gate, tokens: int, waited: float = 0.0) -> None:
         self._limiter = limiter
         self._gate = gate
         self._tokens = tokens
         self._released = False
+        self.waited = waited
+        """Seconds the call waited for this permit (0 when a limit did not hold it back)."""
 
     def release(self, tokens_used: int | None = None) -> None:
         """Free the slot; ``tokens_used`` corrects the estimate made before the call
@@ -326,7 +328,8 @@ class Limiter:
         with gate.lock:
             gate.queues.setdefault(run, deque()).append(waiter)
             delay = gate.dispatch()
-            if not waiter.granted:
+            queued = not waiter.granted
+            if queued:
                 gate.delayed += 1
         self._schedule(gate, delay)
         try:
@@ -349,7 +352,8 @@ class Limiter:
             if waiter.granted:
                 Permit(self, gate, tokens).release(0)
             raise
-        return Permit(self, gate, tokens)
+        waited = self._clock() - waiter.since if queued else 0.0
+        return Permit(self, gate, tokens, waited)
 
     def wrap(self, model: ChatModel, *, run: str = "") -> ChatModel:
         """``model`` with every call going through this limiter (each model of a fallback
@@ -391,9 +395,7 @@ class LimitedModel(WrappedModel):
     ) -> RawResponse:
         metered = self.limiter.limits_for(self.key).tokens_per_minute is not None
         estimate = _estimate(messages, settings) if metered else 0
-        asked = time.monotonic()
         permit = await self.limiter.acquire(self.key, run=self.run, tokens=estimate)
-        waited = time.monotonic() - asked
         try:
             raw = await self.inner.request(messages, json_schema=json_schema, settings=settings)
         except BaseException:
@@ -409,4 +411,6 @@ class LimitedModel(WrappedModel):
                 completion = count_tokens(raw.text)
             used = prompt + completion
         permit.release(used)
-        return raw.model_copy(update={"waited": raw.waited + waited}) if waited > 1e-3 else raw
+        if permit.waited > 0:
+            return raw.model_copy(update={"waited": raw.waited + permit.waited})
+        return raw

@@ -31,6 +31,8 @@ pytestmark = pytest.mark.skipif(
 )
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (dev extra)")
 expect = sync_api.expect
+# A loaded CI machine can be slow to paint: wait longer than Playwright's 5 s for state.
+expect.set_options(timeout=30_000)
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
 
 
@@ -40,6 +42,7 @@ def page(request: pytest.FixtureRequest) -> Iterator[Any]:
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(30_000)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -135,7 +138,7 @@ def test_a_running_run_updates_live_without_reload(
         gate.set()
         runner.join(60)
     assert outcome and outcome[0].status == "passed"
-    expect(page.locator("#run-status")).to_have_text("passed", timeout=30_000)
+    expect(page.locator("#run-status")).to_have_text("passed")
     expect(page.locator("#live-log li").first).to_be_visible()
     expect(page.locator("body")).to_have_attribute("data-run-ended", "passed")
     assert page.evaluate("document.body.dataset.loaded") == "once"
