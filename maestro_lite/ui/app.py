@@ -217,6 +217,7 @@ def create_app(config: DashboardConfig) -> Starlette:
             return "/?" + urlencode({**keep, "page": n})
 
         pages = max(1, -(-page.total // size))
+        count, latest = await off_loop(query.changed)
         template = "_runs_table.html" if params.get("fragment") else "runs.html"
         return render(
             template,
@@ -228,6 +229,7 @@ def create_app(config: DashboardConfig) -> Starlette:
             filters=keep,
             states=_STATES,
             corpora=await off_loop(query.corpora),
+            since=f"{count}|{latest}",
         )
 
     async def run_context(run_id: str) -> dict[str, Any]:
@@ -321,10 +323,13 @@ def create_app(config: DashboardConfig) -> Starlette:
         return StreamingResponse(sse(events()), media_type="text/event-stream")
 
     async def runs_stream(request: Request) -> Response:
-        """``changed`` whenever a run is added or records an event (the list refreshes)."""
+        """``changed`` whenever a run is added or records an event (the list refreshes),
+        counting from the state the page showed (``since``), so nothing between rendering
+        the page and opening the stream is missed."""
+        count, _, latest = request.query_params.get("since", "").partition("|")
 
         async def events() -> AsyncIterator[_Sent]:
-            last = await off_loop(query.changed)
+            last = (int(count), latest) if count.isdigit() else await off_loop(query.changed)
             while not await request.is_disconnected():
                 await asyncio.sleep(config.poll)
                 now = await off_loop(query.changed)

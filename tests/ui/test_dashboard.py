@@ -204,3 +204,19 @@ def test_maestro_ui_prints_an_address_that_shows_the_recorded_runs(settings: Set
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
+
+
+def test_the_runs_stream_reports_changes_since_the_state_the_page_showed(
+    settings: Settings, dashboard: str
+) -> None:
+    """A run recorded between rendering the list and opening its stream is not missed."""
+    with httpx.Client(base_url=dashboard) as client:
+        page = client.get("/").text
+        since = page.split('data-live="/stream/runs?since=', 1)[1].split('"', 1)[0]
+        assert since == "0%7C"  # no runs yet
+        record_sync(settings, "r1")
+        with client.stream("GET", f"/stream/runs?since={since}") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            assert next(lines) == "event: changed"
+            assert next(lines) == 'data: {"runs": 1}'
