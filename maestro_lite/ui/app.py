@@ -12,6 +12,7 @@ import asyncio
 import json
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -406,8 +407,6 @@ def create_app(config: DashboardConfig) -> Starlette:
         runs.close()
         schedules.close()
 
-    from contextlib import asynccontextmanager
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -430,6 +429,5 @@ def create_app(config: DashboardConfig) -> Starlette:
         ],
         lifespan=lifespan,
     )
-    app.state.close = close
     app.add_middleware(_Security, guard=guard)
     return app
