@@ -80,7 +80,15 @@ from .requirements import (
 )
 from .result import Citation, Claim, Decision, RunResult, StepResult, ValidationReport
 from .retrieval import Retriever, SearchFilter, SearchHit, SearchMode
-from .runs import RunRecord, RunStore, RunSummary, SQLiteRunStore, export_run
+from .runs import (
+    RunQuery,
+    RunRecord,
+    RunStore,
+    RunSummary,
+    SQLiteRunStore,
+    cancel_run,
+    export_run,
+)
 from .scheduling import (
     CompareJob,
     ExtractJob,
@@ -101,8 +109,10 @@ from .scheduling import (
     Worker,
     WorkerEvent,
 )
+from .scheduling.metrics import WorkerMetrics
 from .settings import Settings
 from .store import VectorStore, store_from_settings
+from .telemetry import RunTracer
 from .usage import Usage, UsageLimits
 from .validator import check_citations
 
@@ -166,6 +176,7 @@ __all__ = [
     "RunRecord",
     "RunSummary",
     "export_run",
+    "cancel_run",
     "ResponseCache",
     "Limiter",
     "ProviderLimits",
@@ -188,6 +199,10 @@ __all__ = [
     "SQLiteScheduleStore",
     "WorkerEvent",
     "ManualClock",
+    # monitoring: the dashboard's queries, traces, worker metrics
+    "RunQuery",
+    "RunTracer",
+    "WorkerMetrics",
     # configuration
     "Settings",
     # models

@@ -139,6 +139,8 @@ class ModelAttempted(_Event):
     error: str | None = None
     usage: Usage
     seconds: float
+    waited: float = 0.0
+    """Of ``seconds``, the time the call waited for its provider's limits before it was sent."""
     key: str | None = None
     """The call's response-cache key (model, messages, schema, settings), when the model
     answered it."""
@@ -157,6 +159,7 @@ class ModelAttempted(_Event):
             error=attempt.error,
             usage=attempt.usage,
             seconds=attempt.seconds,
+            waited=attempt.waited,
             key=attempt.key,
             response=attempt.response,
         )

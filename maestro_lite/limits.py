@@ -66,6 +66,10 @@ class GateStats:
     """The most calls it ever let run at once."""
     granted: int
     waiting: int
+    delayed: int = 0
+    """Calls that could not start at once (a limit made them wait)."""
+    waited_seconds: float = 0.0
+    """Time calls spent waiting for a permit, summed over calls."""
 
 
 class _Bucket:
@@ -106,6 +110,8 @@ class _Waiter:
     tokens: int
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
+    since: float = 0.0
+    """When it started waiting (the gate's clock)."""
     granted: bool = False
 
     def wake(self) -> None:
@@ -127,6 +133,8 @@ class _Gate:
     in_flight: int = 0
     max_in_flight: int = 0
     granted: int = 0
+    delayed: int = 0
+    waited_seconds: float = 0.0
     # Runs with waiting calls, in service order; a served run goes to the back.
     queues: dict[str, deque[_Waiter]] = field(default_factory=dict)
     requests: _Bucket | None = None
@@ -166,6 +174,7 @@ class _Gate:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.granted += 1
+            self.waited_seconds += max(0.0, self.clock() - waiter.since)
             waiter.granted = True
             waiter.wake()
         return None
@@ -174,11 +183,13 @@ class _Gate:
 class Permit:
     """The right to make one call; release it when the call is over."""
 
-    def __init__(self, limiter: Limiter, gate: _Gate, tokens: int) -> None:
+    def __init__(self, limiter: Limiter, gate: _Gate, tokens: int, waited: float = 0.0) -> None:
         self._limiter = limiter
         self._gate = gate
         self._tokens = tokens
         self._released = False
+        self.waited = waited
+        """Seconds the call waited for this permit (0 when a limit did not hold it back)."""
 
     def release(self, tokens_used: int | None = None) -> None:
         """Free the slot; ``tokens_used`` corrects the estimate made before the call
@@ -268,7 +279,19 @@ class Limiter:
         gate = self._gate(key)
         with gate.lock:
             waiting = sum(len(q) for q in gate.queues.values())
-            return GateStats(gate.in_flight, gate.max_in_flight, gate.granted, waiting)
+            return GateStats(
+                gate.in_flight,
+                gate.max_in_flight,
+                gate.granted,
+                waiting,
+                gate.delayed,
+                gate.waited_seconds,
+            )
+
+    def gates(self) -> list[str]:
+        """The keys of the gates calls have gone through so far (see :meth:`stats`)."""
+        with self._lock:
+            return sorted(self._gates)
 
     def _schedule(self, gate: _Gate, delay: float | None) -> None:
         """Dispatch again once a rate allows the next waiter, unless a timer already will."""
@@ -301,10 +324,13 @@ class Limiter:
         """
         gate = self._gate(key)
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(run, tokens, loop, loop.create_future())
+        waiter = _Waiter(run, tokens, loop, loop.create_future(), since=self._clock())
         with gate.lock:
             gate.queues.setdefault(run, deque()).append(waiter)
             delay = gate.dispatch()
+            queued = not waiter.granted
+            if queued:
+                gate.delayed += 1
         self._schedule(gate, delay)
         try:
             while not waiter.granted:
@@ -326,7 +352,8 @@ class Limiter:
             if waiter.granted:
                 Permit(self, gate, tokens).release(0)
             raise
-        return Permit(self, gate, tokens)
+        waited = self._clock() - waiter.since if queued else 0.0
+        return Permit(self, gate, tokens, waited)
 
     def wrap(self, model: ChatModel, *, run: str = "") -> ChatModel:
         """``model`` with every call going through this limiter (each model of a fallback
@@ -384,4 +411,6 @@ class LimitedModel(WrappedModel):
                 completion = count_tokens(raw.text)
             used = prompt + completion
         permit.release(used)
+        if permit.waited > 0:
+            return raw.model_copy(update={"waited": raw.waited + permit.waited})
         return raw

@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 
 # Each module registers its commands on `app` when imported.
-from . import demo, docs, doctor, eval, models, pipelines, run, schedule, watch, worker  # noqa: E402,F401
+from . import demo, docs, doctor, eval, models, pipelines, run, schedule, ui, watch, worker  # noqa: E402,F401
 from . import runs as _runs  # noqa: E402,F401
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import atexit
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import typer
@@ -29,6 +31,7 @@ from ..models import (
 from ..models import Progress as ProgressCallback
 from ..runs import SQLiteRunStore
 from ..settings import Settings
+from ..telemetry import RunTracer
 
 console = Console()
 err_console = Console(stderr=True)
@@ -96,3 +99,35 @@ def durable(settings: Settings) -> Iterator[dict[str, Any]]:
     finally:
         store.close()
         cache.close()
+
+
+@cache
+def _tracer() -> RunTracer | None:
+    tracer = RunTracer.from_env()
+    if tracer is not None:
+        atexit.register(tracer.shutdown)  # send the last spans before the process ends
+    return tracer
+
+
+Handler = Callable[[Any], Awaitable[None] | None]
+
+
+def fan_out(*handlers: Handler | None) -> Handler | None:
+    """One event handler calling each of ``handlers`` (``None`` ones left out) in turn."""
+    present = [h for h in handlers if h is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+
+    async def each(event: Any) -> None:
+        for handler in present:
+            outcome = handler(event)
+            if outcome is not None:
+                await outcome
+
+    return each
+
+
+def traced(handler: Handler | None) -> Handler | None:
+    """``handler``, plus the OpenTelemetry span exporter when ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set: every CLI run and worker traces."""
+    return fan_out(_tracer(), handler)

@@ -42,7 +42,15 @@ from ..scheduling import ResearchJob
 from ..settings import Settings
 from . import app
 from ._checks import existing_paths, output_folder
-from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
+from ._common import (
+    NO_CACHE,
+    console,
+    durable,
+    err_console,
+    load_settings,
+    open_model,
+    traced,
+)
 from ._jobargs import job_from_params
 from .render import EventPrinter
 from .run import EXIT_UNMET, BudgetName
@@ -135,7 +143,7 @@ def _run(
         printer = EventPrinter(err_console, verbose=verbose) if verbose is not None else None
 
         def maestro() -> Maestro:
-            return Maestro(open_model(settings), on_event=printer, **kwargs)
+            return Maestro(open_model(settings), on_event=traced(printer), **kwargs)
 
         return asyncio.run(work(maestro))
 

@@ -14,7 +14,15 @@ from ..orchestrator import Maestro
 from ..result import RunResult
 from ..settings import Settings
 from . import app
-from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
+from ._common import (
+    NO_CACHE,
+    console,
+    durable,
+    err_console,
+    load_settings,
+    open_model,
+    traced,
+)
 from .render import EventPrinter, print_result
 
 EXIT_UNMET = 3
@@ -120,7 +128,7 @@ def run_command(
         result: RunResult = run_with_corpora(
             settings,
             lambda corpora: Maestro(
-                chat, store=corpora, concurrency=concurrency, on_event=printer, **kept
+                chat, store=corpora, concurrency=concurrency, on_event=traced(printer), **kept
             ),
             lambda maestro: maestro.run(
                 task, corpus=corpus, requirements=require, budget=limits, cache=not no_cache

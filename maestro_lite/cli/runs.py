@@ -11,15 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from .._format import duration as _duration
 from ..orchestrator import Maestro
 from ..plan import Plan
 from ..result import StepResult
-from ..runs import RunRecord, SQLiteRunStore, budget_of, export_run
+from ..runs import RunRecord, SQLiteRunStore, budget_of, cancel_run, export_run
 from ..usage import Usage
 from . import app
 from ._app import MaestroGroup
 from ._checks import output_file
-from ._common import console, durable, err_console, load_settings, open_model
+from ._common import console, durable, err_console, load_settings, open_model, traced
 from .render import EventPrinter
 from .run import (
     CONCURRENCY,
@@ -68,15 +69,6 @@ def _status(status: str) -> str:
 
 def _when(at: datetime | None) -> str:
     return at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else "-"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _short(text: str, limit: int) -> str:
@@ -261,6 +253,15 @@ def export(
     console.print(f"wrote {len(lines)} line(s) to {output}")
 
 
+@runs_app.command("cancel")
+def cancel(run_id: str = typer.Argument(..., help="The running run to stop.")) -> None:
+    """Stop a running run as Ctrl-C in its terminal would: it is recorded interrupted, with
+    its checkpoints, and `maestro resume RUN_ID` continues it. A worker running it stops as
+    a whole (its jobs continue at its next start)."""
+    with open_store() as store:
+        console.print(escape(cancel_run(store, run_id)))
+
+
 @app.command("resume")
 def resume_command(
     run_id: str = typer.Argument(..., help="The run to continue (`maestro runs list`)."),
@@ -309,7 +310,7 @@ def resume_command(
         result = run_with_corpora(
             settings,
             lambda corpora: Maestro(
-                chat, store=corpora, concurrency=concurrency, on_event=printer, **kept
+                chat, store=corpora, concurrency=concurrency, on_event=traced(printer), **kept
             ),
             lambda maestro: maestro.resume(run_id, force=force, budget=new_budget),
         )

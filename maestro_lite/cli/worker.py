@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..errors import UserError
 from ..events import Event
 from ..limits import Limiter, ProviderLimits
 from ..scheduling import (
@@ -32,11 +33,12 @@ from ..scheduling import (
     WorkerStopped,
     WorkerStopping,
 )
+from ..scheduling.metrics import WorkerMetrics, start_metrics_server
 from ..settings import Settings
 from . import app
 from ._app import MaestroGroup
 from ._checks import positive
-from ._common import console, err_console, load_settings, open_model
+from ._common import console, err_console, fan_out, load_settings, open_model, traced
 from ._jobargs import job_from_args
 from .render import EventPrinter
 from .schedule import open_schedules, print_rows, when
@@ -182,10 +184,13 @@ def serve(
     settle: float = 2.0,
     grace: float | None = None,
     verbose: bool = False,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
     """Run a worker until SIGTERM or Ctrl-C, printing its events. Stopping lets model calls
     in flight finish within ``grace`` seconds (``MAESTRO_STOP_GRACE`` when ``None``); a second
-    signal stops at once.
+    signal stops at once. With ``metrics_port``, serve Prometheus metrics at
+    ``http://metrics_host:metrics_port/metrics``.
 
     Provider limits: ``max_calls`` and ``rpm`` when given, else the settings'
     (``MAESTRO_MAX_CONCURRENT``, ``MAESTRO_REQUESTS_PER_MINUTE``, ``MAESTRO_TOKENS_PER_MINUTE``),
@@ -193,6 +198,8 @@ def serve(
     """
     chat = open_model(settings)
     limiter = worker_limiter(settings, max_calls=max_calls, rpm=rpm)
+
+    metrics = WorkerMetrics(limiter=limiter)
 
     async def go() -> None:
         worker = Worker(
@@ -205,12 +212,23 @@ def serve(
             watches=watches,
             settle=settle,
             grace=settings.stop_grace if grace is None else grace,
-            on_event=WorkerPrinter(err_console, verbose=verbose),
+            on_event=traced(fan_out(WorkerPrinter(err_console, verbose=verbose), metrics)),
         )
+        metrics.job_counts = getattr(worker.store, "job_counts", None)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.request_stop)
-        await worker.run()
+        server = None
+        if metrics_port is not None:
+            server = await start_metrics_server(metrics, host=metrics_host, port=metrics_port)
+            bound = server.sockets[0].getsockname()[1]
+            err_console.print(f"metrics at http://{metrics_host}:{bound}/metrics", highlight=False)
+        try:
+            await worker.run()
+        finally:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
 
     asyncio.run(go())
 
@@ -247,6 +265,16 @@ def worker_command(
         min=0.0,
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every run event."),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        help="Serve Prometheus metrics at /metrics on this port (0: any free one).",
+        min=0,
+        max=65535,
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address of the metrics endpoint (loopback)."
+    ),
 ) -> None:
     """Run schedules, watched folders and queued jobs until stopped (SIGTERM, Ctrl-C).
 
@@ -255,6 +283,8 @@ def worker_command(
     stops at once. Checkpointed jobs continue at the next start, without repeating finished
     steps or paying again for answered calls.
     """
+    if metrics_host != "127.0.0.1" and metrics_port is None:
+        raise UserError("--metrics-host needs --metrics-port")
     serve(
         load_settings(model),
         max_jobs=max_jobs,
@@ -264,6 +294,8 @@ def worker_command(
         settle=settle,
         grace=grace,
         verbose=verbose,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
 
 

@@ -263,7 +263,7 @@ class Corpus:
             metadata=metadata or {},
             progress=progress,
         )
-        return await run.run_files(files, skipped, folders=folders, prune=prune)
+        return await self._kept(await run.run_files(files, skipped, folders=folders, prune=prune))
 
     async def ingest_documents(
         self,
@@ -276,7 +276,39 @@ class Corpus:
         run = Ingestion(
             self, passwords={}, password=None, metadata=metadata or {}, progress=progress
         )
-        return await run.run_documents(documents)
+        return await self._kept(await run.run_documents(documents))
+
+    _LAST_REPORT = "last-ingestion.json"
+
+    async def _kept(self, report: IngestReport) -> IngestReport:
+        """``report``, kept as the corpus's last ingestion (for ``maestro ui``); a report that
+        cannot be written is not an ingestion error."""
+
+        def write(directory: Path) -> None:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / self._LAST_REPORT).write_text(report.model_dump_json(), "utf-8")
+
+        if self._cache_dir is not None:
+            try:
+                await asyncio.to_thread(write, self._cache_dir)
+            except OSError:
+                pass
+        return report
+
+    async def last_ingestion(self) -> tuple[datetime, IngestReport] | None:
+        """When this corpus was last ingested into from this machine, and its report."""
+        if self._cache_dir is None:
+            return None
+        path = self._cache_dir / self._LAST_REPORT
+
+        def read() -> tuple[datetime, IngestReport] | None:
+            try:
+                at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                return at, IngestReport.model_validate_json(path.read_text("utf-8"))
+            except (OSError, ValueError):
+                return None
+
+        return await asyncio.to_thread(read)
 
     async def remove(self, document_id: str) -> DocumentInfo:
         """Remove a document and its chunks, for every path it was ingested from; a unique

@@ -73,6 +73,9 @@ class RawResponse(BaseModel):
     key: str | None = None
     """The call's key (as the response cache keys it), set by a run's
     :class:`~maestro_lite.runs.ReplayModel` so that the run records this answer."""
+    waited: float = 0.0
+    """Seconds the call waited for a provider-limit permit before it was sent (set by
+    :class:`~maestro_lite.limits.LimitedModel`)."""
 
 
 @runtime_checkable

@@ -151,6 +151,9 @@ class Attempt(BaseModel):
     """The raw text of an ``invalid`` answer (truncated), kept for audit and debugging."""
     usage: Usage
     seconds: float
+    waited: float = 0.0
+    """Of ``seconds``, the time the call waited for its provider's limits (see
+    :class:`~maestro_lite.limits.Limiter`) before it was sent."""
     key: str | None = Field(default=None, exclude=True)
     """The call's response-cache key (model, messages, schema, settings), for an answer
     the model gave (``ok`` or ``invalid``)."""
@@ -504,11 +507,11 @@ async def generate(
         # Every attempt after the first invalid answer counts as a re-ask.
         usage = _usage_of(model, convo, raw, estimate, seconds=elapsed, reask=reasks > 0)
         ok: Literal["ok", "cached"] = "ok"
-        answer: dict[str, Any] = {}
+        answer: dict[str, Any] = {"waited": raw.waited}
         if raw.cached:  # a cache (or a run's record) below us answered: no call was made
             usage, ok = Usage(cached_requests=1, model_seconds=elapsed), "cached"
         elif raw.key is not None:  # a run records its answers (see runs.ReplayModel)
-            answer = {"key": raw.key, "response": raw.text}
+            answer |= {"key": raw.key, "response": raw.text}
         if output_type is None:
             record(Attempt(model=raw.model, outcome=ok, usage=usage, seconds=elapsed, **answer))
             return Completion(

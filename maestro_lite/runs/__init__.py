@@ -8,7 +8,9 @@ checkpoint from its own record of them (:class:`ReplayModel`).
 """
 
 from .base import FINISHED, PlanRecord, RunRecord, RunState, RunStore, RunSummary, finished_error
+from .cancel import cancel_run
 from .export import export_run
+from .query import RunPage, RunQuery, RunRow
 from .replay import RecordedAnswers, ReplayModel
 from .resume import (
     CompletedRound,
@@ -28,12 +30,16 @@ __all__ = [
     "RecordedAnswers",
     "ReplayModel",
     "ResumePoint",
+    "RunPage",
+    "RunQuery",
     "RunRecord",
+    "RunRow",
     "RunSpec",
     "RunState",
     "RunStore",
     "RunSummary",
     "SQLiteRunStore",
+    "cancel_run",
     "export_run",
     "finished_error",
     "budget_of",

@@ -475,6 +475,11 @@ class SQLiteScheduleStore:
             params.append(limit)
         return [JobRecord.model_validate_json(data) for (data,) in self._read(sql, params)]
 
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs are in each status (for monitoring)."""
+        rows = self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        return {str(status): int(n) for status, n in rows}
+
     def claim_next(self) -> JobRecord | None:
         with self._tx() as db:
             row = db.execute(
