@@ -57,6 +57,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     # A cost limit of 0 is legal (only free models may run), not a bad value.
     ("run", "--max-cost"): {"0"},
     ("resume", "--max-cost"): {"0"},
+    # Port 0 asks the system for any free port (the dashboard prints the one it got).
+    ("ui", "--port"): {"0"},
 }
 """(command, option) -> values of BY_TYPE that are valid there."""
 
