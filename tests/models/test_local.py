@@ -128,6 +128,8 @@ async def test_a_call_sharing_a_prefix_resumes_from_a_saved_state_after_another_
     even with a different call in between (llama.cpp alone keeps only the last prompt)."""
     await local_model.load()
     llama = local_model._llama
+    llama.reset()  # the model is shared by the session: start from no saved states
+    llama.cache.cache_state.clear()
     evidence = " ".join(f"c{n}.s1: The part number MCB-{n} ships from Penang." for n in range(40))
     settings = ModelSettings(max_tokens=4)
     loaded: list[int] = []
