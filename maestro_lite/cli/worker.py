@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from pipelines.jobs import RUNNERS as PIPELINE_RUNNERS
+
 from ..errors import UserError
 from ..events import Event
 from ..limits import Limiter, ProviderLimits
@@ -32,6 +34,7 @@ from ..scheduling import (
     WorkerStarted,
     WorkerStopped,
     WorkerStopping,
+    default_runners,
 )
 from ..scheduling.metrics import WorkerMetrics, start_metrics_server
 from ..settings import Settings
@@ -205,6 +208,7 @@ def serve(
         worker = Worker(
             chat,
             settings=settings,
+            runners={**default_runners(), **PIPELINE_RUNNERS},
             limiter=limiter,
             max_jobs=max_jobs,
             concurrency=concurrency,

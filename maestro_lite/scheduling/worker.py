@@ -78,14 +78,10 @@ WorkerEventHandler = Callable[[WorkerEvent | Event], Awaitable[None] | None]
 
 
 def default_runners() -> dict[str, JobRunner]:
-    """The runners of every job kind: ``run`` here, the pipelines' from :mod:`pipelines`."""
-    runners: dict[str, JobRunner] = {"run": run_job}
-    # The pipelines are written on maestro_lite's public API, so they are imported when a
-    # worker is built, not when this module is (that would be circular).
-    from pipelines.jobs import RUNNERS
-
-    runners.update(RUNNERS)
-    return runners
+    """The core's own runners (``run``). Pipelines are built on this library and bring their
+    own: the CLI's worker adds ``pipelines.jobs.RUNNERS``; so does
+    ``Worker(runners={**default_runners(), **RUNNERS})``."""
+    return {"run": run_job}
 
 
 class Worker:

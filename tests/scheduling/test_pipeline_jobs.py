@@ -23,6 +23,7 @@ from maestro_lite.scheduling import (
     Trigger,
     default_runners,
 )
+from pipelines.jobs import RUNNERS
 
 from ..orchestration.conftest import V1, V2, cite, step_of
 from .conftest import Recorder, make_worker, wait_for
@@ -61,7 +62,7 @@ async def finish(
     runner: Recorder | None = None,
 ) -> list[JobRecord]:
     """Run ``jobs`` (name, spec) in a worker until every queued job is over."""
-    runners = {**default_runners(), **({"run": runner} if runner else {})}
+    runners = {**{**default_runners(), **RUNNERS}, **({"run": runner} if runner else {})}
     worker = make_worker(settings, store, ManualClock(CLOCK), model=chat, runners=runners)
     async with worker:
         queued = [worker.submit(spec, name=name) for name, spec in jobs]
@@ -190,7 +191,12 @@ async def test_a_stopped_research_job_continues_without_asking_anything_twice(
         default_requirements=False,
     )
     first = make_worker(
-        settings, store, ManualClock(CLOCK), model=chat, runners=default_runners(), concurrency=1
+        settings,
+        store,
+        ManualClock(CLOCK),
+        model=chat,
+        runners={**default_runners(), **RUNNERS},
+        concurrency=1,
     )
     async with first:
         queued = first.submit(job, name="weekly")
@@ -203,7 +209,12 @@ async def test_a_stopped_research_job_continues_without_asking_anything_twice(
 
     holding[0] = False
     second = make_worker(
-        settings, store, ManualClock(CLOCK), model=chat, runners=default_runners(), concurrency=1
+        settings,
+        store,
+        ManualClock(CLOCK),
+        model=chat,
+        runners={**default_runners(), **RUNNERS},
+        concurrency=1,
     )
     async with second:
         await wait_for(lambda: store.job(queued.job_id).status == "passed")
