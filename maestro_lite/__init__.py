@@ -101,6 +101,7 @@ from .scheduling import (
 )
 from .settings import Settings
 from .store import VectorStore, store_from_settings
+from .untrusted import UNTRUSTED_RULE, find_marked, mark_untrusted, one_line
 from .usage import Usage, UsageLimits
 from .validator import check_citations
 
@@ -186,6 +187,11 @@ __all__ = [
     "SQLiteScheduleStore",
     "WorkerEvent",
     "ManualClock",
+    # untrusted documents
+    "UNTRUSTED_RULE",
+    "mark_untrusted",
+    "find_marked",
+    "one_line",
     # configuration
     "Settings",
     # models

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -29,9 +30,16 @@ from ..models import (
 from ..models import Progress as ProgressCallback
 from ..runs import SQLiteRunStore
 from ..settings import Settings
+from ..untrusted import one_line
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def shown(text: str) -> str:
+    """A title, file name or path as a status line shows it: on one line (a file name's
+    newlines cannot start a line of their own), rich markup escaped."""
+    return escape(one_line(text))
 
 
 def load_settings(model: str | None = None) -> Settings:
