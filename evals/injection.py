@@ -732,6 +732,8 @@ def main(argv: list[str] | None = None) -> None:
             "answer in the requested language); accuracy: share of runs whose output holds "
             "every expected string of answers.json",
             f"budget per run: {BUDGET.model_dump(exclude_defaults=True)}",
+            f"{len(summary.records)} runs, {sum(r['seconds'] for r in summary.records) / 60:.0f} "
+            "min of model time in all (cached runs count what they took when they ran)",
         ],
     )
 
