@@ -14,6 +14,7 @@ EVALS: dict[str, tuple[str, str]] = {
     "multihop-retrieval": ("evals.multihop", "HotpotQA/MuSiQue supporting-paragraph recall"),
     "scifact": ("evals.scifact", "SciFact retrieval: recall@k, nDCG@10"),
     "ingest-throughput": ("evals.ingest_throughput", "ingestion throughput on the 10-Qs"),
+    "injection": ("evals.injection", "BIPIA-style prompt injection: attack success, accuracy"),
 }
 """Name -> (module, what it measures)."""
 

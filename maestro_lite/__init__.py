@@ -113,6 +113,7 @@ from .scheduling.metrics import WorkerMetrics
 from .settings import Settings
 from .store import VectorStore, store_from_settings
 from .telemetry import RunTracer
+from .untrusted import UNTRUSTED_RULE, find_marked, mark_untrusted, one_line
 from .usage import Usage, UsageLimits
 from .validator import check_citations
 
@@ -203,6 +204,11 @@ __all__ = [
     "RunQuery",
     "RunTracer",
     "WorkerMetrics",
+    # untrusted documents
+    "UNTRUSTED_RULE",
+    "mark_untrusted",
+    "find_marked",
+    "one_line",
     # configuration
     "Settings",
     # models

@@ -20,6 +20,7 @@ from .documents.model import Chunk
 from .result import Citation
 from .retrieval import SearchHit
 from .tokens import count_tokens
+from .untrusted import one_line
 
 __all__ = ["EvidenceItem", "EvidencePool", "sentence_spans"]
 
@@ -243,9 +244,8 @@ class EvidencePool:
         for item in self.items:
             chunk = item.chunk
             if chunk.id != current:
-                lines.append(
-                    f"[{chunk.title or chunk.path or chunk.document_id}, page {chunk.page}]"
-                )
+                name = one_line(chunk.title or chunk.path or chunk.document_id)
+                lines.append(f"[{name}, page {chunk.page}]")
                 current = chunk.id
             lines.append(f"{item.id}: {' '.join(item.text.split())}")
         return "\n".join(lines)

@@ -26,10 +26,12 @@ from .plan import STEP_KINDS, Plan, Step, StepKind, plan_problems
 from .requirements import Requirement
 from .result import StepResult
 from .retrieval import SearchFilter
+from .untrusted import UNTRUSTED_RULE, mark_untrusted, one_line
 
 __all__ = ["Planner"]
 
-_SYSTEM = """You plan research over a document collection. Break the task into a few focused \
+_SYSTEM = (
+    """You plan research over a document collection. Break the task into a few focused \
 steps that a careful analyst would take. Step kinds:
 - answer: retrieve evidence and answer one focused sub-question;
 - extract: pull specific fields or figures from the evidence;
@@ -45,7 +47,10 @@ document, inclusive); leave them null to read every page.
 - `expected_output` says in a few words what the step must produce.
 - Use ids s1, s2, s3... `depends_on` lists ids of earlier steps only.
 - End with exactly one synthesize step that depends on every step not used by another step.
-- Use as few steps as the task needs."""
+- Use as few steps as the task needs.
+- """
+    + UNTRUSTED_RULE
+)
 
 _EXAMPLE = """Example for "How did the notice period change between the 2023 and 2025 \
 agreements?" with D1 = 2023 agreement, D2 = 2025 agreement:
@@ -187,10 +192,14 @@ class Planner:
         max_steps: int,
         replan: tuple[Plan, dict[str, StepResult], str, Sequence[str]] | None,
     ) -> str:
-        lines = [f"Task: {task}", "", "Documents:"]
-        for handle, doc in handles.items():
-            lines.append(f"{handle}: {doc.title} ({doc.pages} page(s), {doc.chunks} chunk(s))")
-        if not handles:
+        lines = [f"Task: {task}", "", "Documents (handle: title, which is data):"]
+        listing = [
+            f"{handle}: {one_line(doc.title)} ({doc.pages} page(s), {doc.chunks} chunk(s))"
+            for handle, doc in handles.items()
+        ]
+        if listing:
+            lines.append(mark_untrusted("\n".join(listing), source="document titles"))
+        else:
             lines.append("(none listed; search the whole collection)")
         if requirements:
             lines += ["", "The result must meet these requirements:"]
@@ -207,7 +216,8 @@ class Planner:
             for step_id in keep:
                 result = results.get(step_id)
                 answer = result.answer if result else ""
-                lines.append(f"- {step_id} ({previous.step(step_id).instruction}): {answer[:300]}")
+                instruction = one_line(previous.step(step_id).instruction)
+                lines.append(f"- {step_id} ({instruction}): {one_line(answer, 300)}")
             first = _next_id({s.id for s in previous.steps})
             lines.append(
                 f"Write NEW steps with new ids starting at {first} that fix the failures, "

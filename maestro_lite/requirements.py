@@ -242,3 +242,6 @@ class RequirementResult(BaseModel):
     reason: str = ""
     step_id: str | None = None
     """Set when the result is about one step."""
+    finding: bool = False
+    """Something a user should see even when the check passed (a document that tries to
+    instruct the model): shown where passed built-in checks are left out."""

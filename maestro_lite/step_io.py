@@ -24,6 +24,7 @@ from .plan import Step, StepKind
 from .result import Claim, StepResult
 from .retrieval import SearchHit
 from .tokens import count_tokens
+from .untrusted import MARK_TOKENS, UNTRUSTED_RULE, mark_untrusted
 
 __all__ = [
     "StepOutput",
@@ -37,7 +38,7 @@ __all__ = [
 _SYSTEM = (
     "You are a meticulous analyst. Use only the evidence given and the results of earlier "
     "steps. Cite evidence by its id (like c1.s2 or e3). If the evidence does not contain "
-    "what is asked, say so plainly; never guess or use outside knowledge."
+    "what is asked, say so plainly; never guess or use outside knowledge. " + UNTRUSTED_RULE
 )
 
 _GUIDANCE: dict[StepKind, str] = {
@@ -141,9 +142,8 @@ def prompt_head(
     lines.append(_GUIDANCE[step.kind])
     if dependencies:
         lines += ["", "Results of earlier steps:"]
-        for dep in dependencies:
-            body = dep.answer or (str(dep.data) if dep.data else "(no answer)")
-            lines.append(f"- {dep.step_id}: {body}")
+        bodies = [f"- {d.step_id}: {d.answer or d.data or '(no answer)'}" for d in dependencies]
+        lines.append(mark_untrusted("\n".join(bodies), source="earlier results"))
     return "\n".join(lines)
 
 
@@ -196,7 +196,7 @@ def pack_prompt(
         if size <= limit:
             return inherited, messages, schema
     user = build_messages(head, _NO_EVIDENCE, feedback, notes)[1].content
-    fixed = _system_tokens() + count_tokens(user) + 8  # 4 tokens of framing per message
+    fixed = _system_tokens() + count_tokens(user) + 8 + MARK_TOKENS  # framing, evidence tags
     retrieved = _NO_EVIDENCE
     if hits:
         room = limit - fixed - inherited.tokens
@@ -233,7 +233,9 @@ def build_messages(
     on it, and (when the step is re-run) why its previous answer failed, last, where a small
     model attends most."""
     if len(pool):
-        user = f"{head}\n\nEvidence (cite by id):\n{pool.render()}"
+        user = (
+            f"{head}\n\nEvidence (cite by id):\n{mark_untrusted(pool.render(), source='evidence')}"
+        )
     else:
         user = f"{head}\n\nEvidence: none."
     if notes:

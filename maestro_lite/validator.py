@@ -33,6 +33,7 @@ from .documents.model import Chunk
 from .errors import BudgetExceeded, MaestroError, interrupts_run
 from .events import Event, ModelAttempted
 from .grounding import abstains, distinguishing_years, misattributed_years, ungrounded_figures
+from .injection import injection_checks
 from .models.base import ChatModel, Message
 from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
 from .plan import Plan
@@ -40,6 +41,7 @@ from .requirements import CheckContext, Requirement, RequirementResult
 from .result import Citation, StepResult, ValidationReport
 from .retrieval import Retriever
 from .tokens import count_tokens
+from .untrusted import UNTRUSTED_RULE, mark_untrusted, one_line
 
 __all__ = ["JUDGE_SCORES", "Validator", "check_citations"]
 
@@ -53,7 +55,7 @@ JUDGE_SCORES: dict[str, float] = {"met": 1.0, "mostly met": 0.75, "partly met": 
 _JUDGE_SYSTEM = (
     "You check whether an output meets requirements. Judge only from the output and the "
     "evidence shown; do not use outside knowledge. Be strict: 'met' only if the output clearly "
-    "satisfies the requirement. Give a one-sentence reason before each verdict."
+    "satisfies the requirement. Give a one-sentence reason before each verdict. " + UNTRUSTED_RULE
 )
 
 
@@ -162,6 +164,7 @@ class Validator:
             if result is None:
                 continue
             checks += self._step_checks(plan, result, results, sources, task, years)
+            checks += injection_checks(result)  # documents that try to instruct the model
         final = results.get(plan.final.id)
         text = _output_text(output)
         claims = final.claims if final else []
@@ -425,7 +428,7 @@ class Validator:
         (collected only then)."""
         evidence = (
             "\n".join(
-                f"[{i}] {c.title or c.document_id}, page {c.page}: {_norm(c.quote)}"
+                f"[{i}] {one_line(c.title or c.document_id)}, page {c.page}: {_norm(c.quote)}"
                 for i, c in enumerate(citations, start=1)
             )
             or "(the output cites no evidence)"
@@ -435,12 +438,17 @@ class Validator:
             f"{r.id}: {r.description}" + (" [judge against all evidence]" if r in wide else "")
             for r in requirements
         )
-        prompt = f"Task: {task}\n\nOutput:\n{text}\n\nEvidence cited by the output:\n{evidence}"
+        prompt = (
+            f"Task: {task}\n\nOutput:\n{mark_untrusted(text, source='output')}\n\nEvidence "
+            f"cited by the output:\n{mark_untrusted(evidence, source='evidence')}"
+        )
         if wide:
             prompt += (
                 "\n\nOther evidence the run retrieved, which the output does not cite (only "
                 "for requirements marked [judge against all evidence]):\n"
-                + (_render_uncited(_uncited(steps, citations)) or "(none)")
+                + mark_untrusted(
+                    _render_uncited(_uncited(steps, citations)) or "(none)", source="uncited"
+                )
             )
         messages = [
             Message.system(_JUDGE_SYSTEM),
@@ -492,7 +500,8 @@ def _render_uncited(chunks: Sequence[Chunk]) -> str:
     lines: list[str] = []
     spent = 0
     for i, chunk in enumerate(chunks, start=1):
-        line = f"[u{i}] {chunk.title or chunk.document_id}, page {chunk.page}: {_norm(chunk.text)}"
+        name = one_line(chunk.title or chunk.document_id)
+        line = f"[u{i}] {name}, page {chunk.page}: {_norm(chunk.text)}"
         spent += count_tokens(line)
         if spent > _UNCITED_TOKENS:
             break

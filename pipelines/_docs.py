@@ -19,6 +19,7 @@ from maestro_lite import (
     Retriever,
     Settings,
     UserError,
+    one_line,
 )
 
 __all__ = [
@@ -69,10 +70,10 @@ def display_name(document: DocumentInfo) -> str:
     """How to name a document to a model and a reader: its title, unless the title is an
     identifier (SEC filings carry their accession number, ``0000320193-22-000070``, as PDF
     title), then its file name without the suffix (``2022 Q3 AAPL``)."""
-    title = document.title.strip()
+    title = one_line(document.title)
     if re.search(r"[A-Za-z]{2}", title) and (" " in title or "_" not in title):
         return title
-    return Path(document.path).stem or title or document.id
+    return one_line(Path(document.path).stem) or title or document.id
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
-from maestro_lite import DocumentInfo, Message, Retriever
+from maestro_lite import UNTRUSTED_RULE, DocumentInfo, Message, Retriever, mark_untrusted
 
 from ._render import one_line
 
@@ -98,13 +98,15 @@ def reading_messages(
     max_pages: int,
 ) -> list[Message]:
     """The request for one document's reading plan."""
-    listing = "\n".join(f"p{page}: {line}" for page, line in entries)
+    listing = mark_untrusted(
+        "\n".join(f"p{page}: {line}" for page, line in entries), source="outline"
+    )
     numbered = "\n".join(f"{n}. {a}" for n, a in enumerate(aspects, start=1))
     return [
-        Message.system("You plan how to read long documents. Answer in JSON."),
+        Message.system("You plan how to read long documents. Answer in JSON. " + UNTRUSTED_RULE),
         Message.user(
-            f"Task: {task}\n\nDocument: {name}, {document.pages} pages. Outline (page: its "
-            f"first heading or line):\n{listing}\n\nAspects:\n{numbered}\n\n"
+            f"Task: {task}\n\nDocument: {one_line(name)}, {document.pages} pages. Outline (page: "
+            f"its first heading or line):\n{listing}\n\nAspects:\n{numbered}\n\n"
             "For each aspect, give the pages most likely to state it (first_page to "
             f"last_page, at most {max_pages} pages); they are read first."
         ),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from maestro_lite import Citation, Claim, Plan, RequirementResult, Usage
+from maestro_lite import Citation, Claim, Plan, RequirementResult, Usage, one_line
 
 __all__ = [
     "CitationIndex",
@@ -61,14 +61,6 @@ class RunFacts(BaseModel):
         raise NotImplementedError
 
 
-def one_line(text: str, limit: int | None = None) -> str:
-    """``text`` on one line (whitespace collapsed), cut to ``limit`` characters."""
-    flat = " ".join(text.split())
-    if limit is not None and len(flat) > limit:
-        return flat[: limit - 3] + "..."
-    return flat
-
-
 class CitationIndex:
     """Numbers citations in order of first use, so one source span is one footnote."""
 
@@ -96,7 +88,7 @@ class CitationIndex:
         """The numbered source list: document, page, exact quote."""
         lines = []
         for n, c in enumerate(self.citations, start=1):
-            title = c.title or c.path or c.document_id
+            title = one_line(c.title or c.path or c.document_id)
             lines.append(f'{n}. {title}, page {c.page}: "{one_line(c.quote)}"')
         return lines
 
@@ -114,9 +106,9 @@ def status_detail(results: Sequence[RequirementResult]) -> str:
 
 
 def requirements_table(results: Sequence[RequirementResult], *, builtin: bool = False) -> list[str]:
-    """A Markdown table of the requirement results (built-in checks only when they failed,
-    unless ``builtin``)."""
-    rows = [r for r in results if builtin or r.kind != "builtin" or not r.passed]
+    """A Markdown table of the requirement results (built-in checks only when they failed or
+    carry a finding, unless ``builtin``)."""
+    rows = [r for r in results if builtin or r.kind != "builtin" or not r.passed or r.finding]
     if not rows:
         return []
     lines = ["| requirement | score | result | reason |", "|---|---|---|---|"]

@@ -48,6 +48,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from maestro_lite import (
+    UNTRUSTED_RULE,
     Budget,
     BudgetPreset,
     Claim,
@@ -65,6 +66,7 @@ from maestro_lite import (
     Usage,
     UsageMeter,
     UserError,
+    mark_untrusted,
 )
 
 from ._budget import Preflight, ask, fit_budget
@@ -139,7 +141,9 @@ class Comparison(RunFacts):
             f"**Task:** {one_line(self.task)}",
             "",
             "**Documents:** "
-            + "; ".join(f"{d.title} (`{Path(d.path).name}`)" for d in self.documents),
+            + "; ".join(
+                f"{one_line(d.title)} (`{one_line(Path(d.path).name)}`)" for d in self.documents
+            ),
             "",
             f"**Status:** {self.status} ({status_detail(self.requirements)})",
             "",
@@ -160,7 +164,7 @@ class Comparison(RunFacts):
                 )
                 text = cited or one_line(p.says) or f"_{p.status}: {one_line(p.error or '')}_"
                 where = f" ({p.pages.label})" if p.pages and p.reading == "pages" else ""
-                lines.append(f"| {p.title}{where} | {text.replace('|', '/')} |")
+                lines.append(f"| {one_line(p.title)}{where} | {text.replace('|', '/')} |")
             lines.append("")
             if aspect.changes or aspect.claims:
                 lines += [f"**What changed:** {one_line(aspect.changes)}", ""]
@@ -348,14 +352,16 @@ class Compare:
             text = " ".join(one_line(h.chunk.text, 400) for h in hits)
             excerpts.append(f"- {display_name(doc)}: {text}")
         prompt = (
-            f"Task: {task}\n\nDocuments and excerpts:\n" + "\n".join(excerpts) + "\n\n"
+            f"Task: {task}\n\nDocuments and excerpts:\n"
+            + mark_untrusted("\n".join(excerpts), source="excerpts")
+            + "\n\n"
             f"List up to {self.max_aspects} aspects to compare these documents on for the "
             "task: short noun phrases a search engine can find in each document."
         )
         proposed, usage = await ask(
             self.maestro,
             [
-                Message.system("You plan document comparisons. Answer in JSON."),
+                Message.system("You plan document comparisons. Answer in JSON. " + UNTRUSTED_RULE),
                 Message.user(prompt),
             ],
             _Aspects,

@@ -24,6 +24,7 @@ from maestro_lite import (
 )
 
 from ._docs import ingest_documents
+from ._render import one_line
 from .compare import Compare
 from .extract import ExtractionOutput, Extractor
 from .research import Research
@@ -125,7 +126,7 @@ async def run_extract(job: ExtractJob, context: JobContext) -> JobOutcome:
         status="failed" if failed else "passed",
         output=text,
         files=files,
-        error="; ".join(f"{r.title}: {r.error}" for r in failed if r.error) or None,
+        error="; ".join(f"{one_line(r.title)}: {r.error}" for r in failed if r.error) or None,
     )
 
 

@@ -150,7 +150,9 @@ class ResearchReport(RunFacts):
                 chunk = hit.chunk
                 consulted.setdefault(
                     chunk.document_id,
-                    DocumentRef(document_id=chunk.document_id, title=chunk.title, path=chunk.path),
+                    DocumentRef(
+                        document_id=chunk.document_id, title=one_line(chunk.title), path=chunk.path
+                    ),
                 )
             if step.id == final_id:
                 continue

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -32,9 +33,16 @@ from ..models import Progress as ProgressCallback
 from ..runs import SQLiteRunStore
 from ..settings import Settings
 from ..telemetry import RunTracer
+from ..untrusted import one_line
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def shown(text: str) -> str:
+    """A title, file name or path as a status line shows it: on one line (a file name's
+    newlines cannot start a line of their own), rich markup escaped."""
+    return escape(one_line(text))
 
 
 def load_settings(model: str | None = None) -> Settings:

@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..retrieval import SearchFilter, SearchMode
 from . import app
 from ._app import MaestroGroup
-from ._common import console, err_console, load_settings
+from ._common import console, err_console, load_settings, shown
 
 docs_app = typer.Typer(help="List and remove the documents of a corpus.", cls=MaestroGroup)
 app.add_typer(docs_app, name="docs")
@@ -45,7 +45,7 @@ def _file_progress() -> Iterator[IngestProgress]:
     task = bar.add_task("ingest", total=None, chunks=0, current="")
 
     def update(event: IngestEvent) -> None:
-        current = Path(event.path).name if event.path else ""
+        current = shown(Path(event.path).name) if event.path else ""
         bar.update(
             task,
             completed=event.files_done,
@@ -84,28 +84,28 @@ def _print_report(report: IngestReport) -> None:
         ("[cyan]updated[/]  ", report.updated),
     ):
         for info in infos:
-            console.print(f"{label} {escape(info.path)} ({info.chunks} chunks)")
+            console.print(f"{label} {shown(info.path)} ({info.chunks} chunks)")
             for note in info.notes:
                 console.print(f"          [dim]note: {escape(note)}[/]", soft_wrap=True)
     for info in report.no_text:
-        console.print(f"[yellow]no text[/]   {escape(info.path)} (no text layer; nothing embedded)")
+        console.print(f"[yellow]no text[/]   {shown(info.path)} (no text layer; nothing embedded)")
     for failure in report.failed:
         hint = f" [dim]-> {escape(failure.hint)}[/]" if failure.hint else ""
         console.print(
-            f"[red]failed[/]    {escape(failure.path)}: {failure.reason}: "
-            f"{escape(failure.detail)}{hint}",
+            f"[red]failed[/]    {shown(failure.path)}: {failure.reason}: "
+            f"{shown(failure.detail)}{hint}",
             soft_wrap=True,
         )
     for skip in report.skipped[:_SKIPPED_SHOWN]:
-        console.print(f"[dim]skipped   {escape(skip.path)}: {skip.detail}[/]", soft_wrap=True)
+        console.print(f"[dim]skipped   {shown(skip.path)}: {skip.detail}[/]", soft_wrap=True)
     if len(report.skipped) > _SKIPPED_SHOWN:
         console.print(f"[dim]          ... and {len(report.skipped) - _SKIPPED_SHOWN} more[/]")
     for path in report.gone:
         if report.pruned:
-            console.print(f"[magenta]pruned[/]    {escape(path)} (deleted from disk)")
+            console.print(f"[magenta]pruned[/]    {shown(path)} (deleted from disk)")
         else:
             console.print(
-                f"[yellow]gone[/]      {escape(path)}: deleted from disk, still in the corpus "
+                f"[yellow]gone[/]      {shown(path)}: deleted from disk, still in the corpus "
                 "[dim]-> ingest with --prune to take it off[/]",
                 soft_wrap=True,
             )
@@ -172,7 +172,7 @@ def list_documents(corpus: str = _CORPUS) -> None:
     for id, title, pages, chunks, status, paths in rows:
         colour = "green" if status == "ok" else "yellow"
         table.add_row(
-            id, escape(title), str(pages), str(chunks), f"[{colour}]{status}[/]", _paths(paths)
+            id, shown(title), str(pages), str(chunks), f"[{colour}]{status}[/]", _paths(paths)
         )
     console.print(table)
 
@@ -184,7 +184,7 @@ _OTHER_PATHS_SHOWN = 2
 def _paths(paths: list[str]) -> str:
     """A document's path, and on a second line the other files holding the same content
     (relative to the first one's folder when under it)."""
-    cell = escape(paths[0])
+    cell = shown(paths[0])
     folder = Path(paths[0]).parent
     others = [
         str(Path(p).relative_to(folder)) if Path(p).is_relative_to(folder) else p
@@ -192,7 +192,7 @@ def _paths(paths: list[str]) -> str:
     ]
     if others:
         more = len(paths) - 1 - len(others)
-        cell += f"\n[dim]also {', '.join(map(escape, others))}{f' +{more} more' if more else ''}[/]"
+        cell += f"\n[dim]also {', '.join(map(shown, others))}{f' +{more} more' if more else ''}[/]"
     return cell
 
 
@@ -209,7 +209,7 @@ def remove_document(
             return info.id, info.path
 
     id, path = asyncio.run(run())
-    console.print(f"removed {id} ({escape(path)}) from {corpus}")
+    console.print(f"removed {id} ({shown(path)}) from {corpus}")
 
 
 @docs_app.command("corpora")
@@ -271,7 +271,7 @@ def search(
         console.print("[dim]no matches[/]")
     for rank, score, doc_id, title, page, start, end, text in hits:
         console.print(
-            f"[bold]{rank}.[/] [cyan]{escape(title)}[/] p.{page} [{start}:{end}] "
+            f"[bold]{rank}.[/] [cyan]{shown(title)}[/] p.{page} [{start}:{end}] "
             f"[dim]{doc_id} score {score:.3f}[/]"
         )
         snippet = " ".join(text.split())

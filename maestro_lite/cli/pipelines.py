@@ -49,6 +49,7 @@ from ._common import (
     err_console,
     load_settings,
     open_model,
+    shown,
     traced,
 )
 from ._jobargs import job_from_params
@@ -89,7 +90,7 @@ def _ingest_progress() -> Iterator[Callable[[Any], None]]:
             task,
             completed=event.files_done,
             total=event.files_total,
-            current=Path(event.path).name if event.path else "",
+            current=shown(Path(event.path).name) if event.path else "",
         )
 
     with bar:
@@ -109,7 +110,7 @@ async def _documents(settings: Settings, paths: Sequence[str], corpus: str | Non
         err_console.print(f"[dim]corpus {docs.corpus.name}: {report.summary()}[/]")
         for failure in report.failed:
             err_console.print(
-                f"[red]failed[/] {escape(failure.path)}: {failure.reason}: {escape(failure.detail)}"
+                f"[red]failed[/] {shown(failure.path)}: {failure.reason}: {shown(failure.detail)}"
             )
     return docs
 
@@ -424,12 +425,12 @@ def extract(
         def done(record: ExtractionRecord) -> None:
             colour = "green" if record.status == "ok" else "red"
             bar.console.print(
-                f"[{colour}]{record.status}[/] {escape(record.title)}: {_found(record)}, "
+                f"[{colour}]{record.status}[/] {shown(record.title)}: {_found(record)}, "
                 f"{record.wall_seconds:.0f}s"
                 + (f" [red]{escape(record.error)}[/]" if record.error else "")
             )
             bar.advance(task)
-            bar.update(task, last=record.title[:40])
+            bar.update(task, last=shown(record.title)[:40])
 
         try:
             output.prepare()  # a table of another schema fails here, before any call

@@ -30,6 +30,7 @@ from ..events import (
 from ..result import RunResult
 from ..runs import raise_budget_hint
 from ..usage import Usage
+from ._common import shown
 
 __all__ = ["EventPrinter", "print_result"]
 
@@ -125,13 +126,14 @@ def print_result(result: RunResult, console: Console, *, show_passed: bool = Tru
         for i, c in enumerate(result.citations, start=1):
             name = Path(c.path).name if c.path else c.document_id
             document = f"{c.title} ({name})" if c.title and c.title != name else name
+            document = shown(document)
             table.add_row(str(i), document, str(c.page), _short(c.quote, 160))
         console.print(table)
     table = Table(title="requirements")
     for col in ("id", "requirement", "score", "result", "reason"):
         table.add_column(col, overflow="fold")
     for r in result.requirements:
-        if r.passed and not show_passed and r.kind == "builtin":
+        if r.passed and not show_passed and r.kind == "builtin" and not r.finding:
             continue
         mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
         table.add_row(r.id, r.description, f"{r.score:.2f}", mark, _short(r.reason, 120))

@@ -41,7 +41,7 @@ from ..settings import Settings
 from . import app
 from ._app import MaestroGroup
 from ._checks import positive
-from ._common import console, err_console, fan_out, load_settings, open_model, traced
+from ._common import console, err_console, fan_out, load_settings, open_model, shown, traced
 from ._jobargs import job_from_args
 from .render import EventPrinter
 from .schedule import open_schedules, print_rows, when
@@ -54,8 +54,8 @@ _STYLE = {"passed": "green", "unmet": "yellow", "failed": "red", "interrupted": 
 
 def _names(paths: list[str], most: int = 5) -> str:
     """File names for a status line; a burst of hundreds is summed up after a few."""
-    shown = ", ".join(escape(Path(p).name) for p in paths[:most])
-    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
+    names = ", ".join(shown(Path(p).name) for p in paths[:most])
+    return names + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
 
 class WorkerPrinter:
@@ -127,7 +127,7 @@ class WorkerPrinter:
                     if paths
                 ]
                 parts += [
-                    f"[red]failed {escape(Path(f.path).name)}[/] ({f.reason}: {escape(f.detail)})"
+                    f"[red]failed {shown(Path(f.path).name)}[/] ({f.reason}: {shown(f.detail)})"
                     for f in event.failed
                 ]
                 jobs = f" -> {len(event.jobs)} job(s)" if event.jobs else ""

@@ -47,6 +47,7 @@ from ..documents.loaders import (
 from ..documents.model import Chunk, Document, DocumentInfo, MetadataValue
 from ..errors import DocumentError
 from ..store.base import StoredDocument
+from ..untrusted import one_line
 from ._records import finish_interrupted, retire, tombstone
 
 if TYPE_CHECKING:
@@ -260,8 +261,8 @@ def _with_paths(info: DocumentInfo, paths: list[str]) -> DocumentInfo:
     """``info`` recorded under ``paths``, the first one its primary path. A title taken
     from the old primary path's file name (text files have no other) follows it."""
     update: dict[str, Any] = {"paths": paths, "path": paths[0]}
-    if paths[0] != info.path and info.title == Path(info.path).stem:
-        update["title"] = Path(paths[0]).stem
+    if paths[0] != info.path and info.title == one_line(Path(info.path).stem):
+        update["title"] = one_line(Path(paths[0]).stem)
     return info.model_copy(update=update)
 
 

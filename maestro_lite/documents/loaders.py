@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
 from ..errors import DocumentError
+from ..untrusted import one_line
 from .model import PAGE_SEPARATOR, Document, MetadataValue, Page
 
 __all__ = [
@@ -115,7 +116,8 @@ def build_document(
         text = _clean(raw)
         pages.append(Page(number=number, text=text, start=start))
         start += len(text) + len(PAGE_SEPARATOR)
-    title = (parsed.title or "").strip() or Path(path).stem
+    # A title is shown in prompts and status lines: one line, whatever the file is named.
+    title = one_line(parsed.title or "") or one_line(Path(path).stem)
     return Document(
         id=id,
         path=str(path),

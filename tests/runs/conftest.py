@@ -9,6 +9,7 @@ from maestro_lite.events import Event
 from maestro_lite.models import FunctionModel, Message, ModelCall, ModelSettings
 from maestro_lite.runs import RunRecord, RunSpec, RunState, RunSummary, SQLiteRunStore
 from maestro_lite.testing import Responder, responder_from
+from maestro_lite.untrusted import find_marked
 
 from ..orchestration.conftest import cite, contracts, step_of
 from ..orchestration.test_orchestrator import answer_notice, judge_mentions, notice_plan, routed
@@ -159,6 +160,6 @@ def unit_of(body: dict[str, Any]) -> str:
     if title == "PlanDraft":
         return "replan" if "A previous plan ran" in call.last_user else "plan"
     if title == "Verdicts":
-        return "judge:" + call.last_user.split("Output:\n", 1)[1].split("\n\nEvidence", 1)[0]
+        return "judge:" + find_marked(call.last_user, "output")[0]
     fix = " (fix)" if "failed these checks" in call.prompt else ""
     return f"step:{step_of(call)}{fix}"
