@@ -50,6 +50,7 @@ from .errors import (
     UserError,
 )
 from .events import EVENT_ADAPTER, Event
+from .grounding import ungrounded_figures
 from .limits import Limiter, ProviderLimits
 from .models import (
     CachedModel,
@@ -120,6 +121,7 @@ __all__ = [
     "Requirement",
     "RequirementLike",
     "check_citations",
+    "ungrounded_figures",
     "CheckContext",
     "CheckOutcome",
     "RunResult",
