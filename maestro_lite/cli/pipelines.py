@@ -1,4 +1,4 @@
-"""``maestro research``, ``maestro compare``, ``maestro extract``: the ready-made pipelines.
+"""``maestro research``, ``compare``, ``extract``, ``summarize``: the ready-made pipelines.
 
 Each command ingests the documents it is given (unchanged files cost one hash), runs its
 pipeline with live progress on stderr, writes its result where ``--out`` says, and prints a
@@ -31,6 +31,8 @@ from pipelines import (
     Extractor,
     Research,
     ResearchReport,
+    Summarize,
+    SummaryReport,
     ingest_documents,
 )
 
@@ -91,11 +93,29 @@ def _existing(paths: Sequence[str]) -> bool:
     return bool(paths) and all(Path(p).expanduser().exists() for p in paths)
 
 
-async def _documents(settings: Settings, paths: Sequence[str], corpus: str | None) -> DocumentSet:
-    """Ingest ``paths`` into the corpus and report what happened."""
+async def _documents(
+    settings: Settings, paths: Sequence[str], corpus: str | None, *, strict: bool = False
+) -> DocumentSet:
+    """Ingest ``paths`` into the corpus and report what happened.
+
+    Args:
+        strict: A file that could not be ingested (no text, encrypted...) is an error (one
+            line naming it and why), before any model call; otherwise it is reported and
+            the others are used.
+
+    Raises:
+        UserError: ``strict`` and a file failed.
+    """
     with _ingest_progress() as progress:
         docs = await ingest_documents(paths, corpus=corpus, settings=settings, progress=progress)
     report = docs.report
+    if strict and report is not None and report.failed:
+        await docs.corpus.close()
+        failure = report.failed[0]
+        raise UserError(
+            f"{failure.path}: cannot be read ({failure.reason}: {failure.detail})",
+            hint=failure.hint or "Give a transcript with a text layer (text, Markdown or PDF).",
+        )
     if report is not None:
         err_console.print(f"[dim]corpus {docs.corpus.name}: {report.summary()}[/]")
         for failure in report.failed:
@@ -255,6 +275,60 @@ def compare(
         markdown, data = comparison.write(out)
         err_console.print(f"wrote {markdown} and {data}")
     _exit_for(comparison.status)
+
+
+def _summary_folder(out: Path, report: SummaryReport, several: bool) -> Path:
+    """``--out`` for one call; ``--out/<file name>`` for each of several."""
+    return out / Path(report.document.path).stem if several else out
+
+
+@app.command()
+def summarize(
+    files: list[str] = typer.Argument(
+        ..., help="Earnings-call transcripts (text, Markdown or PDF); each is summarized."
+    ),
+    corpus: str | None = _CORPUS,
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Folder for summary.md and summary.json (one subfolder per file when several).",
+    ),
+    k: int = typer.Option(3, "-k", help="Chunks read per section query.", min=1),
+    budget: BudgetName = _BUDGET,
+    model: str | None = _MODEL,
+    verbose: bool = _VERBOSE,
+    no_cache: bool = NO_CACHE,
+) -> None:
+    """Summarize earnings calls as cited bullets: results against guidance, revenue and
+    margins, segments, outlook, risks, notable Q&A. Every figure is checked against the
+    sentence its bullet cites.
+
+    Exit code: 0 every check met, 3 some unmet (an ungrounded figure, a section that did not
+    finish), 1 no summary; 2 a file that does not exist or has no text.
+    """
+    for path in files:
+        if not Path(path).expanduser().exists():
+            raise UserError(f"{path}: no such file or folder")
+    settings = load_settings(model)
+
+    async def work(build: Callable[[], Maestro]) -> list[SummaryReport]:
+        docs = await _documents(settings, files, corpus, strict=True)
+        maestro = build()
+        pipeline = Summarize(maestro, budget=budget.value, k=k)
+        try:
+            return [await pipeline.run(corpus=docs.corpus, document=d) for d in docs.documents]
+        finally:
+            await docs.corpus.close()
+
+    reports = _run(settings, work, verbose=verbose, no_cache=no_cache)
+    for report in reports:
+        console.print(report.to_markdown(), highlight=False, markup=False)
+        if out is not None:
+            markdown, data = report.write(_summary_folder(out, report, len(reports) > 1))
+            err_console.print(f"wrote {markdown} and {data}")
+    statuses = {r.status for r in reports}
+    _exit_for("failed" if "failed" in statuses else "unmet" if "unmet" in statuses else "passed")
 
 
 def load_schema(spec: str) -> type[BaseModel] | dict[str, Any]:
