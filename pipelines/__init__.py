@@ -37,7 +37,9 @@ from .summarize import (
     SectionSummary,
     Summarize,
     SummaryReport,
+    overall_status,
     summary_plan,
+    write_summaries,
 )
 
 __all__ = [
@@ -74,6 +76,8 @@ __all__ = [
     "Bullet",
     "DEFAULT_SECTIONS",
     "summary_plan",
+    "overall_status",
+    "write_summaries",
     # documents
     "DocumentSet",
     "corpus_name_for",

@@ -48,6 +48,7 @@ from maestro_lite import (
     RunResult,
     SearchFilter,
     Step,
+    SummarizeJob,
     ungrounded_figures,
 )
 
@@ -63,7 +64,9 @@ __all__ = [
     "SectionSummary",
     "Summarize",
     "SummaryReport",
+    "overall_status",
     "summary_plan",
+    "write_summaries",
 ]
 
 TAKEAWAYS = "takeaways"
@@ -378,6 +381,12 @@ class Summarize:
         self.budget = budget
         self.k = k
 
+    @classmethod
+    def from_job(cls, maestro: Maestro, job: SummarizeJob) -> Summarize:
+        """The pipeline a :class:`~maestro_lite.SummarizeJob` describes: what ``maestro
+        summarize`` runs in the foreground and what a worker runs for a scheduled one."""
+        return cls(maestro, budget=job.budget, k=job.k)
+
     async def run(
         self,
         *,
@@ -413,3 +422,22 @@ class Summarize:
     def run_sync(self, **kwargs: Any) -> SummaryReport:
         """:meth:`run` for code without an event loop."""
         return asyncio.run(self.run(**kwargs))
+
+
+def overall_status(reports: Sequence[SummaryReport]) -> Literal["passed", "unmet", "failed"]:
+    """The worst status of several summaries (``failed`` when there are none)."""
+    statuses = {r.status for r in reports}
+    if not reports or "failed" in statuses:
+        return "failed"
+    return "unmet" if "unmet" in statuses else "passed"
+
+
+def write_summaries(reports: Sequence[SummaryReport], out: str | Path) -> list[Path]:
+    """Write each summary's ``summary.md`` and ``summary.json``: into ``out`` for one,
+    into ``out/<file name>/`` for each of several. Returns the files written."""
+    several = len(reports) > 1
+    written: list[Path] = []
+    for report in reports:
+        folder = Path(out) / Path(report.document.path).stem if several else Path(out)
+        written += report.write(folder)
+    return written

@@ -34,13 +34,15 @@ from pipelines import (
     Summarize,
     SummaryReport,
     ingest_documents,
+    overall_status,
+    write_summaries,
 )
 
 from ..corpus import Corpus
 from ..documents import DocumentInfo
 from ..errors import UserError
 from ..orchestrator import Maestro
-from ..scheduling import ResearchJob
+from ..scheduling import ResearchJob, SummarizeJob
 from ..settings import Settings
 from . import app
 from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
@@ -277,13 +279,9 @@ def compare(
     _exit_for(comparison.status)
 
 
-def _summary_folder(out: Path, report: SummaryReport, several: bool) -> Path:
-    """``--out`` for one call; ``--out/<file name>`` for each of several."""
-    return out / Path(report.document.path).stem if several else out
-
-
 @app.command()
 def summarize(
+    ctx: typer.Context,
     files: list[str] = typer.Argument(
         ..., help="Earnings-call transcripts (text, Markdown or PDF); each is summarized."
     ),
@@ -311,11 +309,12 @@ def summarize(
         if not Path(path).expanduser().exists():
             raise UserError(f"{path}: no such file or folder")
     settings = load_settings(model)
+    job = job_from_params("summarize", ctx.params)
+    assert isinstance(job, SummarizeJob)
 
     async def work(build: Callable[[], Maestro]) -> list[SummaryReport]:
-        docs = await _documents(settings, files, corpus, strict=True)
-        maestro = build()
-        pipeline = Summarize(maestro, budget=budget.value, k=k)
+        docs = await _documents(settings, job.files, job.corpus, strict=True)
+        pipeline = Summarize.from_job(build(), job)
         try:
             return [await pipeline.run(corpus=docs.corpus, document=d) for d in docs.documents]
         finally:
@@ -324,11 +323,9 @@ def summarize(
     reports = _run(settings, work, verbose=verbose, no_cache=no_cache)
     for report in reports:
         console.print(report.to_markdown(), highlight=False, markup=False)
-        if out is not None:
-            markdown, data = report.write(_summary_folder(out, report, len(reports) > 1))
-            err_console.print(f"wrote {markdown} and {data}")
-    statuses = {r.status for r in reports}
-    _exit_for("failed" if "failed" in statuses else "unmet" if "unmet" in statuses else "passed")
+    if out is not None:
+        err_console.print("wrote " + ", ".join(map(str, write_summaries(reports, out))))
+    _exit_for(overall_status(reports))
 
 
 def load_schema(spec: str) -> type[BaseModel] | dict[str, Any]:
