@@ -64,7 +64,7 @@ __all__ = [
     "score",
 ]
 
-VERSION = 1
+VERSION = 2
 QUESTIONS_FILE = "MSFT_Single_Transcript_Questions.csv"
 QUESTIONS_ABOUT = "FY24Q4"
 """The transcript the single-transcript questions are about (Activision, Copilot, FY24)."""

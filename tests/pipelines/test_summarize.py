@@ -88,7 +88,7 @@ def test_the_plan_reads_each_section_from_the_call_only() -> None:
     final = plan.final
     assert final.id == "takeaways" and final.kind == "summarize" and final.queries == []
     assert final.depends_on == [s.id for s in DEFAULT_SECTIONS]
-    assert "risk headwind" in plan.step("risks").queries
+    assert "headwind impact" in plan.step("risks").queries
 
 
 def test_the_plan_refuses_clashing_section_ids() -> None:
@@ -147,7 +147,15 @@ async def test_a_call_becomes_a_cited_summary(corpus: MemoryRetriever, tmp_path:
 
 async def test_an_invented_figure_is_flagged(corpus: MemoryRetriever) -> None:
     invented = {**FACTS, "Revenue and margins": [("Revenue grew 17%.", "$64.7 billion")]}
-    model = routed(StepAnswer=sections_answer(invented))
+    bullets = sections_answer(invented)
+
+    def answer(call: ModelCall) -> dict[str, Any]:
+        out = dict(bullets(call))
+        if step_of(call).startswith("Segments"):
+            out["answer"] = "Segments grew 99%."  # a lead sentence no cited sentence backs
+        return out
+
+    model = routed(StepAnswer=answer)
     report = await Summarize(Maestro(model), budget="low").run(corpus=corpus, document=CALL)
 
     assert report.status == "unmet"
@@ -158,6 +166,10 @@ async def test_an_invented_figure_is_flagged(corpus: MemoryRetriever) -> None:
     markdown = report.to_markdown()
     assert "- Revenue grew 17%. [" in markdown and "(not in the cited text: 17%)" in markdown
     assert "revenue.figures" in markdown  # the failed check is listed
+    segments = report.sections[2]
+    assert segments.answer_ungrounded == ["99%"] and segments.bullets[0].ungrounded == []
+    assert "Segments grew 99%. **(not in the cited text: 99%)**" in markdown
+    assert not next(r for r in report.requirements if r.id == "segments.figures").passed
 
 
 async def test_a_fix_round_carries_the_failed_figure(corpus: MemoryRetriever) -> None:
