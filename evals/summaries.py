@@ -15,8 +15,9 @@ default sections and budget.
   question words, stop words and the names of the company and its speakers (see
   ``_IGNORED``). A bullet answers the question when it contains at least 60% of the key
   terms (a term matches a word of the bullet when one is a prefix of the other, four letters
-  at least: ``grow``/``growth``) and, when the question asks for an amount (it names
-  revenue or expenses), the bullet states a figure. The report lists each
+  at least: ``grow``/``growth``), every name the question capitalises (``Azure``,
+  ``LinkedIn``: a bullet on Gaming does not answer a question on LinkedIn) and, when the
+  question asks for an amount (it names revenue or expenses), a figure. The report lists each
   question with the bullet that answered it, so the decision can be read and disputed.
 
 Run: ``python -m evals.summaries`` (the newest transcript, FY24Q4; ``--limit 3`` for the
@@ -60,6 +61,8 @@ __all__ = [
     "key_terms",
     "load_questions",
     "main",
+    "names",
+    "newest",
     "run",
     "score",
 ]
@@ -123,6 +126,14 @@ def key_terms(question: str) -> list[str]:
     return list(dict.fromkeys(kept))
 
 
+def names(question: str) -> list[str]:
+    """The key terms ``question`` capitalises after its first word (products, segments,
+    companies: ``Azure``, ``LinkedIn``, ``Intelligent Cloud``): an answer must name them all."""
+    written = re.findall(r"\b[A-Z][A-Za-z0-9'&]*", question.split(maxsplit=1)[-1])
+    terms = set(key_terms(question))
+    return [t for t in key_terms(" ".join(written)) if t in terms]
+
+
 def _matches(term: str, words: set[str]) -> bool:
     return any(
         w == term or (min(len(w), len(term)) >= 4 and (w.startswith(term) or term.startswith(w)))
@@ -137,11 +148,13 @@ def answered_by(question: str, bullets: Sequence[str]) -> str | None:
     if not terms:
         return None
     wants_figure = any(t.startswith(_FIGURE_TERMS) for t in terms)
+    required = names(question)
     for bullet in bullets:
         words = {w.removesuffix("'s") for w in _words(bullet)}
         found = sum(_matches(t, words) for t in terms)
+        named = all(_matches(t, words) for t in required)
         has_figure = bool(ungrounded_figures(bullet, []))
-        if found >= SHARE * len(terms) and (has_figure or not wants_figure):
+        if named and found >= SHARE * len(terms) and (has_figure or not wants_figure):
             return bullet
     return None
 
@@ -324,7 +337,8 @@ def main(argv: list[str] | None = None) -> None:
             "figure precision: share of the figures the bullets state (amounts, percentages, "
             "dates; single-digit counts left out) found in the sentences the bullet cites",
             "questions answered: a bullet holds at least 60% of the question's key terms "
-            "(question words, stop words and speaker names left out) and, for a question "
+            "(question words, stop words and speaker names left out), every name it "
+            "capitalises (Azure, LinkedIn...) and, for a question "
             "about revenue or expenses, a figure; deterministic, no judge. "
             "Per question: " + ", ".join(answered),
             f"pipeline: Summarize defaults, {len(DEFAULT_SECTIONS)} sections + takeaways, "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evals.registry import EVALS
-from evals.summaries import answered_by, decidable, key_terms, score
+from evals.summaries import answered_by, decidable, key_terms, names, score
 from maestro_lite import Citation
 from pipelines import Bullet, SectionSummary, SummaryReport
 from pipelines.research import DocumentRef
@@ -29,6 +29,11 @@ def test_a_bullet_answers_with_the_terms_and_a_figure_when_one_is_asked() -> Non
     assert answered_by(REVENUE, ["Cloud is big.", figure]) == figure
     assert answered_by("What do analysts ask about gaming potential?", ["Gaming has potential."])
     assert answered_by("How did LinkedIn do?", ["Azure grew 29%."]) is None
+    # A bullet with the question's words but not the name it asks about does not answer it.
+    linkedin = "What is the expected revenue growth for LinkedIn?"
+    gaming = "In Gaming, we expect revenue growth in the mid-30s."
+    assert names(linkedin) == ["linkedin"] and answered_by(linkedin, [gaming]) is None
+    assert answered_by(linkedin, [gaming.replace("Gaming", "LinkedIn")])
 
 
 def _cite(quote: str) -> Citation:
