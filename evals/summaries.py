@@ -37,7 +37,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from maestro_lite import ChatModel, Corpus, Maestro, Settings, ungrounded_figures
+from maestro_lite import (
+    BudgetPreset,
+    ChatModel,
+    Corpus,
+    Maestro,
+    Settings,
+    ungrounded_figures,
+)
 from pipelines import DEFAULT_SECTIONS, Summarize, SummaryReport
 
 from .common import eval_embedder
@@ -201,12 +208,12 @@ class Summary(BaseModel):
 
 
 async def summarize(
-    transcript: Path, *, corpus: Corpus, maestro: Maestro
+    transcript: Path, *, corpus: Corpus, maestro: Maestro, budget: BudgetPreset = "low"
 ) -> tuple[SummaryReport, float]:
     """Ingest (once) and summarize one transcript."""
     clock = Stopwatch()
     await corpus.ingest([transcript])
-    report = await Summarize(maestro).run(corpus=corpus, document=str(transcript))
+    report = await Summarize(maestro, budget=budget).run(corpus=corpus, document=str(transcript))
     return report, clock.seconds
 
 
@@ -217,6 +224,7 @@ async def run(
     fresh: bool = False,
     model: ChatModel | None = None,
     out: Path | None = None,
+    budget: BudgetPreset = "low",
     log: bool = True,
 ) -> Summary:
     """Summarize ``transcripts`` (``FY24Q4``...) and score them."""
@@ -229,7 +237,13 @@ async def run(
     corpus = await Corpus.open(
         "earnings-msft", settings=store_settings(settings), embedder=eval_embedder(settings)
     )
-    config = {"model": chat.name, "version": VERSION, "sections": list(DEFAULT_SECTIONS)}
+    config: dict[str, Any] = {
+        "model": chat.name,
+        "version": VERSION,
+        "sections": list(DEFAULT_SECTIONS),
+    }
+    if budget != "low":  # runs made before the option keep their cache
+        config["budget"] = budget
     cache = ItemCache(settings.cache_dir / "evals", "summaries", config, fresh=fresh)
     rows: list[Row] = []
     answers: dict[str, str | None] = {}
@@ -237,7 +251,9 @@ async def run(
         for name, path in zip(transcripts, files, strict=True):
             record = cache.get(name)
             if record is None:
-                report, seconds = await summarize(path, corpus=corpus, maestro=maestro)
+                report, seconds = await summarize(
+                    path, corpus=corpus, maestro=maestro, budget=budget
+                )
                 record = cache.add(
                     name, {"report": report.model_dump(mode="json"), "seconds": seconds}
                 )
@@ -314,11 +330,16 @@ def main(argv: list[str] | None = None) -> None:
     add_common_arguments(parser, limit=1)  # --limit: the newest transcripts
     parser.add_argument("--transcripts", nargs="+", help="e.g. FY24Q4 FY24Q3 (not --limit)")
     parser.add_argument("--out", type=Path, help="write each summary.md/.json under OUT/NAME")
+    parser.add_argument(
+        "--budget", choices=["low", "medium", "high"], default="low", help="Summarize's budget"
+    )
     args = parser.parse_args(argv)
     settings = settings_from_args(args)
     try:
         names = args.transcripts or newest(settings.data_dir, args.limit)
-        summary = asyncio.run(run(settings, names, fresh=args.fresh, out=args.out))
+        summary = asyncio.run(
+            run(settings, names, fresh=args.fresh, out=args.out, budget=args.budget)
+        )
     except DataMissing as exc:
         print(f"skipped: {exc} ({exc.hint})")
         return
@@ -342,7 +363,8 @@ def main(argv: list[str] | None = None) -> None:
             "about revenue or expenses, a figure; deterministic, no judge. "
             "Per question: " + ", ".join(answered),
             f"pipeline: Summarize defaults, {len(DEFAULT_SECTIONS)} sections + takeaways, "
-            "budget low (one round, no fix), k=3 chunks per query, 2 queries per section",
+            f"budget {args.budget} (low: one round; medium: a step whose check failed is "
+            "asked again with the failure), k=3 chunks per query, 2 queries per section",
         ],
     )
 
