@@ -13,6 +13,7 @@ EVALS: dict[str, tuple[str, str]] = {
     "cuad": ("evals.cuad", "CUAD contract extraction: precision/recall per field"),
     "multihop-retrieval": ("evals.multihop", "HotpotQA/MuSiQue supporting-paragraph recall"),
     "scifact": ("evals.scifact", "SciFact retrieval: recall@k, nDCG@10"),
+    "summaries": ("evals.summaries", "MSFT earnings-call summaries: figure precision, questions"),
     "ingest-throughput": ("evals.ingest_throughput", "ingestion throughput on the 10-Qs"),
     "injection": ("evals.injection", "BIPIA-style prompt injection: attack success, accuracy"),
 }

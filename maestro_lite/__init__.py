@@ -52,6 +52,7 @@ from .errors import (
     UserError,
 )
 from .events import EVENT_ADAPTER, Event
+from .grounding import ungrounded_figures
 from .limits import Limiter, ProviderLimits
 from .models import (
     CachedModel,
@@ -103,6 +104,7 @@ from .scheduling import (
     Schedule,
     ScheduleStore,
     SQLiteScheduleStore,
+    SummarizeJob,
     Trigger,
     TriggerCycleError,
     Watch,
@@ -133,6 +135,7 @@ __all__ = [
     "Requirement",
     "RequirementLike",
     "check_citations",
+    "ungrounded_figures",
     "CheckContext",
     "CheckOutcome",
     "RunResult",
@@ -192,6 +195,7 @@ __all__ = [
     "ResearchJob",
     "CompareJob",
     "ExtractJob",
+    "SummarizeJob",
     "JobRecord",
     "JobOutcome",
     "JobContext",

@@ -1,4 +1,5 @@
-"""Ready-made pipelines on the public API of maestro-lite: research, compare, extract."""
+"""Ready-made pipelines on the public API of maestro-lite: research, compare, extract,
+summarize."""
 
 from ._docs import DocumentSet, corpus_name_for, document_files, ingest_documents, resolve
 from .compare import (
@@ -29,6 +30,17 @@ from .research import (
     default_requirements,
     research_plan,
 )
+from .summarize import (
+    DEFAULT_SECTIONS,
+    Bullet,
+    Section,
+    SectionSummary,
+    Summarize,
+    SummaryReport,
+    overall_status,
+    summary_plan,
+    write_summaries,
+)
 
 __all__ = [
     # research
@@ -56,6 +68,16 @@ __all__ = [
     "items_plan",
     "optional_model",
     "schema_from_json",
+    # summarize
+    "Summarize",
+    "SummaryReport",
+    "SectionSummary",
+    "Section",
+    "Bullet",
+    "DEFAULT_SECTIONS",
+    "summary_plan",
+    "overall_status",
+    "write_summaries",
     # documents
     "DocumentSet",
     "corpus_name_for",

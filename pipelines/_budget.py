@@ -23,19 +23,29 @@ from maestro_lite import (
     Message,
     ModelSettings,
     Plan,
+    Requirement,
+    RequirementLike,
     StructuredOutputError,
     Usage,
     UsageMeter,
     generate,
 )
 
-__all__ = ["Preflight", "ask", "fit_budget"]
+__all__ = ["Preflight", "ask", "fit_budget", "judged"]
 
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
 
 _TOKENS_PER_CALL = 8_000
 """A generous ceiling per call (prompt and answer) for the token limit."""
+
+
+def judged(requirements: Sequence[RequirementLike]) -> bool:
+    """Whether a model judges one of ``requirements`` (a call per round for the budget)."""
+    return any(
+        isinstance(r, str) or (isinstance(r, Requirement) and r.kind == "judge")
+        for r in requirements
+    )
 
 
 def fit_budget(

@@ -36,6 +36,17 @@ class RunFacts(BaseModel):
     """What the pipeline did around the run, such as a call before it that the budget
     refused (the pipeline then went on without its answer)."""
 
+    def closing(self, index: CitationIndex) -> list[str]:
+        """The end of a report: the requirement table (built-in checks when they failed),
+        the numbered sources of ``index``, then :meth:`footer`."""
+        lines: list[str] = []
+        table = requirements_table(self.requirements)
+        if table:
+            lines += ["## Requirements", "", *table, ""]
+        if index.citations:
+            lines += ["## Sources", "", *index.sources(), ""]
+        return lines + self.footer()
+
     def footer(self) -> list[str]:
         """Notes, then the closing line of the report: model, calls, tokens, time, run id."""
         u = self.usage

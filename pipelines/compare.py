@@ -69,10 +69,10 @@ from maestro_lite import (
     mark_untrusted,
 )
 
-from ._budget import Preflight, ask, fit_budget
+from ._budget import Preflight, ask, fit_budget, judged
 from ._docs import display_name, match_documents
 from ._reading import PageRange, ReadingPlan, outline, ranges_from, reading_messages
-from ._render import CitationIndex, RunFacts, one_line, requirements_table, status_detail
+from ._render import CitationIndex, RunFacts, one_line, status_detail
 from .research import DocumentRef
 
 __all__ = [
@@ -169,12 +169,7 @@ class Comparison(RunFacts):
             if aspect.changes or aspect.claims:
                 lines += [f"**What changed:** {one_line(aspect.changes)}", ""]
                 lines += [*index.claim_lines(aspect.claims), ""]
-        table = requirements_table(self.requirements)
-        if table:
-            lines += ["## Requirements", "", *table, ""]
-        if index.citations:
-            lines += ["## Sources", "", *index.sources(), ""]
-        lines += self.footer()
+        lines += self.closing(index)
         return "\n".join(lines)
 
     def write(self, directory: str | Path, *, stem: str = "comparison") -> tuple[Path, Path]:
@@ -471,19 +466,16 @@ class Compare:
                 lambda meter: self.propose_aspects(task, infos, corpus, meter=meter),
             )
             chosen, source = (proposed[0] if proposed else [task]), "model"
-        judged = any(
-            isinstance(r, str) or (isinstance(r, Requirement) and r.kind == "judge")
-            for r in self.requirements
-        )
         long = self._long(infos)
         whole = comparison_plan(task, infos, chosen, k=self.k)
+        judge = judged(self.requirements)
         budget = fit_budget(
-            self.budget, whole, judged=judged, before=preflight.usage.requests + len(long)
+            self.budget, whole, judged=judge, before=preflight.usage.requests + len(long)
         )
         preflight.limit_to(budget)
         # A reading plan is made only when the run's steps (and its judge) keep their calls.
         reading = await self._read_first(
-            task, long, chosen, corpus, preflight, reserve=len(whole.steps) + int(judged)
+            task, long, chosen, corpus, preflight, reserve=len(whole.steps) + int(judge)
         )
         plan = comparison_plan(
             task,

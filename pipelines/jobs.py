@@ -1,6 +1,7 @@
 """Runners for the pipelines' jobs, so schedules, watches and triggers can start them.
 
-:class:`~maestro_lite.scheduling.Worker` runs a ``research``, ``compare`` or ``extract`` job
+:class:`~maestro_lite.scheduling.Worker` runs a ``research``, ``compare``, ``extract`` or
+``summarize`` job
 with these (``run`` jobs are maestro-lite's own). Each does what the pipeline's command
 does (ingest the files it names, run the pipeline, write its outputs) and returns the
 outcome a completion trigger passes on.
@@ -21,6 +22,7 @@ from maestro_lite import (
     JobRunner,
     ResearchJob,
     Retriever,
+    SummarizeJob,
 )
 
 from ._docs import ingest_documents
@@ -28,8 +30,9 @@ from ._render import one_line
 from .compare import Compare
 from .extract import ExtractionOutput, Extractor
 from .research import Research
+from .summarize import Summarize, overall_status, write_summaries
 
-__all__ = ["RUNNERS", "run_compare", "run_extract", "run_research"]
+__all__ = ["RUNNERS", "run_compare", "run_extract", "run_research", "run_summarize"]
 
 
 def _paths(items: Sequence[str]) -> bool:
@@ -130,6 +133,32 @@ async def run_extract(job: ExtractJob, context: JobContext) -> JobOutcome:
     )
 
 
+async def run_summarize(job: SummarizeJob, context: JobContext) -> JobOutcome:
+    """The runner of :class:`~maestro_lite.scheduling.SummarizeJob`: each file ingested and
+    summarized; a file that could not be ingested fails the job, with its reason."""
+    docs = await ingest_documents(
+        job.files,
+        corpus=job.corpus or context.inputs.corpus,
+        settings=context.settings,
+        embedder=context.embedder,
+    )
+    try:
+        failed = docs.report.failed if docs.report else []
+        if failed:
+            reasons = "; ".join(f"{f.path}: {f.reason}: {f.detail}" for f in failed)
+            return JobOutcome(status="failed", error=f"cannot be read: {reasons}")
+        pipeline = Summarize.from_job(context.maestro, job)
+        reports = [
+            await pipeline.run(corpus=docs.corpus, document=d, on_event=context.on_event)
+            for d in docs.documents
+        ]
+    finally:
+        await docs.corpus.close()
+    files = [str(p) for p in write_summaries(reports, job.out)] if job.out else []
+    text = "\n\n".join(r.to_markdown() for r in reports)
+    return JobOutcome(status=overall_status(reports), output=text, files=files)
+
+
 def _written(output: ExtractionOutput) -> list[Path]:
     names = {"csv": output.csv, "sqlite": output.sqlite}
     return [path for kind, path in names.items() if kind in output.formats and path.exists()]
@@ -139,5 +168,6 @@ RUNNERS: dict[str, JobRunner] = {
     "research": run_research,
     "compare": run_compare,
     "extract": run_extract,
+    "summarize": run_summarize,
 }
 """The runners by job kind, for ``Worker(runners=...)``."""

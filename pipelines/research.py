@@ -64,7 +64,6 @@ from ._render import (
     CitationIndex,
     RunFacts,
     one_line,
-    requirements_table,
     status_detail,
     unique_citations,
 )
@@ -214,12 +213,7 @@ class ResearchReport(RunFacts):
                     lines += [f"_{finding.status}: {one_line(finding.error or '')}_", ""]
                     continue
                 lines += [one_line(finding.answer), "", *index.claim_lines(finding.claims), ""]
-        table = requirements_table(self.requirements)
-        if table:
-            lines += ["## Requirements", "", *table, ""]
-        if index.citations:
-            lines += ["## Sources", "", *index.sources(), ""]
-        lines += self.footer()
+        lines += self.closing(index)
         return "\n".join(lines)
 
     def write(self, directory: str | Path, *, stem: str = "research") -> tuple[Path, Path]:

@@ -2,8 +2,8 @@
 
 ``maestro schedule add weekly --cron "0 6 * * 1" -- research "What changed?" --docs ./in``:
 everything after ``--`` (or after ``--then`` for ``maestro watch``) is parsed by the very
-command it names (``run``, ``research``, ``compare``, ``extract``), so it is validated when
-declared, and turned into a typed job spec: data, never a shell line.
+command it names (``run``, ``research``, ``compare``, ``extract``, ``summarize``), so it is
+validated when declared, and turned into a typed job spec: data, never a shell line.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from ..errors import UserError
-from ..scheduling import CompareJob, ExtractJob, JobSpec, ResearchJob, RunJob
+from ..scheduling import CompareJob, ExtractJob, JobSpec, ResearchJob, RunJob, SummarizeJob
 from ._checks import DECLARING_JOB
 
 __all__ = ["ThenCommand", "job_from_args", "job_from_params"]
@@ -121,6 +121,17 @@ def _extract(params: dict[str, Any], given: set[str]) -> JobSpec:
     )
 
 
+def _summarize(params: dict[str, Any], given: set[str]) -> JobSpec:
+    return SummarizeJob(
+        files=[_path(f) for f in params["files"]],
+        corpus=params["corpus"],
+        k=params["k"],
+        budget=params["budget"].value,
+        out=_path(str(params["out"])) if params["out"] is not None else None,
+        cache=not params["no_cache"],
+    )
+
+
 _TAKEN: dict[str, set[str]] = {
     "run": {"task", "corpus", "require", "budget", "max_tokens", "max_cost", "max_rounds"}
     | {"max_requests", "no_cache"},
@@ -129,6 +140,7 @@ _TAKEN: dict[str, set[str]] = {
     "compare": {"documents", "aspect", "task", "corpus", "k", "budget", "out", "no_cache"},
     "extract": {"documents", "schema", "out", "formats", "table", "corpus", "k", "budget"}
     | {"fields_per_step", "per_item", "no_cache"},
+    "summarize": {"files", "corpus", "k", "budget", "out", "no_cache"},
 }
 """The options each job kind carries; any other option given is refused, never dropped."""
 
@@ -140,6 +152,7 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], set[str]], JobSpec]] = {
     "research": _research,
     "compare": _compare,
     "extract": _extract,
+    "summarize": _summarize,
 }
 
 

@@ -1,4 +1,4 @@
-"""``maestro research``, ``maestro compare``, ``maestro extract``: the ready-made pipelines.
+"""``maestro research``, ``compare``, ``extract``, ``summarize``: the ready-made pipelines.
 
 Each command ingests the documents it is given (unchanged files cost one hash), runs its
 pipeline with live progress on stderr, writes its result where ``--out`` says, and prints a
@@ -31,14 +31,18 @@ from pipelines import (
     Extractor,
     Research,
     ResearchReport,
+    Summarize,
+    SummaryReport,
     ingest_documents,
+    overall_status,
+    write_summaries,
 )
 
 from ..corpus import Corpus
 from ..documents import DocumentInfo
 from ..errors import UserError
 from ..orchestrator import Maestro
-from ..scheduling import ResearchJob
+from ..scheduling import ResearchJob, SummarizeJob
 from ..settings import Settings
 from . import app
 from ._checks import existing_paths, output_folder
@@ -101,11 +105,29 @@ def _existing(paths: Sequence[str]) -> bool:
     return bool(paths) and all(Path(p).expanduser().exists() for p in paths)
 
 
-async def _documents(settings: Settings, paths: Sequence[str], corpus: str | None) -> DocumentSet:
-    """Ingest ``paths`` into the corpus and report what happened."""
+async def _documents(
+    settings: Settings, paths: Sequence[str], corpus: str | None, *, strict: bool = False
+) -> DocumentSet:
+    """Ingest ``paths`` into the corpus and report what happened.
+
+    Args:
+        strict: A file that could not be ingested (no text, encrypted...) is an error (one
+            line naming it and why), before any model call; otherwise it is reported and
+            the others are used.
+
+    Raises:
+        UserError: ``strict`` and a file failed.
+    """
     with _ingest_progress() as progress:
         docs = await ingest_documents(paths, corpus=corpus, settings=settings, progress=progress)
     report = docs.report
+    if strict and report is not None and report.failed:
+        await docs.corpus.close()
+        failure = report.failed[0]
+        raise UserError(
+            f"{failure.path}: cannot be read ({failure.reason}: {failure.detail})",
+            hint=failure.hint or "Give a transcript with a text layer (text, Markdown or PDF).",
+        )
     if report is not None:
         err_console.print(f"[dim]corpus {docs.corpus.name}: {report.summary()}[/]")
         for failure in report.failed:
@@ -277,6 +299,55 @@ def compare(
         markdown, data = comparison.write(out)
         err_console.print(f"wrote {markdown} and {data}")
     _exit_for(comparison.status)
+
+
+@app.command()
+def summarize(
+    ctx: typer.Context,
+    files: list[str] = typer.Argument(
+        ...,
+        help="Earnings-call transcripts (text, Markdown or PDF); each is summarized.",
+        callback=existing_paths,
+    ),
+    corpus: str | None = _CORPUS,
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Folder for summary.md and summary.json (one subfolder per file when several).",
+        callback=output_folder,
+    ),
+    k: int = typer.Option(3, "-k", help="Chunks read per section query.", min=1),
+    budget: BudgetName = _BUDGET,
+    model: str | None = _MODEL,
+    verbose: bool = _VERBOSE,
+    no_cache: bool = NO_CACHE,
+) -> None:
+    """Summarize earnings calls as cited bullets: results against guidance, revenue and
+    margins, segments, outlook, risks, notable Q&A. Every figure is checked against the
+    sentence its bullet cites.
+
+    Exit code: 0 every check met, 3 some unmet (an ungrounded figure, a section that did not
+    finish), 1 no summary; 2 a file that does not exist or has no text.
+    """
+    settings = load_settings(model)
+    job = job_from_params("summarize", ctx.params)
+    assert isinstance(job, SummarizeJob)
+
+    async def work(build: Callable[[], Maestro]) -> list[SummaryReport]:
+        docs = await _documents(settings, job.files, job.corpus, strict=True)
+        pipeline = Summarize.from_job(build(), job)
+        try:
+            return [await pipeline.run(corpus=docs.corpus, document=d) for d in docs.documents]
+        finally:
+            await docs.corpus.close()
+
+    reports = _run(settings, work, verbose=verbose, no_cache=no_cache)
+    for report in reports:
+        console.print(report.to_markdown(), highlight=False, markup=False)
+    if out is not None:
+        err_console.print("wrote " + ", ".join(map(str, write_summaries(reports, out))))
+    _exit_for(overall_status(reports))
 
 
 def load_schema(spec: str) -> type[BaseModel] | dict[str, Any]:

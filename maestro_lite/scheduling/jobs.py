@@ -59,6 +59,7 @@ __all__ = [
     "PreviousJob",
     "ResearchJob",
     "RunJob",
+    "SummarizeJob",
     "check_name",
     "check_placeholders",
     "render_job",
@@ -178,8 +179,25 @@ class ExtractJob(_Job):
         return f"extract {title} from {', '.join(self.documents)}"
 
 
+class SummarizeJob(_Job):
+    """The summary pipeline: each earnings call a cited bullet summary, by section."""
+
+    kind: Literal["summarize"] = "summarize"
+    files: list[str]
+    """Transcripts to ingest and summarize, each in a run of its own."""
+    corpus: str | None = None
+    k: int = Field(default=3, ge=1)
+    """Chunks read per section query."""
+    budget: BudgetPreset = "low"
+    out: str | None = None
+    """Folder for ``summary.md`` and ``summary.json`` (a subfolder per file when several)."""
+
+    def describe(self) -> str:
+        return f"summarize {', '.join(self.files)}"
+
+
 JobSpec: TypeAlias = Annotated[
-    RunJob | ResearchJob | CompareJob | ExtractJob, Field(discriminator="kind")
+    RunJob | ResearchJob | CompareJob | ExtractJob | SummarizeJob, Field(discriminator="kind")
 ]
 
 JOB_ADAPTER: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)

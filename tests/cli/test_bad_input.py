@@ -62,7 +62,12 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
 }
 """(command, option) -> values of BY_TYPE that are valid there."""
 
-GOOD_ARGUMENT = {"job": ["run", "a task"], "directory": "{tmp}", "paths": ["{tmp}/file.txt"]}
+GOOD_ARGUMENT = {
+    "job": ["run", "a task"],
+    "directory": "{tmp}",
+    "paths": ["{tmp}/file.txt"],
+    "files": ["{tmp}/file.txt"],
+}
 """Valid values for arguments whose type says too little (the rest get ``x``)."""
 
 GOOD_OPTION = {"--schema": "{tmp}/schema.json", "--cron": "0 6 * * 1", "--after": "weekly"}
