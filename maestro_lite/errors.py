@@ -35,6 +35,7 @@ __all__ = [
     "ModelUnreachable",
     "PlanError",
     "RequirementsNotMet",
+    "RunCancelled",
     "RunInterruptedError",
     "RunNotFound",
     "StoreError",
@@ -251,6 +252,8 @@ class RunInterruptedError(MaestroError):
     def __init__(self, run_id: str, cause: BaseException, *, resumable: bool = True) -> None:
         if not resumable:
             hint = "Record runs with Maestro(run_store=...) to be able to resume them."
+        elif isinstance(cause, RunCancelled):
+            hint = f"Its finished steps are kept; `maestro resume {run_id}` continues it."
         elif cause_hint := getattr(cause, "hint", None):
             hint = f"{cause_hint} Then resume it: `maestro resume {run_id}`."
         else:
@@ -264,12 +267,23 @@ class RunInterruptedError(MaestroError):
         return True
 
 
+class RunCancelled(MaestroError):
+    """Someone asked the run to stop (``maestro runs cancel``, the dashboard's Cancel). It
+    stops as an outage would: interrupted, checkpointed, resumable."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("cancelled by request")
+        self.run_id = run_id
+
+
 def interrupts_run(error: BaseException) -> bool:
     """Whether ``error`` stops a run rather than failing one step: a model endpoint that
     stayed unreachable, overloaded or too slow through every retry (and fallback). Nothing is
     wrong with the step, so re-running it in a fix round would not help; the run stops with
     its state saved and resumes when the endpoint is back."""
-    return isinstance(error, ModelAPIError) and error.is_retryable
+    return isinstance(error, RunCancelled) or (
+        isinstance(error, ModelAPIError) and error.is_retryable
+    )
 
 
 class RunNotFound(UserError):

@@ -55,6 +55,7 @@ from .runs import (
     finished_error,
     raise_budget_hint,
     resume_point,
+    until_cancelled,
 )
 from .settings import Settings
 from .usage import Usage
@@ -257,7 +258,9 @@ class Maestro:
     async def _drive(self, run: _Run) -> RunResult:
         """Run ``run``; if it stops before finishing, record why and say how to resume."""
         try:
-            return await run.go()
+            if self.run_store is None:
+                return await run.go()
+            return await until_cancelled(run.go(), self.run_store, run.run_id)
         except BaseException as exc:
             run.interrupted(exc)
             if isinstance(exc, MaestroError) and interrupts_run(exc):

@@ -255,9 +255,9 @@ def export(
 
 @runs_app.command("cancel")
 def cancel(run_id: str = typer.Argument(..., help="The running run to stop.")) -> None:
-    """Stop a running run as Ctrl-C in its terminal would: it is recorded interrupted, with
-    its checkpoints, and `maestro resume RUN_ID` continues it. A worker running it stops as
-    a whole (its jobs continue at its next start)."""
+    """Stop a running run: the process running it stops that run alone within a second
+    and records it interrupted, with its checkpoints; `maestro resume RUN_ID` continues it.
+    In a worker, the run's job fails with the reason and the other jobs go on."""
     with open_store() as store:
         console.print(escape(cancel_run(store, run_id)))
 

@@ -8,7 +8,7 @@ checkpoint from its own record of them (:class:`ReplayModel`).
 """
 
 from .base import FINISHED, PlanRecord, RunRecord, RunState, RunStore, RunSummary, finished_error
-from .cancel import cancel_run
+from .cancel import cancel_run, until_cancelled
 from .export import export_run
 from .query import RunPage, RunQuery, RunRow
 from .replay import RecordedAnswers, ReplayModel
@@ -40,6 +40,7 @@ __all__ = [
     "RunSummary",
     "SQLiteRunStore",
     "cancel_run",
+    "until_cancelled",
     "export_run",
     "finished_error",
     "budget_of",

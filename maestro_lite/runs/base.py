@@ -168,6 +168,19 @@ class RunStore(Protocol):
         :meth:`get` returns in ``steps``)."""
         ...
 
+    def request_cancel(self, run_id: str) -> None:
+        """Ask the process running ``run_id`` to stop it (it polls :meth:`take_cancel`).
+
+        Raises:
+            RunNotFound: No such run.
+        """
+        ...
+
+    def take_cancel(self, run_id: str) -> bool:
+        """Whether a cancel of ``run_id`` was requested; the request is consumed, so a
+        resumed run is not cancelled again by it."""
+        ...
+
     def close(self) -> None:
         """Release the store's connections."""
         ...

@@ -109,6 +109,10 @@ CREATE TABLE IF NOT EXISTS attempts (
     at TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+CREATE TABLE IF NOT EXISTS cancel_requests (
+    run_id TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rounds (
     run_id TEXT NOT NULL,
     round INTEGER NOT NULL,
@@ -295,6 +299,24 @@ class SQLiteRunStore:
             db.execute("UPDATE runs SET owner = ? WHERE run_id = ?", (self._me, run_id))
             self._active.add(run_id)
         return self.get(run_id)
+
+    def request_cancel(self, run_id: str) -> None:
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                raise RunNotFound(run_id)
+            db.execute(
+                "INSERT OR REPLACE INTO cancel_requests (run_id, at) VALUES (?, ?)",
+                (run_id, _iso(_now())),
+            )
+
+    def take_cancel(self, run_id: str) -> bool:
+        with self._lock:  # a read first: polled every half second, it rarely finds one
+            query = "SELECT 1 FROM cancel_requests WHERE run_id = ?"
+            if self._db.execute(query, (run_id,)).fetchone() is None:
+                return False
+        with self._tx() as db:
+            taken = db.execute("DELETE FROM cancel_requests WHERE run_id = ?", (run_id,))
+            return taken.rowcount > 0
 
     def _tally(self, db: sqlite3.Connection, run_id: str) -> _Tally:
         """The running totals of a run: kept in memory for the runs this store writes (it

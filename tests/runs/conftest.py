@@ -119,6 +119,12 @@ class KillingStore:
     def events(self, run_id: str) -> list[Event]:
         return self.inner.events(run_id)
 
+    def request_cancel(self, run_id: str) -> None:
+        self.inner.request_cancel(run_id)
+
+    def take_cancel(self, run_id: str) -> bool:
+        return self.inner.take_cancel(run_id)
+
     def close(self) -> None:
         self.inner.close()
 

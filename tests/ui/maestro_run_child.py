@@ -1,5 +1,5 @@
 """A process that records a run which waits inside its synthesis step until interrupted:
-the dashboard's cancel action signals it (its name holds "maestro", which the action checks).
+the dashboard's cancel action asks it to stop through the run store; it exits 4 when it did.
 
 Usage: python -m tests.ui.maestro_run_child MAESTRO_HOME RUN_ID
 """
@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from maestro_lite.errors import RunCancelled, RunInterruptedError
 from maestro_lite.models import FunctionModel, ModelCall
 from maestro_lite.settings import Settings
 
@@ -35,5 +36,5 @@ if __name__ == "__main__":
     os.environ["MAESTRO_HOME"] = sys.argv[1]
     try:
         asyncio.run(record_run(Settings.from_env(), sys.argv[2], model=stuck_model()))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except RunInterruptedError as stopped:
+        sys.exit(4 if isinstance(stopped.cause, RunCancelled) else 1)
