@@ -113,6 +113,7 @@ from .scheduling import (
 )
 from .scheduling.metrics import WorkerMetrics
 from .settings import Settings
+from .shared_limits import SharedGates, SQLiteGates
 from .store import VectorStore, store_from_settings
 from .telemetry import RunTracer
 from .untrusted import UNTRUSTED_RULE, find_marked, mark_untrusted, one_line
@@ -183,6 +184,8 @@ __all__ = [
     "cancel_run",
     "ResponseCache",
     "Limiter",
+    "SQLiteGates",
+    "SharedGates",
     "ProviderLimits",
     # scheduling and triggers
     "Worker",

@@ -32,29 +32,18 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from .models.base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel
 from .models.cached import CachedModel
 from .models.fallback import FallbackModel
+from .rates import ProviderLimits, RateBucket
 from .settings import Settings
+from .shared_limits import Lease, SharedGates, SQLiteGates
 from .tokens import count_tokens
 
 __all__ = ["GateStats", "LimitedModel", "Limiter", "Permit", "ProviderLimits"]
-
-
-class ProviderLimits(BaseModel):
-    """Limits of one provider; ``None`` means unlimited."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_concurrent: int | None = Field(default=8, ge=1)
-    """Calls in flight at once."""
-    requests_per_minute: float | None = Field(default=None, gt=0)
-    tokens_per_minute: int | None = Field(default=None, gt=0)
-    """Prompt plus completion tokens."""
 
 
 @dataclass(frozen=True)
@@ -70,38 +59,6 @@ class GateStats:
     """Calls that could not start at once (a limit made them wait)."""
     waited_seconds: float = 0.0
     """Time calls spent waiting for a permit, summed over calls."""
-
-
-class _Bucket:
-    """A token bucket sized so that no 60-second window sees more than ``per_minute``: a
-    burst of about one second's worth (``capacity``), refilled at ``(per_minute -
-    capacity) / 60`` per second, since a full bucket plus a minute of refill is the most a
-    window can take. It may go into debt: a request larger than the bucket passes when the
-    bucket is full, and later requests wait until the debt is paid back."""
-
-    def __init__(self, per_minute: float, clock: Callable[[], float]) -> None:
-        self.capacity = max(1.0, per_minute / 61.0)
-        spare = per_minute - self.capacity
-        # Below about 2 per minute there is nothing to spare: allow one burst request more.
-        self.rate = (spare if spare > 0 else per_minute) / 60.0
-        self.level = self.capacity
-        self._clock = clock
-        self._stamp = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    def wait_for(self, amount: float) -> float:
-        """Seconds until ``amount`` may be taken (0 if now)."""
-        self._refill()
-        need = min(amount, self.capacity)
-        return 0.0 if self.level >= need else (need - self.level) / self.rate
-
-    def take(self, amount: float) -> None:
-        self._refill()
-        self.level = min(self.capacity, self.level - amount)
 
 
 @dataclass(eq=False)
@@ -137,15 +94,15 @@ class _Gate:
     waited_seconds: float = 0.0
     # Runs with waiting calls, in service order; a served run goes to the back.
     queues: dict[str, deque[_Waiter]] = field(default_factory=dict)
-    requests: _Bucket | None = None
-    tokens: _Bucket | None = None
+    requests: RateBucket | None = None
+    tokens: RateBucket | None = None
     timer_due: float | None = None
 
     def __post_init__(self) -> None:
         if self.limits.requests_per_minute is not None:
-            self.requests = _Bucket(self.limits.requests_per_minute, self.clock)
+            self.requests = RateBucket(self.limits.requests_per_minute, self.clock)
         if self.limits.tokens_per_minute is not None:
-            self.tokens = _Bucket(self.limits.tokens_per_minute, self.clock)
+            self.tokens = RateBucket(self.limits.tokens_per_minute, self.clock)
 
     def dispatch(self) -> float | None:
         """Grant permits while the limits allow (call with ``lock`` held). Returns the seconds
@@ -183,11 +140,19 @@ class _Gate:
 class Permit:
     """The right to make one call; release it when the call is over."""
 
-    def __init__(self, limiter: Limiter, gate: _Gate, tokens: int, waited: float = 0.0) -> None:
+    def __init__(
+        self,
+        limiter: Limiter,
+        gate: _Gate,
+        tokens: int,
+        waited: float = 0.0,
+        lease: tuple[str, Lease] | None = None,
+    ) -> None:
         self._limiter = limiter
         self._gate = gate
         self._tokens = tokens
         self._released = False
+        self._lease = lease
         self.waited = waited
         """Seconds the call waited for this permit (0 when a limit did not hold it back)."""
 
@@ -198,6 +163,10 @@ class Permit:
             return
         self._released = True
         gate = self._gate
+        if self._lease is not None and self._limiter.shared is not None:
+            key, lease = self._lease
+            correction = 0 if tokens_used is None else tokens_used - self._tokens
+            self._limiter.shared.release(lease, key, gate.limits, correction)
         with gate.lock:
             gate.in_flight -= 1
             if gate.tokens is not None and tokens_used is not None:
@@ -206,8 +175,9 @@ class Permit:
         self._limiter._schedule(gate, delay)
 
 
-_SHARED: dict[ProviderLimits, Limiter] = {}
-"""The limiters :meth:`Limiter.from_settings` made in this process, by their limits."""
+_SHARED: dict[tuple[ProviderLimits, Path], Limiter] = {}
+"""The limiters :meth:`Limiter.from_settings` made in this process, by their limits and the
+file of the gates they share with other processes."""
 _SHARED_LOCK = threading.Lock()
 
 
@@ -219,18 +189,27 @@ class Limiter:
             or a provider name (``openai``, ``local``: the part of the model name before the
             colon). A base URL entry wins over a provider entry.
         default: Limits of providers not listed.
+        shared: Gates shared with other processes (:class:`SQLiteGates`): a call also takes
+            a lease there, so the limits hold for every process using them together.
         clock: Monotonic seconds (for tests).
     """
+
+    SHARED_POLL = 0.05
+    """Seconds between two asks of the shared gates while a call in flight elsewhere holds
+    the last slot (doubling up to :attr:`SHARED_POLL_MAX`)."""
+    SHARED_POLL_MAX = 0.5
 
     def __init__(
         self,
         limits: Mapping[str, ProviderLimits] | None = None,
         *,
         default: ProviderLimits | None = None,
+        shared: SharedGates | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = dict(limits or {})
         self.default = default or ProviderLimits()
+        self.shared = shared
         self._clock = clock
         self._gates: dict[str, _Gate] = {}
         self._lock = threading.Lock()
@@ -241,7 +220,10 @@ class Limiter:
         ``MAESTRO_REQUESTS_PER_MINUTE``, ``MAESTRO_TOKENS_PER_MINUTE``): those limits for
         every provider, each through its own gate; ``None`` when none is set. Equal limits
         give the same limiter within a process, so every orchestrator configured from the
-        settings shares it. The CLI's commands build theirs this way."""
+        settings shares it. The CLI's commands build theirs this way.
+
+        The limits hold across processes too: every process on the same home shares them
+        through ``MAESTRO_HOME/limits.sqlite3`` (:class:`SQLiteGates`)."""
         limits = ProviderLimits(
             max_concurrent=settings.max_concurrent,
             requests_per_minute=settings.requests_per_minute,
@@ -249,11 +231,13 @@ class Limiter:
         )
         if limits == ProviderLimits(max_concurrent=None):
             return None
+        path = settings.limits_db
         with _SHARED_LOCK:
-            shared = _SHARED.get(limits)
-            if shared is None:
-                shared = _SHARED[limits] = cls(default=limits)
-            return shared
+            limiter = _SHARED.get((limits, path))
+            if limiter is None:
+                gates = SQLiteGates(path)
+                limiter = _SHARED[(limits, path)] = cls(default=limits, shared=gates)
+            return limiter
 
     def key_for(self, model: ChatModel) -> str:
         """The gate a model's calls go through."""
@@ -352,8 +336,34 @@ class Limiter:
             if waiter.granted:
                 Permit(self, gate, tokens).release(0)
             raise
+        lease = None
+        if self.shared is not None:
+            try:
+                lease, held_back = await self._lease(key, gate, tokens)
+            except BaseException:
+                Permit(self, gate, tokens).release(0)
+                raise
+            queued = queued or held_back
         waited = self._clock() - waiter.since if queued else 0.0
-        return Permit(self, gate, tokens, waited)
+        return Permit(self, gate, tokens, waited, None if lease is None else (key, lease))
+
+    async def _lease(self, key: str, gate: _Gate, tokens: int) -> tuple[Lease, bool]:
+        """A lease from the shared gates, waiting while other processes hold the limits;
+        and whether it had to wait."""
+        assert self.shared is not None
+        poll, since = self.SHARED_POLL, self._clock()
+        while True:
+            lease, wait = await asyncio.to_thread(self.shared.try_acquire, key, gate.limits, tokens)
+            if lease is not None:
+                break
+            await asyncio.sleep(wait if wait > 0 else poll)
+            poll = min(poll * 2, self.SHARED_POLL_MAX)
+        held_back = poll > self.SHARED_POLL  # it asked more than once
+        if held_back:
+            with gate.lock:
+                gate.delayed += 1
+                gate.waited_seconds += self._clock() - since
+        return lease, held_back
 
     def wrap(self, model: ChatModel, *, run: str = "") -> ChatModel:
         """``model`` with every call going through this limiter (each model of a fallback

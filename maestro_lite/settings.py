@@ -232,6 +232,11 @@ class Settings(BaseSettings):
         return self.home / "runs.sqlite3"
 
     @property
+    def limits_db(self) -> Path:
+        """Where the processes on this home share their provider limits."""
+        return self.home / "limits.sqlite3"
+
+    @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
 

@@ -178,10 +178,10 @@ async def test_a_limited_model_passes_through_name_window_and_answers() -> None:
 
 @pytest.mark.parametrize(("per_minute", "used"), [(2, 0.5), (10, 0.9), (122, 0.98), (1200, 0.98)])
 def test_no_minute_ever_holds_more_than_the_limit(per_minute: float, used: float) -> None:
-    from maestro_lite.limits import _Bucket
+    from maestro_lite.rates import RateBucket
 
     clock = Clock()
-    bucket = _Bucket(per_minute, clock)
+    bucket = RateBucket(per_minute, clock)
     granted: list[float] = []
     while clock.now < 300:  # a greedy client, asking every 10 ms for 5 minutes
         if bucket.wait_for(1) == 0:

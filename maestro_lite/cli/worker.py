@@ -38,6 +38,7 @@ from ..scheduling import (
 )
 from ..scheduling.metrics import WorkerMetrics, start_metrics_server
 from ..settings import Settings
+from ..shared_limits import SQLiteGates
 from . import app
 from ._app import MaestroGroup
 from ._checks import positive
@@ -165,13 +166,15 @@ def worker_limiter(
     settings: Settings, *, max_calls: int | None = None, rpm: float | None = None
 ) -> Limiter:
     """The limits a worker shares between its jobs: the options when given, else the
-    settings', and at most 8 calls in flight per provider when neither says."""
+    settings', and at most 8 calls in flight per provider when neither says. They hold
+    together with every other process on the same home (workers, CLI runs)."""
     return Limiter(
         default=ProviderLimits(
             max_concurrent=max_calls or settings.max_concurrent or 8,
             requests_per_minute=rpm if rpm is not None else settings.requests_per_minute,
             tokens_per_minute=settings.tokens_per_minute,
-        )
+        ),
+        shared=SQLiteGates(settings.limits_db),
     )
 
 

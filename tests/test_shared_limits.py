@@ -1,0 +1,183 @@
+"""Provider limits held across processes: the shared gates in one SQLite file, and real
+processes calling one OpenAI-compatible server through them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maestro_lite import Settings
+from maestro_lite.limits import Limiter
+from maestro_lite.rates import ProviderLimits
+from maestro_lite.shared_limits import SQLiteGates
+from maestro_lite.testing.openai_server import OpenAICompatibleServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_two_processes_gates_share_the_slots_and_the_rate(tmp_path: Path) -> None:
+    clock = Clock()
+    here = SQLiteGates(tmp_path / "limits.sqlite3", clock=clock)
+    there = SQLiteGates(tmp_path / "limits.sqlite3", clock=clock)  # another process's view
+    two = ProviderLimits(max_concurrent=2)
+    try:
+        first, _ = here.try_acquire("p", two, 0)
+        second, _ = there.try_acquire("p", two, 0)
+        assert first and second
+        assert there.try_acquire("p", two, 0) == (None, 0.0)  # both slots are taken
+        assert here.try_acquire("other", two, 0)[0]  # another provider has its own gate
+        here.release(first, "p", two, 0)
+        assert there.try_acquire("p", two, 0)[0]
+
+        rate = ProviderLimits(max_concurrent=None, requests_per_minute=60)
+        granted = [g.try_acquire("r", rate, 0)[0] for g in (here, there)]
+        assert granted[0] and granted[1] is None  # a burst of one, across both
+        lease, wait = there.try_acquire("r", rate, 0)
+        assert lease is None and wait == pytest.approx(60 / 59)  # the rate after the burst
+        clock.now += wait + 1e-9
+        assert there.try_acquire("r", rate, 0)[0]
+    finally:
+        here.close()
+        there.close()
+
+
+def test_tokens_are_charged_by_estimate_and_corrected_on_release(tmp_path: Path) -> None:
+    clock = Clock()
+    gates = SQLiteGates(tmp_path / "limits.sqlite3", clock=clock)
+    limits = ProviderLimits(max_concurrent=None, tokens_per_minute=6_100)  # a 100-token burst
+    try:
+        lease, _ = gates.try_acquire("p", limits, 100)
+        assert lease and gates.try_acquire("p", limits, 100)[0] is None
+        gates.release(lease, "p", limits, -100)  # it used nothing: the estimate comes back
+        assert gates.try_acquire("p", limits, 100)[0]
+    finally:
+        gates.close()
+
+
+def test_the_leases_of_a_dead_process_are_dropped(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gates = SQLiteGates(tmp_path / "limits.sqlite3", lease_seconds=600)
+    one = ProviderLimits(max_concurrent=1)
+    db = sqlite3.connect(tmp_path / "limits.sqlite3")
+    with db:
+        db.execute(
+            "INSERT INTO leases VALUES ('stale', 'p', ?, ?)",
+            (f"{socket.gethostname()}:{dead.pid}", time.time()),
+        )
+        db.execute(  # a live process on another machine: kept until it is too old
+            "INSERT INTO leases VALUES ('far', 'q', 'elsewhere:1', ?)", (time.time(),)
+        )
+    db.close()
+    try:
+        assert gates.in_flight("p") == 0
+        assert gates.try_acquire("p", one, 0)[0]
+        assert gates.try_acquire("q", one, 0) == (None, 0.0)
+        old = SQLiteGates(tmp_path / "limits.sqlite3", lease_seconds=600, clock=lambda: 1e12)
+        try:
+            assert old.try_acquire("q", one, 0)[0]  # past lease_seconds: dropped
+        finally:
+            old.close()
+    finally:
+        gates.close()
+
+
+def test_settings_on_one_home_share_one_file(tmp_path: Path) -> None:
+    limiter = Limiter.from_settings(Settings(home=tmp_path / "a", max_concurrent=2))
+    assert limiter is not None and isinstance(limiter.shared, SQLiteGates)
+    assert limiter.shared.path == tmp_path / "a" / "limits.sqlite3"
+    other = Limiter.from_settings(Settings(home=tmp_path / "b", max_concurrent=2))
+    assert other is not None and other is not limiter
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from maestro_lite import Settings
+    from maestro_lite.limits import Limiter
+    from maestro_lite.models import Message, ModelSettings, model_from_settings
+
+    async def main() -> None:
+        settings = Settings.from_env()
+        limiter = Limiter.from_settings(settings)
+        model = limiter.wrap(model_from_settings(settings))
+        calls = [
+            model.request([Message.user(f"call {i}")], json_schema=None,
+                          settings=ModelSettings(max_tokens=8))
+            for i in range(int(sys.argv[1]))
+        ]
+        await asyncio.gather(*calls)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _run_children(
+    server: OpenAICompatibleServer, homes: list[Path], calls: int, **limits: str
+) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MAESTRO_PROVIDER": "openai",
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": "test",
+        "MAESTRO_MODEL": "test-model",
+        **{f"MAESTRO_{k.upper()}": v for k, v in limits.items()},
+    }
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(calls)],
+            env={**env, "MAESTRO_HOME": str(home)},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for home in homes
+    ]
+    for child in children:
+        _, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+
+
+def test_processes_on_one_home_never_exceed_the_concurrency_together(tmp_path: Path) -> None:
+    with OpenAICompatibleServer(lambda body: "ok", latency=0.2) as server:
+        _run_children(server, [tmp_path / "home"] * 4, 3, max_concurrent="2")
+    assert server.answered == 12
+    assert server.max_in_flight == 2  # reached, never passed, by four processes together
+
+
+def test_processes_on_one_home_share_the_request_rate(tmp_path: Path) -> None:
+    """120 requests/min is a burst of about 2, then about 2 a second, for all processes
+    together: 12 calls sent at once by four processes take at least 5 seconds to get out
+    (unshared, each process would send its 3 within half a second of its start)."""
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def answer(body: Any) -> str:
+        with lock:
+            stamps.append(time.monotonic())
+        return "ok"
+
+    with OpenAICompatibleServer(answer) as server:
+        _run_children(server, [tmp_path / "home"] * 4, 3, requests_per_minute="120")
+    assert len(stamps) == 12
+    # (12 - 2 burst) / (118 / 60) s, less a little for the first request's network time.
+    assert max(stamps) - min(stamps) >= 10 / (118 / 60) - 0.2
