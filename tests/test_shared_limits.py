@@ -8,7 +8,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from evals.bench_limits import CHILD
 from maestro_lite import Settings
 from maestro_lite.limits import Limiter
 from maestro_lite.rates import ProviderLimits
@@ -106,29 +106,6 @@ def test_settings_on_one_home_share_one_file(tmp_path: Path) -> None:
     assert limiter.shared.path == tmp_path / "a" / "limits.sqlite3"
     other = Limiter.from_settings(Settings(home=tmp_path / "b", max_concurrent=2))
     assert other is not None and other is not limiter
-
-
-CHILD = textwrap.dedent(
-    """
-    import asyncio, sys
-    from maestro_lite import Settings
-    from maestro_lite.limits import Limiter
-    from maestro_lite.models import Message, ModelSettings, model_from_settings
-
-    async def main() -> None:
-        settings = Settings.from_env()
-        limiter = Limiter.from_settings(settings)
-        model = limiter.wrap(model_from_settings(settings))
-        calls = [
-            model.request([Message.user(f"call {i}")], json_schema=None,
-                          settings=ModelSettings(max_tokens=8))
-            for i in range(int(sys.argv[1]))
-        ]
-        await asyncio.gather(*calls)
-
-    asyncio.run(main())
-    """
-)
 
 
 def _run_children(
