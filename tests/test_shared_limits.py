@@ -143,7 +143,7 @@ def test_processes_on_one_home_never_exceed_the_concurrency_together(tmp_path: P
 
 def test_processes_on_one_home_share_the_request_rate(tmp_path: Path) -> None:
     """120 requests/min is a burst of about 2, then about 2 a second, for all processes
-    together: 12 calls sent at once by four processes take at least 5 seconds to get out
+    together: 12 calls sent at once by four processes take about 5 seconds to get out
     (unshared, each process would send its 3 within half a second of its start)."""
     stamps: list[float] = []
     lock = threading.Lock()
@@ -156,5 +156,6 @@ def test_processes_on_one_home_share_the_request_rate(tmp_path: Path) -> None:
     with OpenAICompatibleServer(answer) as server:
         _run_children(server, [tmp_path / "home"] * 4, 3, requests_per_minute="120")
     assert len(stamps) == 12
-    # (12 - 2 burst) / (118 / 60) s, less a little for the first request's network time.
-    assert max(stamps) - min(stamps) >= 10 / (118 / 60) - 0.2
+    # Granted over (12 - 2 burst) / (118 / 60) = 5.1 s; the server's clock sees the spread
+    # less the jitter of when each process's request arrives (up to a second when loaded).
+    assert max(stamps) - min(stamps) >= 4.0
