@@ -32,7 +32,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .models.base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel
@@ -40,7 +39,7 @@ from .models.cached import CachedModel
 from .models.fallback import FallbackModel
 from .rates import ProviderLimits, RateBucket
 from .settings import Settings
-from .shared_limits import Lease, SharedGates, SQLiteGates
+from .shared_limits import Lease, SharedGates, gates_for
 from .tokens import count_tokens
 
 __all__ = ["GateStats", "LimitedModel", "Limiter", "Permit", "ProviderLimits"]
@@ -175,9 +174,9 @@ class Permit:
         self._limiter._schedule(gate, delay)
 
 
-_SHARED: dict[tuple[ProviderLimits, Path], Limiter] = {}
-"""The limiters :meth:`Limiter.from_settings` made in this process, by their limits and the
-file of the gates they share with other processes."""
+_SHARED: dict[tuple[ProviderLimits, str], Limiter] = {}
+"""The limiters :meth:`Limiter.from_settings` made in this process, by their limits and
+where the gates they share with other processes are (a database URL or a file)."""
 _SHARED_LOCK = threading.Lock()
 
 
@@ -189,7 +188,8 @@ class Limiter:
             or a provider name (``openai``, ``local``: the part of the model name before the
             colon). A base URL entry wins over a provider entry.
         default: Limits of providers not listed.
-        shared: Gates shared with other processes (:class:`SQLiteGates`): a call also takes
+        shared: Gates shared with other processes (:class:`SQLiteGates`,
+            :class:`PostgresGates`): a call also takes
             a lease there, so the limits hold for every process using them together.
         clock: Monotonic seconds (for tests).
     """
@@ -223,7 +223,8 @@ class Limiter:
         settings shares it. The CLI's commands build theirs this way.
 
         The limits hold across processes too: every process on the same home shares them
-        through ``MAESTRO_HOME/limits.sqlite3`` (:class:`SQLiteGates`)."""
+        through ``MAESTRO_HOME/limits.sqlite3``, and with ``MAESTRO_DATABASE_URL`` every
+        process on every machine through PostgreSQL (:func:`gates_for`)."""
         limits = ProviderLimits(
             max_concurrent=settings.max_concurrent,
             requests_per_minute=settings.requests_per_minute,
@@ -231,12 +232,12 @@ class Limiter:
         )
         if limits == ProviderLimits(max_concurrent=None):
             return None
-        path = settings.limits_db
+        where = settings.database_url or str(settings.limits_db)
         with _SHARED_LOCK:
-            limiter = _SHARED.get((limits, path))
+            limiter = _SHARED.get((limits, where))
             if limiter is None:
-                gates = SQLiteGates(path)
-                limiter = _SHARED[(limits, path)] = cls(default=limits, shared=gates)
+                gates = gates_for(settings)
+                limiter = _SHARED[(limits, where)] = cls(default=limits, shared=gates)
             return limiter
 
     def key_for(self, model: ChatModel) -> str:

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     """``http://host:port`` of a Chroma server; embedded Chroma under ``home`` when unset."""
 
+    database_url: str | None = None
+    """``postgresql://user:password@host:port/db`` (``MAESTRO_DATABASE_URL``): state shared
+    by several machines. Today it holds the provider limits (every process on every machine
+    that reaches it shares them); unset, processes share them through ``home``."""
+
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Public evaluation data (``MAESTRO_DATA_DIR``); defaults to ``../shared/data``."""
 
@@ -158,6 +163,13 @@ class Settings(BaseSettings):
             return None
         if not url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
         return url
 
     @field_validator("*", mode="before")

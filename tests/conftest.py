@@ -43,3 +43,15 @@ def local_model(small_model_path: Path) -> Iterator[LocalModel]:
     model = LocalModel(small_model_path, n_ctx=4096)
     yield model
     model.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1 for the session (Debian's package, which
+    `.ci/run` installs); tests that need it skip where it is not installed."""
+    from .services.postgres import postgres_bin, running_postgres
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql)")
+    with running_postgres() as url:
+        yield url

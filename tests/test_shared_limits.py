@@ -19,7 +19,7 @@ from evals.bench_limits import CHILD
 from maestro_lite import Settings
 from maestro_lite.limits import Limiter
 from maestro_lite.rates import ProviderLimits
-from maestro_lite.shared_limits import SQLiteGates
+from maestro_lite.shared_limits import PostgresGates, SQLiteGates
 from maestro_lite.testing.openai_server import OpenAICompatibleServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +111,7 @@ def test_settings_on_one_home_share_one_file(tmp_path: Path) -> None:
 def _run_children(
     server: OpenAICompatibleServer, homes: list[Path], calls: int, **limits: str
 ) -> None:
+    """``calls`` calls at once from a process per home, with the ``MAESTRO_*`` ``limits``."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -159,3 +160,66 @@ def test_processes_on_one_home_share_the_request_rate(tmp_path: Path) -> None:
     # Granted over (12 - 2 burst) / (118 / 60) = 5.1 s; the server's clock sees the spread
     # less the jitter of when each process's request arrives (up to a second when loaded).
     assert max(stamps) - min(stamps) >= 4.0
+
+
+def _fresh_schema(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("DROP SCHEMA IF EXISTS maestro CASCADE")
+
+
+def test_postgres_gates_share_the_slots_between_connections(postgres_url: str) -> None:
+    _fresh_schema(postgres_url)
+    here, there = PostgresGates(postgres_url), PostgresGates(postgres_url)
+    two = ProviderLimits(max_concurrent=2)
+    try:
+        first, _ = here.try_acquire("p", two, 0)
+        assert first and there.try_acquire("p", two, 0)[0]
+        assert there.try_acquire("p", two, 0) == (None, 0.0)
+        here.release(first, "p", two, 0)
+        assert there.in_flight("p") == 1 and there.try_acquire("p", two, 0)[0]
+
+        rate = ProviderLimits(max_concurrent=None, requests_per_minute=60)
+        assert here.try_acquire("r", rate, 0)[0]
+        lease, wait = there.try_acquire("r", rate, 0)  # the burst of one is spent, for both
+        assert lease is None and 0 < wait <= 60 / 59
+    finally:
+        here.close()
+        there.close()
+
+
+def test_postgres_drops_the_leases_of_a_dead_process(postgres_url: str) -> None:
+    import psycopg
+
+    _fresh_schema(postgres_url)
+    gates = PostgresGates(postgres_url)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO maestro.leases VALUES ('stale', 'p', %s, %s)",
+            (f"{socket.gethostname()}:{dead.pid}", time.time()),
+        )
+    try:
+        assert gates.try_acquire("p", ProviderLimits(max_concurrent=1), 0)[0]
+    finally:
+        gates.close()
+
+
+def test_processes_on_different_homes_share_limits_through_postgres(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Four processes with homes of their own, as on four machines: only the database is
+    shared, and the concurrency holds for all of them."""
+    _fresh_schema(postgres_url)
+    homes = [tmp_path / f"machine{i}" for i in range(4)]
+    with OpenAICompatibleServer(lambda body: "ok", latency=0.2) as server:
+        _run_children(server, homes, 3, max_concurrent="2", database_url=postgres_url)
+    assert server.answered == 12
+    assert server.max_in_flight == 2
+
+
+def test_a_database_url_that_is_not_postgres_is_refused() -> None:
+    with pytest.raises(ValueError, match="postgresql://"):
+        Settings(database_url="mysql://x")

@@ -38,7 +38,7 @@ from ..scheduling import (
 )
 from ..scheduling.metrics import WorkerMetrics, start_metrics_server
 from ..settings import Settings
-from ..shared_limits import SQLiteGates
+from ..shared_limits import gates_for
 from . import app
 from ._app import MaestroGroup
 from ._checks import positive
@@ -174,7 +174,7 @@ def worker_limiter(
             requests_per_minute=rpm if rpm is not None else settings.requests_per_minute,
             tokens_per_minute=settings.tokens_per_minute,
         ),
-        shared=SQLiteGates(settings.limits_db),
+        shared=gates_for(settings),
     )
 
 
