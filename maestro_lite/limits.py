@@ -27,6 +27,7 @@ settings shares the provider's limits without passing the limiter around.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import deque
@@ -34,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import StoreError
 from .models.base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel
 from .models.cached import CachedModel
 from .models.fallback import FallbackModel
@@ -43,6 +45,8 @@ from .shared_limits import Lease, SharedGates, gates_for
 from .tokens import count_tokens
 
 __all__ = ["GateStats", "LimitedModel", "Limiter", "Permit", "ProviderLimits"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -162,16 +166,19 @@ class Permit:
             return
         self._released = True
         gate = self._gate
-        if self._lease is not None and self._limiter.shared is not None:
-            key, lease = self._lease
-            correction = 0 if tokens_used is None else tokens_used - self._tokens
-            self._limiter.shared.release(lease, key, gate.limits, correction)
         with gate.lock:
             gate.in_flight -= 1
             if gate.tokens is not None and tokens_used is not None:
                 gate.tokens.take(tokens_used - self._tokens)
             delay = gate.dispatch()
         self._limiter._schedule(gate, delay)
+        if self._lease is not None and self._limiter.shared is not None:
+            key, lease = self._lease
+            correction = 0 if tokens_used is None else tokens_used - self._tokens
+            try:
+                self._limiter.shared.release(lease, key, gate.limits, correction)
+            except StoreError as exc:  # the call is over; its lease ages out of the store
+                _log.warning("could not return a %s lease to the shared limits: %s", key, exc)
 
 
 _SHARED: dict[tuple[ProviderLimits, str], Limiter] = {}

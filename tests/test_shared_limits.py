@@ -223,3 +223,23 @@ def test_processes_on_different_homes_share_limits_through_postgres(
 def test_a_database_url_that_is_not_postgres_is_refused() -> None:
     with pytest.raises(ValueError, match="postgresql://"):
         Settings(database_url="mysql://x")
+
+
+async def test_a_shared_store_that_fails_on_release_does_not_keep_the_local_slot(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from maestro_lite.errors import StoreError
+
+    class Failing(SQLiteGates):
+        def release(self, *args: Any) -> None:
+            raise StoreError("the disk is full")
+
+    gates = Failing(tmp_path / "limits.sqlite3")
+    limiter = Limiter(default=ProviderLimits(max_concurrent=1), shared=gates)
+    try:
+        permit = await limiter.acquire("p")
+        permit.release()
+        assert limiter.stats("p").in_flight == 0  # this process's slot is free again
+        assert "could not return a p lease" in caplog.text
+    finally:
+        gates.close()
