@@ -178,6 +178,11 @@ def _exit_for(status: str) -> None:
         raise typer.Exit(1)
 
 
+def _out(what: str) -> Any:
+    """The ``--out`` option of a pipeline command: a folder for ``what``."""
+    return typer.Option(None, "--out", "-o", help=what, callback=output_folder)
+
+
 @app.command()
 def research(
     ctx: typer.Context,
@@ -190,13 +195,7 @@ def research(
         callback=existing_paths,
     ),
     corpus: str | None = _CORPUS,
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="Folder for research.md and research.json.",
-        callback=output_folder,
-    ),
+    out: Path | None = _out("Folder for research.md and research.json."),
     require: list[str] = typer.Option(
         [], "--require", "-r", help="An extra requirement (repeatable)."
     ),
@@ -259,13 +258,7 @@ def compare(
     ),
     task: str | None = typer.Option(None, "--task", "-t", help="What the comparison is for."),
     corpus: str | None = _CORPUS,
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="Folder for comparison.md and comparison.json.",
-        callback=output_folder,
-    ),
+    out: Path | None = _out("Folder for comparison.md and comparison.json."),
     k: int = typer.Option(3, "-k", help="Chunks read per document and aspect.", min=1),
     budget: BudgetName = _BUDGET,
     model: str | None = _MODEL,
@@ -310,12 +303,8 @@ def summarize(
         callback=existing_paths,
     ),
     corpus: str | None = _CORPUS,
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="Folder for summary.md and summary.json (one subfolder per file when several).",
-        callback=output_folder,
+    out: Path | None = _out(
+        "Folder for summary.md and summary.json (one subfolder per file when several)."
     ),
     k: int = typer.Option(3, "-k", help="Chunks read per section query.", min=1),
     budget: BudgetName = _BUDGET,
