@@ -49,6 +49,7 @@ from .retrieval import Retriever
 from .runs import RecordedAnswers, ResumePoint
 from .validator import Validator
 
+# Type-only: orchestrator.py runs this loop: importing it back is a cycle.
 if TYPE_CHECKING:
     from .orchestrator import EventHandler, Maestro
 

@@ -50,6 +50,7 @@ from ..store.base import StoredDocument
 from ..untrusted import one_line
 from ._records import finish_interrupted, retire, tombstone
 
+# Type-only: corpus.py runs ingestion: importing it back is a cycle.
 if TYPE_CHECKING:
     from .corpus import Corpus
 

@@ -14,6 +14,7 @@ from .generate import Attempt, Completion, RetryPolicy, UsageMeter, generate, js
 from .registry import KNOWN_MODELS, KnownModel, ModelInfo, ModelPart, ModelRegistry, Progress
 from .scripted import FunctionModel, ModelCall, ScriptedModel
 
+# Type-only: the backends import openai or llama_cpp, loaded when asked for.
 if TYPE_CHECKING:
     from .local import LocalModel
     from .openai import OpenAIModel

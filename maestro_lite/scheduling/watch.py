@@ -37,6 +37,7 @@ from .clock import Clock, sleep_or_wake
 from .events import FilesDeleted, FilesIngested, WatchStarted, WorkerEvent
 from .jobs import JobInputs, JobRecord, JobSpec, check_name, check_placeholders
 
+# Type-only: store.py stores watches: importing it back is a cycle.
 if TYPE_CHECKING:
     from .store import ScheduleStore
 
