@@ -37,8 +37,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .models.base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel
-from .models.cached import CachedModel
-from .models.fallback import FallbackModel
 from .settings import Settings
 from .tokens import count_tokens
 
@@ -354,17 +352,6 @@ class Limiter:
             raise
         waited = self._clock() - waiter.since if queued else 0.0
         return Permit(self, gate, tokens, waited)
-
-    def wrap(self, model: ChatModel, *, run: str = "") -> ChatModel:
-        """``model`` with every call going through this limiter (each model of a fallback
-        chain through its own provider's gate; a cache in front stays in front)."""
-        if isinstance(model, LimitedModel):
-            return model
-        if isinstance(model, FallbackModel):
-            return model.map(lambda m: self.wrap(m, run=run))
-        if isinstance(model, CachedModel):
-            return CachedModel(self.wrap(model.inner, run=run), model.cache)
-        return LimitedModel(model, self, run=run)
 
 
 def _estimate(messages: Sequence[Message], settings: ModelSettings) -> int:

@@ -436,16 +436,16 @@ class Research:
                 typed=self.output_type is not None,
                 sub_question_use=self.sub_question_use,
             )
-        with self.maestro.charge(preflight.usage):
-            result = await self.maestro.run(
-                question,
-                corpus=corpus,
-                requirements=self.requirements,
-                budget=self.budget,
-                output_type=self.output_type,
-                plan=plan,
-                on_event=on_event,
-            )
+        result = await self.maestro.run(
+            question,
+            corpus=corpus,
+            requirements=self.requirements,
+            budget=self.budget,
+            output_type=self.output_type,
+            plan=plan,
+            on_event=on_event,
+            usage=preflight.usage,
+        )
         report = ResearchReport.from_result(question, result)
         return report.model_copy(
             update={

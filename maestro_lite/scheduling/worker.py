@@ -40,10 +40,9 @@ from ..events import Event
 from ..limits import Limiter
 from ..models.base import ChatModel
 from ..models.gate import CallGate, gated
-from ..orchestrator import CorpusStore
+from ..orchestrator import CorpusStore, Maestro
 from ..runs import RunStore, SQLiteRunStore
 from ..settings import Settings
-from ._maestro import JobMaestro
 from .clock import Clock, SystemClock, sleep_or_wake
 from .events import (
     JobFinished,
@@ -58,6 +57,7 @@ from .events import (
     WorkerStopped,
     WorkerStopping,
 )
+from .job_runs import JobRuns
 from .jobs import (
     Job,
     JobContext,
@@ -336,17 +336,19 @@ class Worker:
         self._queue_wake.set()
 
     async def _run(self, job: JobRecord) -> None:
-        maestro = JobMaestro(
+        runs = JobRuns(job.job_id, job.run_ids, self.store, self.run_store)
+        # Every call of the job, in its runs or outside them (a pipeline splitting a
+        # question), goes through the shared limits as the job's, and the response cache.
+        maestro = Maestro(
             self.model,
-            job_id=job.job_id,
-            previous_runs=job.run_ids,
-            schedule_store=self.store,
             store=self.corpora,
             run_store=self.run_store,
             cache=self.cache if job.spec.cache else None,
             limiter=self.limiter,
             concurrency=self.concurrency,
             on_event=self.emit if self.on_event else None,
+            caller=job.job_id,
+            claims=runs,
         )
         context = JobContext(
             job_id=job.job_id,
@@ -374,13 +376,13 @@ class Worker:
         except asyncio.CancelledError:
             self.store.stop_job(job.job_id)
             self._stopped.append(job.job_id)
-            self.emit(JobStopped(job_id=job.job_id, name=job.name, run_ids=maestro.run_ids))
+            self.emit(JobStopped(job_id=job.job_id, name=job.name, run_ids=runs.run_ids))
             raise
         except Exception as exc:  # a failed job is recorded; the worker goes on
             outcome = JobOutcome(status="failed", error=f"{type(exc).__name__}: {exc}")
         # From here to the record of the outcome nothing awaits, so a stop cannot land
         # between a finished runner and its record (the job would be run again).
-        outcome = outcome.model_copy(update={"run_ids": maestro.run_ids})
+        outcome = outcome.model_copy(update={"run_ids": runs.run_ids})
         follow_ups = [
             JobRecord.queue(t.job, t.inputs(job.job_id, job.name, outcome, job.inputs))
             for t in self.store.triggers()
