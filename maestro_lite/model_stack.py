@@ -25,7 +25,7 @@ from .cache import ResponseCache
 from .limits import LimitedModel, Limiter
 from .models.base import ChatModel
 from .models.cached import CachedModel
-from .models.calls import CallWrapper
+from .models.calls import acts_on_calls
 from .runs.replay import RecordedAnswers, ReplayModel
 
 __all__ = ["ModelStack"]
@@ -58,7 +58,7 @@ class ModelStack:
         return wrapped
 
     def _per_model(self, model: ChatModel) -> ChatModel:
-        if isinstance(model, CallWrapper):
+        if acts_on_calls(model):
             return model.map(self._per_model)
         # A model wrapped already (by the user) keeps its wrapper, once.
         if self.limiter is not None and not isinstance(model, LimitedModel | ReplayModel):

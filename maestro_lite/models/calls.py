@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Literal, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +23,7 @@ from ..usage import Usage
 from .base import ChatModel, Message, ModelSettings
 from .output import json_schema_for, parse_output
 
-__all__ = ["Attempt", "Call", "CallWrapper", "Completion"]
+__all__ = ["Attempt", "Call", "CallWrapper", "Completion", "acts_on_calls"]
 
 OutputT = TypeVar("OutputT")
 
@@ -124,3 +124,16 @@ class CallWrapper(Protocol):
     def map(self, wrap: Callable[[ChatModel], ChatModel]) -> ChatModel:
         """The same wrapper around ``wrap`` applied to each model it wraps."""
         ...
+
+
+_WHOLE_CALL: dict[type, bool] = {}
+
+
+def acts_on_calls(model: ChatModel) -> TypeGuard[CallWrapper]:
+    """Whether ``model`` is a :class:`CallWrapper`, decided once per class: a runtime
+    protocol check costs microseconds, and ``generate`` asks on every call."""
+    kind = type(model)
+    known = _WHOLE_CALL.get(kind)
+    if known is None:
+        known = _WHOLE_CALL[kind] = isinstance(model, CallWrapper)
+    return known

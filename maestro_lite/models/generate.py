@@ -36,7 +36,7 @@ from ..errors import (
 from ..tokens import count_tokens
 from ..usage import Usage, UsageMeter, estimate_cost, has_price
 from .base import ChatModel, Message, ModelSettings, RawResponse
-from .calls import Attempt, AttemptHandler, Call, CallWrapper, Completion
+from .calls import Attempt, AttemptHandler, Call, Completion, acts_on_calls
 from .gate import current_gate
 from .output import (
     json_schema_for,
@@ -219,9 +219,9 @@ async def generate(
     settings = settings or ModelSettings()
     retry = retry or DEFAULT_RETRY
     meter = meter or UsageMeter()
-    if isinstance(model, CallWrapper):
+    if acts_on_calls(model):
         return await model.complete(
-            _call(model, messages, output_type, settings, max_reasks, retry, meter, on_attempt)
+            _call(messages, output_type, settings, max_reasks, retry, meter, on_attempt)
         )
     schema = json_schema_for(output_type) if output_type is not None else None
     convo = with_schema(messages, output_type) if output_type is not None else list(messages)
@@ -356,7 +356,6 @@ async def generate(
 
 
 def _call(
-    model: ChatModel,
     messages: Sequence[Message],
     output_type: type[BaseModel] | None,
     settings: ModelSettings,
