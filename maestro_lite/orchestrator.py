@@ -18,7 +18,9 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -61,6 +63,18 @@ from .usage import Usage
 from .validator import Validator
 
 __all__ = ["CorpusStore", "EventHandler", "Maestro", "RunClaim", "RunClaims"]
+
+
+@dataclass(frozen=True)
+class _Override:
+    model: ChatModel | None
+    store: CorpusStore | None
+
+
+_OVERRIDES: ContextVar[Mapping[int, _Override]] = ContextVar(
+    "maestro_overrides", default=MappingProxyType({})
+)
+"""What ``Maestro.override`` swapped, by orchestrator, in this task (and those it starts)."""
 
 
 @runtime_checkable
@@ -145,10 +159,10 @@ class Maestro:
         caller: str | None = None,
         claims: RunClaims | None = None,
     ) -> None:
-        self.model = model
-        self.store = store
-        self.planner_model = planner_model
-        self.judge_model = judge_model
+        self._model = model
+        self._store = store
+        self._planner_model = planner_model
+        self._judge_model = judge_model
         self.concurrency = concurrency
         self.search_mode: SearchMode = search_mode
         self.retry = retry
@@ -219,20 +233,67 @@ class Maestro:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    # The model and store as this task sees them: overridden in a `with override(...)`
+    # block (of this task and the tasks it starts), as given everywhere else.
+    @property
+    def model(self) -> ChatModel:
+        """The model for steps (and for planning and judging unless given separately)."""
+        swapped = _OVERRIDES.get().get(id(self))
+        return swapped.model if swapped is not None and swapped.model else self._model
+
+    @model.setter
+    def model(self, model: ChatModel) -> None:
+        self._model = model
+
+    @property
+    def planner_model(self) -> ChatModel | None:
+        """A different model for planning, if any (none under ``override(model=...)``)."""
+        swapped = _OVERRIDES.get().get(id(self))
+        return None if swapped is not None and swapped.model else self._planner_model
+
+    @planner_model.setter
+    def planner_model(self, model: ChatModel | None) -> None:
+        self._planner_model = model
+
+    @property
+    def judge_model(self) -> ChatModel | None:
+        """A different model for judging, if any (none under ``override(model=...)``)."""
+        swapped = _OVERRIDES.get().get(id(self))
+        return None if swapped is not None and swapped.model else self._judge_model
+
+    @judge_model.setter
+    def judge_model(self, model: ChatModel | None) -> None:
+        self._judge_model = model
+
+    @property
+    def store(self) -> CorpusStore | None:
+        """Resolves ``corpus="name"`` to a retriever."""
+        swapped = _OVERRIDES.get().get(id(self))
+        return swapped.store if swapped is not None and swapped.store else self._store
+
+    @store.setter
+    def store(self, store: CorpusStore | None) -> None:
+        self._store = store
+
     @contextmanager
     def override(
         self, *, model: ChatModel | None = None, store: CorpusStore | None = None
     ) -> Iterator[Maestro]:
-        """Swap the model or store for the duration of a ``with`` block (for tests)."""
-        saved = (self.model, self.planner_model, self.judge_model, self.store)
-        if model is not None:
-            self.model, self.planner_model, self.judge_model = model, None, None
-        if store is not None:
-            self.store = store
+        """Swap the model or store for the duration of a ``with`` block (for tests).
+
+        The swap is seen only by this task and the tasks it starts inside the block: runs
+        of the same orchestrator in other tasks go on with its own model and store.
+        """
+        earlier = _OVERRIDES.get().get(id(self))
+        swapped = _Override(
+            model=model or (earlier.model if earlier else None),
+            store=store or (earlier.store if earlier else None),
+        )
+        token = _OVERRIDES.set({**_OVERRIDES.get(), id(self): swapped})
         try:
             yield self
         finally:
-            self.model, self.planner_model, self.judge_model, self.store = saved
+            _OVERRIDES.reset(token)
 
     def outside_model(self, *, caller: str = "pipeline") -> ChatModel:
         """The step model as runs call it, for the few calls made outside a run (a pipeline
