@@ -235,10 +235,13 @@ class Maestro:
 
     # The model and store as this task sees them: overridden in a `with override(...)`
     # block (of this task and the tasks it starts), as given everywhere else.
+    def _swapped(self) -> _Override | None:
+        return _OVERRIDES.get().get(id(self))
+
     @property
     def model(self) -> ChatModel:
         """The model for steps (and for planning and judging unless given separately)."""
-        swapped = _OVERRIDES.get().get(id(self))
+        swapped = self._swapped()
         return swapped.model if swapped is not None and swapped.model else self._model
 
     @model.setter
@@ -248,7 +251,7 @@ class Maestro:
     @property
     def planner_model(self) -> ChatModel | None:
         """A different model for planning, if any (none under ``override(model=...)``)."""
-        swapped = _OVERRIDES.get().get(id(self))
+        swapped = self._swapped()
         return None if swapped is not None and swapped.model else self._planner_model
 
     @planner_model.setter
@@ -258,7 +261,7 @@ class Maestro:
     @property
     def judge_model(self) -> ChatModel | None:
         """A different model for judging, if any (none under ``override(model=...)``)."""
-        swapped = _OVERRIDES.get().get(id(self))
+        swapped = self._swapped()
         return None if swapped is not None and swapped.model else self._judge_model
 
     @judge_model.setter
@@ -268,7 +271,7 @@ class Maestro:
     @property
     def store(self) -> CorpusStore | None:
         """Resolves ``corpus="name"`` to a retriever."""
-        swapped = _OVERRIDES.get().get(id(self))
+        swapped = self._swapped()
         return swapped.store if swapped is not None and swapped.store else self._store
 
     @store.setter
@@ -284,7 +287,7 @@ class Maestro:
         The swap is seen only by this task and the tasks it starts inside the block: runs
         of the same orchestrator in other tasks go on with its own model and store.
         """
-        earlier = _OVERRIDES.get().get(id(self))
+        earlier = self._swapped()
         swapped = _Override(
             model=model or (earlier.model if earlier else None),
             store=store or (earlier.store if earlier else None),
