@@ -36,12 +36,13 @@ CHILD = """
 import asyncio, sys
 from maestro_lite import Settings
 from maestro_lite.limits import Limiter
+from maestro_lite.model_stack import ModelStack
 from maestro_lite.models import Message, ModelSettings, model_from_settings
 
 async def main() -> None:
     settings = Settings.from_env()
     limiter = Limiter.from_settings(settings)
-    model = limiter.wrap(model_from_settings(settings))
+    model = ModelStack(limiter=limiter).wrap(model_from_settings(settings))
     await asyncio.gather(*(
         model.request([Message.user(f"call {i}")], json_schema=None,
                       settings=ModelSettings(max_tokens=8))

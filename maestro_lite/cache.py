@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import StoreError
 from .settings import Settings
 
-if TYPE_CHECKING:  # the models package imports this module: no import back at run time
+# Type-only: the models package imports this module: no import back at run time.
+if TYPE_CHECKING:
     from .models.base import Message, ModelSettings
 
 __all__ = ["CachedAnswer", "ResponseCache"]

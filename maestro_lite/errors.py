@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# Type-only: usage.py raises these errors: importing it back is a cycle.
 if TYPE_CHECKING:
     from .usage import Usage
 

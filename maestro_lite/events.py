@@ -7,13 +7,14 @@ iterate ``Maestro.stream(...)``; the run store records them; the CLI renders the
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .budget import Budget
-from .models.generate import Attempt
+from .models.calls import Attempt
 from .plan import Plan
 from .requirements import RequirementResult
 from .result import Decision, StepResult
@@ -243,3 +244,7 @@ Event: TypeAlias = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 """Serialises and parses any event: ``EVENT_ADAPTER.dump_json(e)``,
 ``EVENT_ADAPTER.validate_json(raw)``."""
+
+
+EventHandler = Callable[[Event], Awaitable[None] | None]
+"""Receives a run's events (sync or async)."""

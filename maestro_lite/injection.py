@@ -20,14 +20,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .evidence import sentence_spans
 from .requirements import RequirementResult
+from .result import StepResult
 from .untrusted import one_line
-
-if TYPE_CHECKING:
-    from .result import StepResult
 
 __all__ = ["INSTRUCTION_CATEGORIES", "Instruction", "find_instructions", "injection_checks"]
 

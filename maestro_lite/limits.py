@@ -37,8 +37,6 @@ from typing import Any
 
 from .errors import StoreError
 from .models.base import ChatModel, Message, ModelSettings, RawResponse, WrappedModel
-from .models.cached import CachedModel
-from .models.fallback import FallbackModel
 from .rates import ProviderLimits, RateBucket
 from .settings import Settings
 from .shared_limits import Lease, SharedGates, gates_for
@@ -372,17 +370,6 @@ class Limiter:
                 gate.delayed += 1
                 gate.waited_seconds += self._clock() - since
         return lease, held_back
-
-    def wrap(self, model: ChatModel, *, run: str = "") -> ChatModel:
-        """``model`` with every call going through this limiter (each model of a fallback
-        chain through its own provider's gate; a cache in front stays in front)."""
-        if isinstance(model, LimitedModel):
-            return model
-        if isinstance(model, FallbackModel):
-            return model.map(lambda m: self.wrap(m, run=run))
-        if isinstance(model, CachedModel):
-            return CachedModel(self.wrap(model.inner, run=run), model.cache)
-        return LimitedModel(model, self, run=run)
 
 
 def _estimate(messages: Sequence[Message], settings: ModelSettings) -> int:

@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -32,18 +34,18 @@ from .errors import (
     UserError,
     interrupts_run,
 )
-from .events import (
-    Event,
-)
+from .events import Event, EventHandler
+from .executor import Executor
 from .limits import Limiter
+from .model_stack import ModelStack
 from .models.base import ChatModel
-from .models.cached import CachedModel
-from .models.generate import RetryPolicy
+from .models.retry import RetryPolicy
 from .plan import Plan
-from .requirements import RequirementLike
+from .planner import Planner
+from .requirements import RequirementLike, normalize_requirements
 from .result import RunResult
 from .retrieval import Retriever, SearchMode
-from .run_loop import _Run
+from .run_loop import RunParts, _Run
 from .runs import (
     FINISHED,
     RecordedAnswers,
@@ -59,12 +61,21 @@ from .runs import (
 )
 from .settings import Settings
 from .usage import Usage
+from .validator import Validator
 
-__all__ = ["CorpusStore", "EventHandler", "Maestro"]
+__all__ = ["CorpusStore", "EventHandler", "Maestro", "RunClaim", "RunClaims"]
 
-EventHandler = Callable[[Event], Awaitable[None] | None]
 
-_CHARGED: ContextVar[Usage | None] = ContextVar("maestro_charged", default=None)
+@dataclass(frozen=True)
+class _Override:
+    model: ChatModel | None
+    store: CorpusStore | None
+
+
+_OVERRIDES: ContextVar[Mapping[int, _Override]] = ContextVar(
+    "maestro_overrides", default=MappingProxyType({})
+)
+"""What ``Maestro.override`` swapped, by orchestrator, in this task (and those it starts)."""
 
 
 @runtime_checkable
@@ -72,6 +83,25 @@ class CorpusStore(Protocol):
     """Opens a corpus by name (:class:`~maestro_lite.corpora.Corpora` implements it)."""
 
     async def corpus(self, name: str) -> Retriever: ...
+
+
+@dataclass(frozen=True)
+class RunClaim:
+    """Which run a :meth:`Maestro.run` call is (see :class:`RunClaims`)."""
+
+    run_id: str
+    resume: bool = False
+    """Resume that run (an unfinished one asked the same) instead of starting it."""
+
+
+@runtime_checkable
+class RunClaims(Protocol):
+    """Decides which run each :meth:`Maestro.run` call is, for an owner of runs (the
+    worker's jobs: a job continued after a restart resumes the runs it had started)."""
+
+    async def claim(self, spec: RunSpec, run_id: str | None) -> RunClaim:
+        """The run for ``spec`` (its ``run_id`` is ``""``); ``run_id``: the one asked for."""
+        ...
 
 
 class Maestro:
@@ -97,6 +127,10 @@ class Maestro:
         limiter: Per-provider limits shared with every other orchestrator given the same
             limiter; ``None``: only ``concurrency`` limits calls.
         step_timeout: Seconds a step's model call may take, retries included.
+        caller: Who makes every call at the limiter (fairness between callers); ``None``:
+            each run as itself, calls outside runs as the ``caller`` they give.
+        claims: Decides which run each :meth:`run` call is (resuming an owner's unfinished
+            runs); ``None``: every call starts a new run.
 
     Example::
 
@@ -123,11 +157,13 @@ class Maestro:
         cache: ResponseCache | None = None,
         limiter: Limiter | None = None,
         step_timeout: float | None = None,
+        caller: str | None = None,
+        claims: RunClaims | None = None,
     ) -> None:
-        self.model = model
-        self.store = store
-        self.planner_model = planner_model
-        self.judge_model = judge_model
+        self._model = model
+        self._store = store
+        self._planner_model = planner_model
+        self._judge_model = judge_model
         self.concurrency = concurrency
         self.search_mode: SearchMode = search_mode
         self.retry = retry
@@ -139,6 +175,8 @@ class Maestro:
         self.cache = cache
         self.limiter = limiter
         self.step_timeout = step_timeout
+        self.caller = caller
+        self.claims = claims
         self._owned: list[Callable[[], Awaitable[None] | None]] = []
 
     @classmethod
@@ -196,38 +234,77 @@ class Maestro:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    # The model and store as this task sees them: overridden in a `with override(...)`
+    # block (of this task and the tasks it starts), as given everywhere else.
+    def _swapped(self) -> _Override | None:
+        return _OVERRIDES.get().get(id(self))
+
+    @property
+    def model(self) -> ChatModel:
+        """The model for steps (and for planning and judging unless given separately)."""
+        swapped = self._swapped()
+        return swapped.model if swapped is not None and swapped.model else self._model
+
+    @model.setter
+    def model(self, model: ChatModel) -> None:
+        self._model = model
+
+    @property
+    def planner_model(self) -> ChatModel | None:
+        """A different model for planning, if any (none under ``override(model=...)``)."""
+        swapped = self._swapped()
+        return None if swapped is not None and swapped.model else self._planner_model
+
+    @planner_model.setter
+    def planner_model(self, model: ChatModel | None) -> None:
+        self._planner_model = model
+
+    @property
+    def judge_model(self) -> ChatModel | None:
+        """A different model for judging, if any (none under ``override(model=...)``)."""
+        swapped = self._swapped()
+        return None if swapped is not None and swapped.model else self._judge_model
+
+    @judge_model.setter
+    def judge_model(self, model: ChatModel | None) -> None:
+        self._judge_model = model
+
+    @property
+    def store(self) -> CorpusStore | None:
+        """Resolves ``corpus="name"`` to a retriever."""
+        swapped = self._swapped()
+        return swapped.store if swapped is not None and swapped.store else self._store
+
+    @store.setter
+    def store(self, store: CorpusStore | None) -> None:
+        self._store = store
+
     @contextmanager
     def override(
         self, *, model: ChatModel | None = None, store: CorpusStore | None = None
     ) -> Iterator[Maestro]:
-        """Swap the model or store for the duration of a ``with`` block (for tests)."""
-        saved = (self.model, self.planner_model, self.judge_model, self.store)
-        if model is not None:
-            self.model, self.planner_model, self.judge_model = model, None, None
-        if store is not None:
-            self.store = store
+        """Swap the model or store for the duration of a ``with`` block (for tests).
+
+        The swap is seen only by this task and the tasks it starts inside the block: runs
+        of the same orchestrator in other tasks go on with its own model and store.
+        """
+        earlier = self._swapped()
+        swapped = _Override(
+            model=model or (earlier.model if earlier else None),
+            store=store or (earlier.store if earlier else None),
+        )
+        token = _OVERRIDES.set({**_OVERRIDES.get(), id(self): swapped})
         try:
             yield self
         finally:
-            self.model, self.planner_model, self.judge_model, self.store = saved
-
-    @contextmanager
-    def charge(self, usage: Usage) -> Iterator[None]:
-        """Count ``usage`` in every run started in this block (this task only), in its usage
-        and against its budget from the start: for calls made for the run before it, such
-        as a pipeline splitting a question under ``UsageMeter(budget.limits)``."""
-        token = _CHARGED.set(usage)
-        try:
-            yield
-        finally:
-            _CHARGED.reset(token)
+            _OVERRIDES.reset(token)
 
     def outside_model(self, *, caller: str = "pipeline") -> ChatModel:
         """The step model as runs call it, for the few calls made outside a run (a pipeline
-        splitting a question or proposing aspects): through the limiter, as ``caller`` for
-        fairness between callers, with the response cache in front. Count such calls with
-        a meter and :meth:`charge` them to the run they serve."""
-        return self._model(self.model, caller, cache=True)
+        splitting a question or proposing aspects): in the same model stack (limits, cache),
+        as ``caller`` for fairness between callers. Count such calls with a meter and pass
+        its usage to the run they serve (``run(..., usage=meter.usage)``)."""
+        return self._stack(caller, cache=True).wrap(self.model)
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult:
         """:meth:`run` for code without an event loop."""
@@ -237,23 +314,55 @@ class Maestro:
         """:meth:`resume` for code without an event loop."""
         return _sync("resume", lambda: self.resume(run_id, **kwargs))
 
-    def _model(
+    def _stack(
+        self, caller: str, *, cache: bool, recorded: RecordedAnswers | None = None
+    ) -> ModelStack:
+        return ModelStack(
+            limiter=self.limiter,
+            caller=self.caller or caller,
+            recorded=recorded,
+            cache=self.cache if cache else None,
+        )
+
+    def _parts(
         self,
-        model: ChatModel,
         run_id: str,
+        corpus: Retriever | None,
+        *,
         cache: bool,
-        recorded: RecordedAnswers | None = None,
-    ) -> ChatModel:
-        """``model`` as one run uses it: each call through the limiter; with a run store,
-        each answer keyed for the record and, on resume, recorded answers given before the
-        limiter is asked (no permit needed); the cache in front."""
-        if self.limiter is not None:
-            model = self.limiter.wrap(model, run=run_id)
-        if recorded is not None:
-            model = recorded.wrap(model)
-        if cache and self.cache is not None:
-            model = CachedModel(model, self.cache)
-        return model
+        history: Sequence[Event] | None = None,
+    ) -> RunParts:
+        """The planner, executor and validator of one run. With a run store, each answer is
+        keyed for the run's record and, on resume (``history``), a call the run recorded is
+        answered from that record."""
+        recorded = None
+        if self.run_store is not None:
+            recorded = RecordedAnswers.of(history) if history is not None else RecordedAnswers()
+        stack = self._stack(run_id, cache=cache, recorded=recorded)
+        return RunParts(
+            planner=Planner(
+                stack.wrap(self.planner_model or self.model),
+                retry=self.retry,
+                max_reasks=self.max_reasks,
+            ),
+            executor=Executor(
+                stack.wrap(self.model),
+                corpus,
+                concurrency=self.concurrency,
+                mode=self.search_mode,
+                output_tokens=self.output_tokens,
+                retry=self.retry,
+                max_reasks=self.max_reasks,
+                step_timeout=self.step_timeout,
+            ),
+            validator=Validator(
+                stack.wrap(self.judge_model or self.model),
+                corpus,
+                retry=self.retry,
+                max_reasks=self.max_reasks,
+                check_figures=self.check_figures,
+            ),
+        )
 
     async def _drive(self, run: _Run) -> RunResult:
         """Run ``run``; if it stops before finishing, record why and say how to resume."""
@@ -291,6 +400,7 @@ class Maestro:
         run_id: str | None = None,
         on_event: EventHandler | None = None,
         cache: bool = True,
+        usage: Usage | None = None,
     ) -> RunResult:
         """Plan, execute and validate ``task``.
 
@@ -306,6 +416,9 @@ class Maestro:
             on_event: Called with this run's events, in addition to the instance's handler.
             cache: Answer identical calls from the orchestrator's response cache (if it has
                 one); ``False`` asks the models afresh.
+            usage: What was spent for this run before it started (a pipeline splitting the
+                question under a ``UsageMeter``): counted in the run's usage and against its
+                budget from the start.
 
         Returns:
             The result: output, citations, requirement report, plan, step traces, usage,
@@ -320,34 +433,51 @@ class Maestro:
                 unknown documents, page ranges past a document's end); nothing is recorded.
             UserError: Misuse (unknown corpus, bad arguments).
         """
-        run_id = run_id or uuid.uuid4().hex[:12]
+        # Normalised once, here: the run, its record and its owner all use these.
+        limits = Budget.of(budget)
+        wanted = normalize_requirements(requirements)
         spec = RunSpec.of(
-            run_id=run_id,
+            run_id="",
             task=task,
             model=self.model.name,
             corpus=corpus,
             requirements=requirements,
-            budget=Budget.of(budget),
+            normalized=wanted,
+            budget=limits,
             plan=plan,
             output_type=output_type,
             data_types=data_types or {},
             cache=cache,
         )
+        if self.claims is not None:
+            claim = await self.claims.claim(spec, run_id)
+            if claim.resume:
+                return await self.resume(
+                    claim.run_id,
+                    corpus=corpus if isinstance(corpus, Retriever) else None,
+                    requirements=requirements,
+                    output_type=output_type,
+                    data_types=data_types,
+                    on_event=on_event,
+                )
+            run_id = claim.run_id
+        run_id = run_id or uuid.uuid4().hex[:12]
+        spec = spec.model_copy(update={"run_id": run_id})
+        retriever = await self._retriever(corpus)
         run = _Run(
-            self,
+            self._parts(run_id, retriever, cache=cache),
             task,
-            corpus=await self._retriever(corpus),
-            requirements=spec.requirements,
-            budget=spec.budget,
+            corpus=retriever,
+            requirements=wanted,
+            budget=limits,
             output_type=output_type,
             plan=plan,
             data_types=data_types or {},
             run_id=run_id,
             handlers=self._handlers(on_event),
             corpus_name=spec.corpus,
-            cache=cache,
+            usage=usage,
         )
-        run.meter.add(_CHARGED.get() or Usage())
         await run.prepare()  # an invalid declared plan is refused before it is recorded
         if self.run_store is not None:
             self.run_store.create(spec)
@@ -423,7 +553,7 @@ class Maestro:
         record = store.claim(run_id, force=force, reopen=reopen)
         history = store.events(run_id)
         run = _Run(
-            self,
+            self._parts(run_id, retriever, cache=spec.cache, history=history),
             spec.task,
             corpus=retriever,
             requirements=restored,
@@ -435,7 +565,6 @@ class Maestro:
             run_id=run_id,
             handlers=self._handlers(on_event),
             corpus_name=spec.corpus,
-            cache=spec.cache,
             resume=resume_point(record, history, reopen=reopen),
             history=history,
         )

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .grounding import abstains
 
+# Type-only: result.py holds requirement results: importing it back is a cycle.
 if TYPE_CHECKING:
     from .result import Citation, Claim
 

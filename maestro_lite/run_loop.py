@@ -11,7 +11,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import Any, assert_never
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +27,7 @@ from .errors import (
 from .events import (
     BudgetExhausted,
     Event,
+    EventHandler,
     FixStarted,
     ModelAttempted,
     PlanCreated,
@@ -40,17 +41,25 @@ from .events import (
     ValidationFinished,
 )
 from .executor import Executor
-from .models.generate import Attempt, UsageMeter
+from .models.calls import Attempt
 from .plan import Plan
 from .planner import Planner
-from .requirements import Requirement, RequirementLike, normalize_requirements
+from .requirements import Requirement
 from .result import Decision, RoundRecord, RunResult, RunStatus, StepResult, ValidationReport
 from .retrieval import Retriever
-from .runs import RecordedAnswers, ResumePoint
+from .runs import ResumePoint
+from .usage import Usage, UsageMeter
 from .validator import Validator
 
-if TYPE_CHECKING:
-    from .orchestrator import EventHandler, Maestro
+
+@dataclass(frozen=True)
+class RunParts:
+    """What a run works with, built by :class:`~maestro_lite.Maestro` for each run: the
+    planner, executor and validator, each on its model in the run's model stack."""
+
+    planner: Planner
+    executor: Executor
+    validator: Validator
 
 
 _LoopState = tuple[
@@ -82,11 +91,11 @@ class _Run:
 
     def __init__(
         self,
-        maestro: Maestro,
+        parts: RunParts,
         task: str,
         *,
         corpus: Retriever | None,
-        requirements: Sequence[RequirementLike],
+        requirements: list[Requirement],
         budget: Budget,
         budget_changed: bool = False,
         output_type: type[BaseModel] | None,
@@ -95,15 +104,14 @@ class _Run:
         run_id: str,
         handlers: list[EventHandler],
         corpus_name: str | None,
-        cache: bool = True,
+        usage: Usage | None = None,
         resume: ResumePoint | None = None,
         history: Sequence[Event] = (),
     ) -> None:
-        self.m = maestro
         self.task = task
         self.retriever = corpus
         self.corpus_name = corpus_name
-        self.requirements: list[Requirement] = normalize_requirements(requirements)
+        self.requirements = requirements
         self.budget = budget
         self.budget_changed = budget_changed
         self.output_type = output_type
@@ -115,6 +123,8 @@ class _Run:
         self.events: list[Event] = list(history)
         self.pending: list[Awaitable[None]] = []
         self.meter = UsageMeter(budget.limits)
+        if usage is not None:  # spent for the run before it started (a pipeline's preflight)
+            self.meter.add(usage)
         self.started = time.perf_counter()
         self.finished = False
         self.exhausted: str | None = None
@@ -123,33 +133,9 @@ class _Run:
             self.meter.add(resume.usage)
             self.started -= resume.active_seconds
             self.exhausted = resume.exhausted
-        # A recorded run records each answer; on resume, a call it already paid for is
-        # answered from that record.
-        recorded = None
-        if maestro.run_store is not None:
-            recorded = RecordedAnswers.of(history) if resume is not None else RecordedAnswers()
-        self.planner = Planner(
-            maestro._model(maestro.planner_model or maestro.model, run_id, cache, recorded),
-            retry=maestro.retry,
-            max_reasks=maestro.max_reasks,
-        )
-        self.executor = Executor(
-            maestro._model(maestro.model, run_id, cache, recorded),
-            corpus,
-            concurrency=maestro.concurrency,
-            mode=maestro.search_mode,
-            output_tokens=maestro.output_tokens,
-            retry=maestro.retry,
-            max_reasks=maestro.max_reasks,
-            step_timeout=maestro.step_timeout,
-        )
-        self.validator = Validator(
-            maestro._model(maestro.judge_model or maestro.model, run_id, cache, recorded),
-            corpus,
-            retry=maestro.retry,
-            max_reasks=maestro.max_reasks,
-            check_figures=maestro.check_figures,
-        )
+        self.planner = parts.planner
+        self.executor = parts.executor
+        self.validator = parts.validator
 
     def emit(self, event: Event) -> None:
         self.events.append(event)

@@ -44,6 +44,7 @@ from .events import (
     ValidationFinished,
 )
 
+# Type-only: opentelemetry is an optional extra, imported when tracing starts.
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer

@@ -161,3 +161,51 @@ class UsageLimits(BaseModel):
                 usage=usage,
                 limit=f"max_cost_usd={self.max_cost_usd}",
             )
+
+
+class UsageMeter:
+    """Shared, mutable usage of a run, with the limits enforced before each call.
+
+    Several concurrent calls may share one meter: a call reserves its request, its estimated
+    input tokens plus the most output it may generate, and their cost at the model's price
+    before it starts, so parallel calls cannot jointly overshoot a limit.
+    """
+
+    def __init__(self, limits: UsageLimits | None = None) -> None:
+        self.limits = limits or UsageLimits()
+        self.usage = Usage()
+        self._reserved_requests = 0
+        self._reserved_tokens = 0
+        self._reserved_cost = 0.0
+
+    def reserve(self, input_tokens: int, *, output_tokens: int = 0, cost_usd: float = 0.0) -> None:
+        """Check the limits for one more call and hold its share until :meth:`release`.
+
+        Raises:
+            BudgetExceeded: The call could break a limit, counting what calls in flight hold.
+        """
+        pending = self.usage
+        if self._reserved_requests:
+            pending = pending + Usage(
+                requests=self._reserved_requests,
+                input_tokens=self._reserved_tokens,
+                cost_usd=self._reserved_cost,
+            )
+        self.limits.check_before_request(
+            pending,
+            next_input_tokens=input_tokens,
+            next_output_tokens=output_tokens,
+            next_cost_usd=cost_usd,
+        )
+        self._reserved_requests += 1
+        self._reserved_tokens += input_tokens + output_tokens
+        self._reserved_cost += cost_usd
+
+    def release(self, input_tokens: int, *, output_tokens: int = 0, cost_usd: float = 0.0) -> None:
+        """Give back what :meth:`reserve` held (the call's real usage goes to :meth:`add`)."""
+        self._reserved_requests -= 1
+        self._reserved_tokens -= input_tokens + output_tokens
+        self._reserved_cost = 0.0 if not self._reserved_requests else self._reserved_cost - cost_usd
+
+    def add(self, usage: Usage) -> None:
+        self.usage = self.usage + usage

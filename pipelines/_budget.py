@@ -4,7 +4,7 @@ it runs, and the model calls a pipeline makes before its run starts.
 A pipeline asks the model a few things before :meth:`Maestro.run` (the sub-questions of a
 question, the aspects of a comparison, which pages of a long document to read). Those calls
 belong to the run: :class:`Preflight` checks the run's limits before each of them, and what
-they consumed is charged to the run (``with maestro.charge(usage): await maestro.run(...)``),
+they consumed is charged to the run (``await maestro.run(..., usage=usage)``),
 so the run's usage, its budget and its report count them like any other call.
 """
 

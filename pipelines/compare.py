@@ -484,15 +484,15 @@ class Compare:
             k=self.k,
             pages={key: pages for key, (pages, how) in reading.items() if how == "pages"},
         )
-        with self.maestro.charge(preflight.usage):
-            result = await self.maestro.run(
-                task,
-                corpus=corpus,
-                requirements=self.requirements,
-                budget=budget,
-                plan=plan,
-                on_event=on_event,
-            )
+        result = await self.maestro.run(
+            task,
+            corpus=corpus,
+            requirements=self.requirements,
+            budget=budget,
+            plan=plan,
+            on_event=on_event,
+            usage=preflight.usage,
+        )
         comparison = _comparison(task, infos, chosen, source, result, reading)
         return comparison.model_copy(
             update={

@@ -1,4 +1,4 @@
-"""Runners for the pipelines' jobs, so schedules, watches and triggers can start them.
+"""The pipelines' jobs and their runners, so schedules, watches and triggers can start them.
 
 :class:`~maestro_lite.scheduling.Worker` runs a ``research``, ``compare``, ``extract`` or
 ``summarize`` job
@@ -11,28 +11,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from maestro_lite import (
-    CompareJob,
     Corpus,
     DocumentInfo,
-    ExtractJob,
     JobContext,
     JobOutcome,
     JobRunner,
-    ResearchJob,
     Retriever,
-    SummarizeJob,
 )
 
 from ._docs import ingest_documents
 from ._render import one_line
 from .compare import Compare
 from .extract import ExtractionOutput, Extractor
+from .job_types import CompareJob, ExtractJob, ResearchJob, SummarizeJob
 from .research import Research
 from .summarize import Summarize, overall_status, write_summaries
 
-__all__ = ["RUNNERS", "run_compare", "run_extract", "run_research", "run_summarize"]
+__all__ = [
+    "RUNNERS",
+    "CompareJob",
+    "ExtractJob",
+    "ResearchJob",
+    "SummarizeJob",
+    "run_compare",
+    "run_extract",
+    "run_research",
+    "run_summarize",
+]
 
 
 def _paths(items: Sequence[str]) -> bool:
@@ -58,7 +66,7 @@ async def _source(
 
 
 async def run_research(job: ResearchJob, context: JobContext) -> JobOutcome:
-    """The runner of :class:`~maestro_lite.scheduling.ResearchJob`."""
+    """The runner of :class:`ResearchJob`."""
     opened: Corpus | None = None
     if job.docs:
         source, _, opened = await _source(context, job.docs, job.corpus)
@@ -76,7 +84,7 @@ async def run_research(job: ResearchJob, context: JobContext) -> JobOutcome:
 
 
 async def run_compare(job: CompareJob, context: JobContext) -> JobOutcome:
-    """The runner of :class:`~maestro_lite.scheduling.CompareJob`."""
+    """The runner of :class:`CompareJob`."""
     source, chosen, opened = await _source(context, job.documents, job.corpus)
     goal = job.task or (
         "Compare the documents on " + ", ".join(job.aspects) + "."
@@ -99,7 +107,7 @@ async def run_compare(job: CompareJob, context: JobContext) -> JobOutcome:
 
 
 async def run_extract(job: ExtractJob, context: JobContext) -> JobOutcome:
-    """The runner of :class:`~maestro_lite.scheduling.ExtractJob` (documents already in
+    """The runner of :class:`ExtractJob` (documents already in
     ``out`` are skipped, so a job continued after a restart does only what was left)."""
     source, chosen, opened = await _source(context, job.documents, job.corpus)
     extractor = Extractor(
@@ -134,7 +142,7 @@ async def run_extract(job: ExtractJob, context: JobContext) -> JobOutcome:
 
 
 async def run_summarize(job: SummarizeJob, context: JobContext) -> JobOutcome:
-    """The runner of :class:`~maestro_lite.scheduling.SummarizeJob`: each file ingested and
+    """The runner of :class:`SummarizeJob`: each file ingested and
     summarized; a file that could not be ingested fails the job, with its reason."""
     docs = await ingest_documents(
         job.files,
@@ -164,10 +172,11 @@ def _written(output: ExtractionOutput) -> list[Path]:
     return [path for kind, path in names.items() if kind in output.formats and path.exists()]
 
 
-RUNNERS: dict[str, JobRunner] = {
-    "research": run_research,
-    "compare": run_compare,
-    "extract": run_extract,
-    "summarize": run_summarize,
+RUNNERS: dict[str, JobRunner[Any]] = {
+    "research": JobRunner(ResearchJob, run_research),
+    "compare": JobRunner(CompareJob, run_compare),
+    "extract": JobRunner(ExtractJob, run_extract),
+    "summarize": JobRunner(SummarizeJob, run_summarize),
 }
-"""The runners by job kind, for ``Worker(runners=...)``."""
+"""The runners by job kind, for ``Worker(runners=...)``: each checks its kind's
+parameters."""

@@ -50,7 +50,6 @@ from maestro_lite import (
     Plan,
     Requirement,
     RequirementLike,
-    ResearchJob,
     Retriever,
     RunResult,
     Step,
@@ -67,6 +66,7 @@ from ._render import (
     status_detail,
     unique_citations,
 )
+from .job_types import ResearchJob
 
 __all__ = [
     "DocumentRef",
@@ -360,7 +360,7 @@ class Research:
 
     @classmethod
     def from_job(cls, maestro: Maestro, job: ResearchJob) -> Research:
-        """The pipeline a :class:`~maestro_lite.ResearchJob` describes (its requirements
+        """The pipeline a :class:`~pipelines.job_types.ResearchJob` describes (its requirements
         after the default ones, unless it turns those off): what ``maestro research`` runs in
         the foreground and what a worker runs for a scheduled one."""
         requirements: list[RequirementLike] = list(job.requirements)
@@ -436,16 +436,16 @@ class Research:
                 typed=self.output_type is not None,
                 sub_question_use=self.sub_question_use,
             )
-        with self.maestro.charge(preflight.usage):
-            result = await self.maestro.run(
-                question,
-                corpus=corpus,
-                requirements=self.requirements,
-                budget=self.budget,
-                output_type=self.output_type,
-                plan=plan,
-                on_event=on_event,
-            )
+        result = await self.maestro.run(
+            question,
+            corpus=corpus,
+            requirements=self.requirements,
+            budget=self.budget,
+            output_type=self.output_type,
+            plan=plan,
+            on_event=on_event,
+            usage=preflight.usage,
+        )
         report = ResearchReport.from_result(question, result)
         return report.model_copy(
             update={

@@ -49,13 +49,13 @@ from maestro_lite import (
     SearchFilter,
     Step,
     StepResult,
-    SummarizeJob,
     ungrounded_figures,
 )
 
 from ._budget import fit_budget, judged
 from ._docs import display_name, match_documents
 from ._render import CitationIndex, RunFacts, one_line, status_detail
+from .job_types import SummarizeJob
 from .research import DocumentRef
 
 __all__ = [
@@ -399,7 +399,7 @@ class Summarize:
 
     @classmethod
     def from_job(cls, maestro: Maestro, job: SummarizeJob) -> Summarize:
-        """The pipeline a :class:`~maestro_lite.SummarizeJob` describes: what ``maestro
+        """The pipeline a :class:`~pipelines.job_types.SummarizeJob` describes: what ``maestro
         summarize`` runs in the foreground and what a worker runs for a scheduled one."""
         return cls(maestro, budget=job.budget, k=job.k)
 

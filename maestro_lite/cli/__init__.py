@@ -9,25 +9,15 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
-
 from ..errors import MaestroError
-from ._app import CONTEXT, MaestroGroup, report_error
-from ._common import err_console
-
-app = typer.Typer(
-    name="maestro",
-    help="Plan, execute and validate LLM work over documents, offline by default.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    cls=MaestroGroup,
-    context_settings=CONTEXT,
-)
 
 # Each module registers its commands on `app` when imported.
-from . import demo, docs, doctor, eval, models, pipelines, run, schedule, ui, watch, worker  # noqa: E402,F401
-from . import runs as _runs  # noqa: E402,F401
+from . import demo, docs, doctor, eval, models, pipelines, run, schedule, ui, watch, worker  # noqa: F401
+from . import runs as _runs  # noqa: F401
+from ._app import app, report_error
+from ._common import err_console
+
+__all__ = ["app", "main"]
 
 
 def main() -> None:

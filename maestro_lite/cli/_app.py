@@ -26,7 +26,7 @@ from typer.core import TyperGroup
 from ..errors import MaestroError, UserError
 from ._common import err_console
 
-__all__ = ["CONTEXT", "MaestroGroup", "report_error"]
+__all__ = ["CONTEXT", "MaestroGroup", "app", "report_error"]
 
 _SIGNALS: tuple[type[BaseException], ...] = (
     typer.Exit,
@@ -132,3 +132,16 @@ class MaestroGroup(TyperGroup):
             if os.environ.get("MAESTRO_DEBUG"):
                 raise
             raise typer.Exit(report_error(exc)) from None
+
+
+app = typer.Typer(
+    name="maestro",
+    help="Plan, execute and validate LLM work over documents, offline by default.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    cls=MaestroGroup,
+    context_settings=CONTEXT,
+)
+"""The ``maestro`` command; each module of :mod:`maestro_lite.cli` registers its commands on
+it when imported (importing the package imports them all)."""

@@ -16,11 +16,26 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
-from ..errors import UserError
-from ..scheduling import CompareJob, ExtractJob, JobSpec, ResearchJob, RunJob, SummarizeJob
-from ._checks import DECLARING_JOB
+from pipelines import schema_from_json
+from pipelines.job_types import CompareJob, ExtractJob, ResearchJob, SummarizeJob
+from pipelines.jobs import RUNNERS as PIPELINE_RUNNERS
 
-__all__ = ["ThenCommand", "job_from_args", "job_from_params"]
+from ..errors import UserError
+from ..scheduling import Job, JobRunner, RunJob, default_runners, typed_job
+from ._app import app
+from ._checks import DECLARING_JOB
+from ._schema import load_schema
+
+__all__ = ["JOB_RUNNERS", "ThenCommand", "describe_job", "job_from_args", "job_from_params"]
+
+JOB_RUNNERS: dict[str, JobRunner[Any]] = {**default_runners(), **PIPELINE_RUNNERS}
+"""Every kind of job the CLI's worker runs: the core's and the pipelines'."""
+
+
+def describe_job(job: Job) -> str:
+    """The job's one line, as the runner of its kind types it (a stored job is untyped)."""
+    return typed_job(job, JOB_RUNNERS).describe()
+
 
 _WORKER_LEVEL = {
     "model": "The worker's model is used: start it with `maestro worker --model ...`",
@@ -58,7 +73,7 @@ def _budget(params: dict[str, Any]) -> Any:
     return budget
 
 
-def _run(params: dict[str, Any], given: set[str]) -> JobSpec:
+def _run(params: dict[str, Any], given: set[str]) -> Job:
     return RunJob(
         task=params["task"],
         # Left out, the corpus is the watched folder's for jobs a watch starts.
@@ -69,7 +84,7 @@ def _run(params: dict[str, Any], given: set[str]) -> JobSpec:
     )
 
 
-def _research(params: dict[str, Any], given: set[str]) -> JobSpec:
+def _research(params: dict[str, Any], given: set[str]) -> Job:
     return ResearchJob(
         question=params["question"],
         docs=[_path(d) for d in params["docs"]],
@@ -85,7 +100,7 @@ def _research(params: dict[str, Any], given: set[str]) -> JobSpec:
     )
 
 
-def _compare(params: dict[str, Any], given: set[str]) -> JobSpec:
+def _compare(params: dict[str, Any], given: set[str]) -> Job:
     return CompareJob(
         documents=[_document(d) for d in params["documents"]],
         aspects=list(params["aspect"]),
@@ -98,11 +113,7 @@ def _compare(params: dict[str, Any], given: set[str]) -> JobSpec:
     )
 
 
-def _extract(params: dict[str, Any], given: set[str]) -> JobSpec:
-    from pipelines import schema_from_json
-
-    from .pipelines import load_schema
-
+def _extract(params: dict[str, Any], given: set[str]) -> Job:
     loaded = load_schema(params["schema"])
     schema = loaded if isinstance(loaded, dict) else loaded.model_json_schema()
     schema_from_json(schema)  # a schema the pipeline cannot use fails now, not at 06:00
@@ -121,7 +132,7 @@ def _extract(params: dict[str, Any], given: set[str]) -> JobSpec:
     )
 
 
-def _summarize(params: dict[str, Any], given: set[str]) -> JobSpec:
+def _summarize(params: dict[str, Any], given: set[str]) -> Job:
     return SummarizeJob(
         files=[_path(f) for f in params["files"]],
         corpus=params["corpus"],
@@ -147,7 +158,7 @@ _TAKEN: dict[str, set[str]] = {
 _DISPLAY_ONLY = {"verbose", "as_json"}
 """Options that only change what the foreground command prints: a job has no screen."""
 
-_BUILDERS: dict[str, Callable[[dict[str, Any], set[str]], JobSpec]] = {
+_BUILDERS: dict[str, Callable[[dict[str, Any], set[str]], Job]] = {
     "run": _run,
     "research": _research,
     "compare": _compare,
@@ -156,7 +167,7 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], set[str]], JobSpec]] = {
 }
 
 
-def job_from_args(args: Sequence[str]) -> JobSpec:
+def job_from_args(args: Sequence[str]) -> Job:
     """The job a command line names, e.g. ``["research", "What changed?", "--docs", "in"]``.
 
     Raises:
@@ -175,8 +186,6 @@ def job_from_args(args: Sequence[str]) -> JobSpec:
             f"{name!r} cannot be scheduled or triggered",
             hint=f"Start one of {kinds}, with the arguments of its own command.",
         )
-    from . import app
-
     group = typer.main.get_command(app)
     assert isinstance(group, TyperGroup)
     command = group.commands[name]
@@ -199,7 +208,7 @@ def job_from_args(args: Sequence[str]) -> JobSpec:
     return _BUILDERS[name](ctx.params, given)
 
 
-def job_from_params(name: str, params: dict[str, Any]) -> JobSpec:
+def job_from_params(name: str, params: dict[str, Any]) -> Job:
     """The job of a pipeline command's parsed options (``ctx.params``): what a foreground
     command runs is built the way a scheduled one is, so the two never differ."""
     return _BUILDERS[name](params, set(params))

@@ -25,7 +25,7 @@ from pipelines import Research, ResearchReport, ingest_documents
 from ..budget import Budget
 from ..errors import UserError
 from ..orchestrator import Maestro
-from . import app
+from ._app import app
 from ._checks import output_folder
 from ._common import NO_CACHE, console, durable, err_console, load_settings, open_model
 from .render import EventPrinter

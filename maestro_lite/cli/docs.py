@@ -16,8 +16,7 @@ from ..corpus import DEFAULT_CORPUS, Corpus, IngestEvent, IngestProgress, Ingest
 from ..corpus import list_corpora as _list_corpora
 from ..errors import UserError
 from ..retrieval import SearchFilter, SearchMode
-from . import app
-from ._app import MaestroGroup
+from ._app import MaestroGroup, app
 from ._common import console, err_console, load_settings, shown
 
 docs_app = typer.Typer(help="List and remove the documents of a corpus.", cls=MaestroGroup)

@@ -18,7 +18,7 @@ from ..models.local import cpu_has_amx
 from ..models.registry import is_gguf
 from ..settings import Settings
 from ..store import store_from_settings
-from . import app
+from ._app import app
 from ._common import console, load_settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ..errors import UserError
-from . import app
+from ._app import app
 
 
 @app.command(

@@ -6,8 +6,7 @@ import typer
 from rich.table import Table
 
 from ..models import ModelRegistry
-from . import app
-from ._app import MaestroGroup
+from ._app import MaestroGroup, app
 from ._common import byte_progress, console, load_settings
 
 models_app = typer.Typer(

@@ -8,10 +8,6 @@ short summary. The logic lives in :mod:`pipelines`; these commands only parse op
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
-import json
-import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -19,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from pydantic import BaseModel
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -37,14 +32,14 @@ from pipelines import (
     overall_status,
     write_summaries,
 )
+from pipelines.job_types import ResearchJob, SummarizeJob
 
 from ..corpus import Corpus
 from ..documents import DocumentInfo
 from ..errors import UserError
 from ..orchestrator import Maestro
-from ..scheduling import ResearchJob, SummarizeJob
 from ..settings import Settings
-from . import app
+from ._app import app
 from ._checks import existing_paths, output_folder
 from ._common import (
     NO_CACHE,
@@ -57,6 +52,7 @@ from ._common import (
     traced,
 )
 from ._jobargs import job_from_params
+from ._schema import load_schema
 from .render import EventPrinter
 from .run import EXIT_UNMET, BudgetName
 
@@ -337,56 +333,6 @@ def summarize(
     if out is not None:
         err_console.print("wrote " + ", ".join(map(str, write_summaries(reports, out))))
     _exit_for(overall_status(reports))
-
-
-def load_schema(spec: str) -> type[BaseModel] | dict[str, Any]:
-    """A record schema from ``file.json`` (a JSON schema), ``file.py:Class`` or
-    ``package.module:Class`` (a pydantic model).
-
-    Raises:
-        UserError: The spec names nothing usable.
-    """
-    forms = "Use schema.json, models.py:Invoice or mypackage.models:Invoice."
-    if spec.endswith(".json"):
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise UserError(f"--schema: schema file {spec} does not exist", hint=forms)
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise UserError(f"--schema: cannot read {spec}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise UserError(f"--schema: {spec} holds no JSON schema object")
-        return loaded
-    location, sep, name = spec.rpartition(":")
-    if not sep or not location or not name:
-        raise UserError(f"--schema: cannot read schema {spec!r}", hint=forms)
-    try:
-        module = _module(location)
-    except UserError:
-        raise
-    except Exception as exc:  # the user's module failed to import: its own error, one line
-        raise UserError(
-            f"--schema: cannot import {location!r}: {type(exc).__name__}: {exc}", hint=forms
-        ) from None
-    found = getattr(module, name, None)
-    if not (isinstance(found, type) and issubclass(found, BaseModel)):
-        raise UserError(f"--schema: {spec} is not a pydantic model", hint=forms)
-    return found
-
-
-def _module(location: str) -> Any:
-    """The module at ``location``: a ``.py`` file, or an importable module name."""
-    if not location.endswith(".py"):
-        return importlib.import_module(location)
-    path = Path(location).expanduser()
-    module_spec = importlib.util.spec_from_file_location(path.stem, path)
-    if module_spec is None or module_spec.loader is None or not path.is_file():
-        raise UserError(f"--schema: no Python file {location}")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[path.stem] = module
-    module_spec.loader.exec_module(module)
-    return module
 
 
 _FORMATS = ("jsonl", "csv", "sqlite")

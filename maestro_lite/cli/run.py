@@ -13,7 +13,7 @@ from ..corpora import Corpora
 from ..orchestrator import Maestro
 from ..result import RunResult
 from ..settings import Settings
-from . import app
+from ._app import app
 from ._common import (
     NO_CACHE,
     console,

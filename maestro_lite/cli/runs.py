@@ -17,8 +17,7 @@ from ..plan import Plan
 from ..result import StepResult
 from ..runs import RunRecord, SQLiteRunStore, budget_of, cancel_run, export_run
 from ..usage import Usage
-from . import app
-from ._app import MaestroGroup
+from ._app import MaestroGroup, app
 from ._checks import output_file
 from ._common import console, durable, err_console, load_settings, open_model, traced
 from .render import EventPrinter

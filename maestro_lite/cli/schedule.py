@@ -13,10 +13,9 @@ from rich.table import Table
 
 from ..errors import UserError
 from ..scheduling import Schedule, SQLiteScheduleStore, Trigger
-from . import app
-from ._app import MaestroGroup
+from ._app import MaestroGroup, app
 from ._common import console, load_settings
-from ._jobargs import job_from_args
+from ._jobargs import describe_job, job_from_args
 
 schedule_app = typer.Typer(
     help="Cron schedules that start pipelines.", no_args_is_help=True, cls=MaestroGroup
@@ -94,7 +93,7 @@ def add_schedule(
         store.add_schedule(schedule, replace=replace)
     times = ", ".join(when(t, schedule) for t in schedule.upcoming(3))
     console.print(
-        f"schedule [bold]{escape(name)}[/]: {escape(schedule.job.describe())}; next {times}; "
+        f"schedule [bold]{escape(name)}[/]: {escape(describe_job(schedule.job))}; next {times}; "
         + _WORKER_NOTE
     )
 
@@ -113,7 +112,7 @@ def list_schedules() -> None:
                 "[yellow]paused[/]" if s.paused else when(s.next_due, s),
                 when(s.last_fired, s),
                 s.missed,
-                escape(s.job.describe()),
+                escape(describe_job(s.job)),
             )
             for s in schedules
         ),
@@ -182,7 +181,7 @@ def add_trigger(
         store.add_trigger(trigger, replace=replace)
     console.print(
         f"trigger [bold]{escape(name)}[/]: after {escape(after)} ({on.value}), "
-        f"{escape(trigger.job.describe())}; " + _WORKER_NOTE
+        f"{escape(describe_job(trigger.job))}; " + _WORKER_NOTE
     )
 
 
@@ -193,7 +192,7 @@ def list_triggers() -> None:
         triggers = store.triggers()
     print_rows(
         ("name", "after", "on", "job"),
-        ((escape(t.name), escape(t.after), t.on, escape(t.job.describe())) for t in triggers),
+        ((escape(t.name), escape(t.after), t.on, escape(describe_job(t.job))) for t in triggers),
         empty="no triggers yet (`maestro trigger add NAME --after JOB -- PIPELINE`)",
     )
 

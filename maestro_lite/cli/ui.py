@@ -7,8 +7,9 @@ import os
 import typer
 
 from ..ui import serve
-from . import app
+from ._app import app
 from ._common import console, load_settings
+from ._jobargs import JOB_RUNNERS, job_from_args
 
 
 @app.command("ui")
@@ -31,4 +32,12 @@ def ui_command(
     def announce(address: str) -> None:
         console.print(f"maestro-lite dashboard: {address}  (Ctrl-C stops it)", highlight=False)
 
-    serve(host=host, port=port, token=token, settings=load_settings(), announce=announce)
+    serve(
+        host=host,
+        port=port,
+        token=token,
+        settings=load_settings(),
+        announce=announce,
+        runners=JOB_RUNNERS,
+        job_parser=job_from_args,
+    )

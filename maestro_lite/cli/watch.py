@@ -9,10 +9,9 @@ import typer
 from rich.markup import escape
 
 from ..scheduling import Watch
-from . import app
-from ._app import MaestroGroup
+from ._app import MaestroGroup, app
 from ._common import console, load_settings
-from ._jobargs import ThenCommand, job_from_args
+from ._jobargs import ThenCommand, describe_job, job_from_args
 from .schedule import open_schedules, print_rows
 from .worker import serve
 
@@ -66,7 +65,7 @@ def watch_command(
     )
     with open_schedules() as store:
         store.add_watch(watch, replace=True)
-    starts = f"; then {escape(watch.job.describe())}" if watch.job else ""
+    starts = f"; then {escape(describe_job(watch.job))}" if watch.job else ""
     console.print(
         f"watch [bold]{escape(watch.name)}[/]: {escape(watch.directory)} -> corpus "
         f"{escape(corpus)}{starts}"
@@ -95,7 +94,7 @@ def list_watches() -> None:
                 str(len(seen[w.name])),
                 str(sum(f.status == "failed" for f in seen[w.name].values())),
                 "pruned" if w.prune else "kept",
-                escape(w.job.describe()) if w.job else "-",
+                escape(describe_job(w.job)) if w.job else "-",
             )
             for w in watches
         ),

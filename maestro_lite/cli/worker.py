@@ -12,8 +12,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pipelines.jobs import RUNNERS as PIPELINE_RUNNERS
-
 from ..errors import UserError
 from ..events import Event
 from ..limits import Limiter, ProviderLimits
@@ -34,16 +32,14 @@ from ..scheduling import (
     WorkerStarted,
     WorkerStopped,
     WorkerStopping,
-    default_runners,
 )
 from ..scheduling.metrics import WorkerMetrics, start_metrics_server
 from ..settings import Settings
 from ..shared_limits import gates_for
-from . import app
-from ._app import MaestroGroup
+from ._app import MaestroGroup, app
 from ._checks import positive
 from ._common import console, err_console, fan_out, load_settings, open_model, shown, traced
-from ._jobargs import job_from_args
+from ._jobargs import JOB_RUNNERS, describe_job, job_from_args
 from .render import EventPrinter
 from .schedule import open_schedules, print_rows, when
 
@@ -211,7 +207,7 @@ def serve(
         worker = Worker(
             chat,
             settings=settings,
-            runners={**default_runners(), **PIPELINE_RUNNERS},
+            runners=JOB_RUNNERS,
             limiter=limiter,
             max_jobs=max_jobs,
             concurrency=concurrency,
@@ -330,7 +326,7 @@ def list_jobs(
                 job.job_id,
                 f"[{_STYLE.get(job.status, 'cyan')}]{job.status}[/]",
                 f"{job.source} {escape(job.name)}",
-                escape(job.spec.describe()),
+                escape(describe_job(job.spec)),
                 when(job.created_at),
                 ", ".join(job.run_ids),
             )
@@ -360,5 +356,5 @@ def submit_job(
     with open_schedules() as store:
         record = store.submit(JobRecord.submission(spec, name=name))
     console.print(
-        f"queued job {record.job_id}: {escape(spec.describe())}; `maestro worker` runs it"
+        f"queued job {record.job_id}: {escape(describe_job(spec))}; `maestro worker` runs it"
     )

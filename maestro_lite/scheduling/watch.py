@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import watchfiles
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,10 +37,7 @@ from .clock import Clock, sleep_or_wake
 from .events import FilesDeleted, FilesIngested, WatchStarted, WorkerEvent
 from .jobs import JobInputs, JobRecord, JobSpec, check_name, check_placeholders
 
-if TYPE_CHECKING:
-    from .store import ScheduleStore
-
-__all__ = ["FileStatus", "FolderWatcher", "SeenFile", "Watch"]
+__all__ = ["FileStatus", "FolderWatcher", "SeenFile", "Watch", "WatchStore"]
 
 FileStatus = Literal["ingested", "updated", "unchanged", "no_text", "failed"]
 
@@ -128,6 +125,26 @@ class _Pending:
     """Clock time of the last change seen."""
 
 
+class WatchStore(Protocol):
+    """What a watched folder needs of the schedule store
+    (:class:`~maestro_lite.scheduling.ScheduleStore` is one): the files it has handled, and
+    the jobs they start."""
+
+    def seen_files(self, watch: str) -> dict[str, SeenFile]:
+        """The files a watch has handled, by path."""
+        ...
+
+    def record_files(
+        self, watch: str, files: Sequence[SeenFile], jobs: Sequence[JobRecord]
+    ) -> None:
+        """Record handled files and queue the jobs they start, atomically."""
+        ...
+
+    def forget_files(self, watch: str, paths: Sequence[str]) -> None:
+        """Drop the records of files deleted from a watch's folder."""
+        ...
+
+
 class FolderWatcher:
     """Runs one :class:`Watch` until cancelled (the worker starts one per watch).
 
@@ -152,7 +169,7 @@ class FolderWatcher:
         watch: Watch,
         *,
         corpus: Corpus,
-        store: ScheduleStore,
+        store: WatchStore,
         clock: Clock,
         emit: Callable[[WorkerEvent], None],
         queued: Callable[[Sequence[JobRecord]], None],

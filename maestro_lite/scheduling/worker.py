@@ -40,10 +40,9 @@ from ..events import Event
 from ..limits import Limiter
 from ..models.base import ChatModel
 from ..models.gate import CallGate, gated
-from ..orchestrator import CorpusStore
+from ..orchestrator import CorpusStore, Maestro
 from ..runs import RunStore, SQLiteRunStore
 from ..settings import Settings
-from ._maestro import JobMaestro
 from .clock import Clock, SystemClock, sleep_or_wake
 from .events import (
     JobFinished,
@@ -58,14 +57,17 @@ from .events import (
     WorkerStopped,
     WorkerStopping,
 )
+from .job_runs import JobRuns
 from .jobs import (
+    Job,
     JobContext,
     JobInputs,
     JobOutcome,
     JobRecord,
     JobRunner,
-    JobSpec,
+    RunJob,
     run_job,
+    typed_job,
 )
 from .schedules import Firing, firing
 from .store import ScheduleStore, SQLiteScheduleStore
@@ -77,11 +79,11 @@ WorkerEventHandler = Callable[[WorkerEvent | Event], Awaitable[None] | None]
 """Receives the worker's events and the events of the runs its jobs start."""
 
 
-def default_runners() -> dict[str, JobRunner]:
+def default_runners() -> dict[str, JobRunner[Any]]:
     """The core's own runners (``run``). Pipelines are built on this library and bring their
     own: the CLI's worker adds ``pipelines.jobs.RUNNERS``; so does
     ``Worker(runners={**default_runners(), **RUNNERS})``."""
-    return {"run": run_job}
+    return {"run": JobRunner(RunJob, run_job)}
 
 
 class Worker:
@@ -125,7 +127,7 @@ class Worker:
         embedder: Embedder | None = None,
         corpora: CorpusStore | None = None,
         clock: Clock | None = None,
-        runners: Mapping[str, JobRunner] | None = None,
+        runners: Mapping[str, JobRunner[Any]] | None = None,
         max_jobs: int = 2,
         concurrency: int = 4,
         schedules: bool = True,
@@ -279,15 +281,23 @@ class Worker:
 
     # -- the queue ------------------------------------------------------------------------
 
-    def submit(self, job: JobSpec, *, name: str) -> JobRecord:
+    def submit(self, job: Job, *, name: str) -> JobRecord:
         """Queue ``job`` now (its completion triggers follow ``name``).
 
         Raises:
-            UserError: A bad name, or a placeholder a submission cannot fill.
+            UserError: A bad name, a placeholder a submission cannot fill, or parameters
+                the runner of its kind refuses.
         """
+        runner = self.runners.get(job.kind)
+        if runner is not None:
+            job = runner.validate(job)
         record = self.store.submit(JobRecord.submission(job, name=name))
         self._queued([record])
         return record
+
+    def describe(self, job: Job) -> str:
+        """``job.describe()`` as the runner of its kind types it."""
+        return typed_job(job, self.runners).describe()
 
     def _queued(self, jobs: Sequence[JobRecord], after: str | None = None) -> None:
         for job in jobs:
@@ -297,7 +307,7 @@ class Worker:
                         job_id=job.job_id,
                         name=job.name,
                         source=job.source,
-                        description=job.spec.describe(),
+                        description=self.describe(job.spec),
                         after=after,
                     )
                 )
@@ -326,17 +336,19 @@ class Worker:
         self._queue_wake.set()
 
     async def _run(self, job: JobRecord) -> None:
-        maestro = JobMaestro(
+        runs = JobRuns(job.job_id, job.run_ids, self.store, self.run_store)
+        # Every call of the job, in its runs or outside them (a pipeline splitting a
+        # question), goes through the shared limits as the job's, and the response cache.
+        maestro = Maestro(
             self.model,
-            job_id=job.job_id,
-            previous_runs=job.run_ids,
-            schedule_store=self.store,
             store=self.corpora,
             run_store=self.run_store,
-            cache=self.cache if getattr(job.spec, "cache", True) else None,
+            cache=self.cache if job.spec.cache else None,
             limiter=self.limiter,
             concurrency=self.concurrency,
             on_event=self.emit if self.on_event else None,
+            caller=job.job_id,
+            claims=runs,
         )
         context = JobContext(
             job_id=job.job_id,
@@ -350,7 +362,7 @@ class Worker:
             JobStarted(
                 job_id=job.job_id,
                 name=job.name,
-                description=job.spec.describe(),
+                description=self.describe(job.spec),
                 resumed=bool(job.run_ids),
             )
         )
@@ -364,13 +376,13 @@ class Worker:
         except asyncio.CancelledError:
             self.store.stop_job(job.job_id)
             self._stopped.append(job.job_id)
-            self.emit(JobStopped(job_id=job.job_id, name=job.name, run_ids=maestro.run_ids))
+            self.emit(JobStopped(job_id=job.job_id, name=job.name, run_ids=runs.run_ids))
             raise
         except Exception as exc:  # a failed job is recorded; the worker goes on
             outcome = JobOutcome(status="failed", error=f"{type(exc).__name__}: {exc}")
         # From here to the record of the outcome nothing awaits, so a stop cannot land
         # between a finished runner and its record (the job would be run again).
-        outcome = outcome.model_copy(update={"run_ids": maestro.run_ids})
+        outcome = outcome.model_copy(update={"run_ids": runs.run_ids})
         follow_ups = [
             JobRecord.queue(t.job, t.inputs(job.job_id, job.name, outcome, job.inputs))
             for t in self.store.triggers()
@@ -410,7 +422,7 @@ class Worker:
                         wake = min(wake, (next_due - now).total_seconds())
             await sleep_or_wake(self.clock, wake, self._schedules_wake)
 
-    async def _fire(self, due: Firing, template: JobSpec, name: str) -> None:
+    async def _fire(self, due: Firing, template: Job, name: str) -> None:
         job = None
         if due.fire:
             job = JobRecord.queue(

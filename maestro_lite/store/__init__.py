@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ..settings import Settings
 from .base import CorpusConfig, StoredDocument, VectorStore, check_corpus_name
 
+# Type-only: the Chroma backend imports chromadb, loaded when asked for.
 if TYPE_CHECKING:
     from .chroma import ChromaStore
 

@@ -1,8 +1,8 @@
 """Test doubles for maestro-lite users: scripted models, an OpenAI-compatible server, and a
 fast deterministic embedder."""
 
+from ..embeddings.hashing import HashingEmbedder
 from ..models.scripted import FunctionModel, ModelCall, ScriptedModel
-from .hashing import HashingEmbedder
 from .openai_server import (
     Fault,
     FaultRates,

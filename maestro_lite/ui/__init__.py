@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from ..errors import UserError
+from ..scheduling import Job, JobRunner, default_runners
 from ..settings import Settings
 from .security import check_bind
 
@@ -44,6 +46,8 @@ def serve(
     token: str | None = None,
     settings: Settings | None = None,
     announce: Callable[[str], None] | None = None,
+    runners: Mapping[str, JobRunner[Any]] | None = None,
+    job_parser: Callable[[Sequence[str]], Job] | None = None,
 ) -> None:
     """Serve the dashboard until interrupted (Ctrl-C, SIGTERM).
 
@@ -53,6 +57,9 @@ def serve(
         token: Required from every request when set.
         settings: Where the stores are; from the environment when ``None``.
         announce: Called with the address to open once the server listens.
+        runners: The kinds of job shown typed (the core's ``run`` when ``None``).
+        job_parser: Reads the command line of a job submitted from the operations page
+            (without one, submitting is refused).
 
     Raises:
         UserError: A non-loopback ``host`` without a token, a port that cannot be bound,
@@ -65,7 +72,13 @@ def serve(
         from .app import DashboardConfig, create_app
     except ImportError as exc:
         raise _missing(exc) from None
-    config = DashboardConfig(settings=settings or Settings.from_env(), host=host, token=token)
+    config = DashboardConfig(
+        settings=settings or Settings.from_env(),
+        host=host,
+        token=token,
+        runners=dict(runners) if runners is not None else default_runners(),
+        job_parser=job_parser,
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config),

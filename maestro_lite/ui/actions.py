@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import UserError
 from ..runs import FINISHED, SQLiteRunStore
 from ..runs.sqlite import _alive
-from ..scheduling import JobRecord, JobStatus, SQLiteScheduleStore
+from ..scheduling import Job, JobRecord, JobStatus, SQLiteScheduleStore
 from ..settings import Settings
 
 __all__ = [
@@ -83,11 +83,25 @@ def bad_job(reason: str) -> UserError:
     return UserError(f"cannot read the job's command line: {reason}")
 
 
-def submit_job(store: SQLiteScheduleStore, name: str, args: Sequence[str]) -> str:
-    """``maestro jobs submit NAME -- ARGS``."""
-    from ..cli._jobargs import job_from_args
+JobParser = Callable[[Sequence[str]], Job]
+"""Reads a job's command line (``["research", "What changed?", "--docs", "in"]``): the
+``maestro`` command's, which knows the pipelines' commands."""
 
-    spec = job_from_args(args)
+
+def submit_job(
+    store: SQLiteScheduleStore, name: str, args: Sequence[str], parse: JobParser | None
+) -> str:
+    """``maestro jobs submit NAME -- ARGS``.
+
+    Raises:
+        UserError: No ``parse`` (a dashboard not started by ``maestro ui``), or a bad job.
+    """
+    if parse is None:
+        raise UserError(
+            "this dashboard cannot read job command lines",
+            hint="Start it with `maestro ui`, or pass DashboardConfig(job_parser=...).",
+        )
+    spec = parse(args)
     record = store.submit(JobRecord.submission(spec, name=name))
     return f"queued job {record.job_id}: {spec.describe()}; `maestro worker` runs it"
 

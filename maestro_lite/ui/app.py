@@ -9,9 +9,10 @@ files shipped in the package (a strict Content-Security-Policy allows nothing el
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ from .._format import duration
 from ..errors import MaestroError, RunNotFound, UserError
 from ..events import Event, ModelAttempted, RoundFinished, RunFinished, StepFinished
 from ..runs import FINISHED, RunQuery, SQLiteRunStore, cancel_run
-from ..scheduling import SQLiteScheduleStore
+from ..scheduling import Job, JobRunner, SQLiteScheduleStore, default_runners, typed_job
 from ..settings import Settings
 from . import actions, views
 from .security import COOKIE, Guard, Redactor
@@ -76,6 +77,11 @@ class DashboardConfig:
     corpora: bool = True
     """Show the corpora on the operations page (opens the vector store)."""
     launcher: actions.Launcher = field(default=actions.launch)
+    runners: dict[str, JobRunner[Any]] = field(default_factory=default_runners)
+    """The runners that type the jobs shown (a stored job is a kind and parameters)."""
+    job_parser: actions.JobParser | None = None
+    """Reads the command line of a job submitted from the operations page (``maestro ui``
+    passes the CLI's); without one, submitting is refused."""
 
 
 class _Security:
@@ -166,6 +172,10 @@ def event_line(event: Event) -> str:
     return event.kind.replace("_", " ") + (f" {step}" if step else "")
 
 
+def _describe(job: Job, *, runners: Mapping[str, JobRunner[Any]]) -> str:
+    return typed_job(job, runners).describe()
+
+
 def create_app(config: DashboardConfig) -> Starlette:
     """The dashboard over the stores ``config.settings`` name."""
     guard = Guard(token=config.token, host=config.host)
@@ -182,6 +192,7 @@ def create_app(config: DashboardConfig) -> Starlette:
     )
     env.filters["when"] = _when
     env.filters["duration"] = duration
+    env.filters["describe"] = functools.partial(_describe, runners=config.runners)
     env.globals["csrf"] = guard.csrf
     db_path = config.settings.runs_db
     query = RunQuery(db_path)
@@ -398,7 +409,9 @@ def create_app(config: DashboardConfig) -> Starlette:
         except ValueError as exc:
             raise actions.bad_job(str(exc)) from None
         return (
-            await off_loop(actions.submit_job, schedules, form.get("name", ""), args),
+            await off_loop(
+                actions.submit_job, schedules, form.get("name", ""), args, config.job_parser
+            ),
             "/operations",
         )
 

@@ -13,7 +13,8 @@ from maestro_lite import ProviderLimits, Settings
 from maestro_lite.cli import app
 from maestro_lite.cli._jobargs import _DISPLAY_ONLY, _TAKEN, _WORKER_LEVEL, job_from_args
 from maestro_lite.cli.worker import worker_limiter
-from maestro_lite.scheduling import ExtractJob, ResearchJob, SQLiteScheduleStore
+from maestro_lite.scheduling import SQLiteScheduleStore
+from pipelines.jobs import RUNNERS, ExtractJob, ResearchJob
 
 from .conftest import Maestro
 
@@ -50,7 +51,7 @@ def test_schedules_are_added_listed_paused_and_removed(maestro: Maestro, tmp_pat
     assert "schedule weekly: research 'What changed this week?'" in added.stdout
     assert "06:00 CE" in added.stdout  # the next times, in the schedule's zone
     with SQLiteScheduleStore(tmp_path / "home" / "runs.sqlite3") as store:
-        job = store.schedule("weekly").job
+        job = RUNNERS["research"].validate(store.schedule("weekly").job)
     # The worker runs elsewhere: a relative path is made absolute around its placeholder.
     assert isinstance(job, ResearchJob) and job.out == str(Path.cwd() / "reports" / "{date}")
 
@@ -150,7 +151,9 @@ def test_watch_saves_a_watch_whose_then_job_names_absolute_paths(
     assert saved.returncode == 0, saved.stderr
     assert "watch inbox:" in saved.stdout and "then research 'Summarise {file}'" in saved.stdout
     with SQLiteScheduleStore(tmp_path / "home" / "runs.sqlite3") as store:
-        job = store.watch("inbox").job
+        stored = store.watch("inbox").job
+    assert stored is not None
+    job = RUNNERS["research"].validate(stored)
     assert isinstance(job, ResearchJob)
     assert job.docs == ["{file}"] and job.out == str(Path.cwd() / "reports")
     listed = maestro("watches", "list")

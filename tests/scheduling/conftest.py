@@ -17,7 +17,9 @@ from maestro_lite.scheduling import (
     JobContext,
     JobInputs,
     JobOutcome,
+    JobRunner,
     ManualClock,
+    RunJob,
     ScheduleStore,
     SQLiteScheduleStore,
     Worker,
@@ -26,13 +28,14 @@ from maestro_lite.scheduling import (
 from maestro_lite.testing import HashingEmbedder
 
 
-class Recorder:
-    """A job runner that records what it was asked to run and passes every job."""
+class Recorder(JobRunner[RunJob]):
+    """A runner of ``run`` jobs that records what it was asked to run and passes every job."""
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[Any, JobInputs]] = []
+        super().__init__(RunJob, self._record)
+        self.jobs: list[tuple[RunJob, JobInputs]] = []
 
-    async def __call__(self, job: Any, context: JobContext) -> JobOutcome:
+    async def _record(self, job: RunJob, context: JobContext) -> JobOutcome:
         self.jobs.append((job, context.inputs))
         return JobOutcome(status="passed", output=f"ran {job.describe()}")
 

@@ -13,17 +13,14 @@ import pytest
 
 from maestro_lite import FunctionModel, ModelCall, Settings
 from maestro_lite.scheduling import (
-    CompareJob,
-    ExtractJob,
     JobRecord,
     ManualClock,
-    ResearchJob,
     RunJob,
     SQLiteScheduleStore,
     Trigger,
     default_runners,
 )
-from pipelines.jobs import RUNNERS
+from pipelines.jobs import RUNNERS, CompareJob, ExtractJob, ResearchJob
 
 from ..orchestration.conftest import V1, V2, cite, step_of
 from .conftest import Recorder, make_worker, wait_for

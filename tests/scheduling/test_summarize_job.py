@@ -10,7 +10,8 @@ from typing import Any
 
 from maestro_lite import ModelCall, Settings
 from maestro_lite.cli._jobargs import job_from_args
-from maestro_lite.scheduling import SQLiteScheduleStore, SummarizeJob
+from maestro_lite.scheduling import SQLiteScheduleStore
+from pipelines.jobs import SummarizeJob
 
 from ..orchestration.conftest import evidence
 from .test_pipeline_jobs import finish, model

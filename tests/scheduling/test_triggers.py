@@ -14,6 +14,7 @@ from maestro_lite.runs import SQLiteRunStore
 from maestro_lite.scheduling import (
     JobContext,
     JobOutcome,
+    JobRunner,
     ManualClock,
     RunJob,
     SQLiteScheduleStore,
@@ -136,7 +137,9 @@ async def test_a_failure_starts_the_failure_triggers_only(
         return JobOutcome(status="passed")
 
     clock = ManualClock(datetime(2026, 3, 23, 9, 0, tzinfo=UTC))
-    async with make_worker(settings, store, clock, runners={"run": runner}) as worker:
+    async with make_worker(
+        settings, store, clock, runners={"run": JobRunner(RunJob, runner)}
+    ) as worker:
         failed = worker.submit(RunJob(task="flaky"), name="nightly")
         await wait_for(lambda: len(ran) == 2 and store.jobs()[0].status == "passed")
     job = store.job(failed.job_id)

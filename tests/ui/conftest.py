@@ -21,6 +21,7 @@ pytest.importorskip("starlette", reason="the dashboard needs the ui extra")
 import uvicorn
 
 from maestro_lite.budget import Budget
+from maestro_lite.cli._jobargs import JOB_RUNNERS, job_from_args
 from maestro_lite.orchestrator import Maestro
 from maestro_lite.result import RunResult
 from maestro_lite.runs import RunSpec, SQLiteRunStore
@@ -109,7 +110,10 @@ def live_server(config: DashboardConfig) -> Iterator[str]:
 @pytest.fixture
 def dashboard(settings: Settings) -> Iterator[str]:
     """A dashboard over the test's home, without the corpora (no vector store needed)."""
-    with live_server(DashboardConfig(settings=settings, poll=0.05, corpora=False)) as url:
+    config = DashboardConfig(
+        settings=settings, poll=0.05, corpora=False, job_parser=job_from_args, runners=JOB_RUNNERS
+    )
+    with live_server(config) as url:
         yield url
 
 

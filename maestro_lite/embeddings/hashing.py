@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..embeddings.base import InputType, Vectors, normalize
+from .base import InputType, Vectors, normalize
 
 __all__ = ["HashingEmbedder"]
 
