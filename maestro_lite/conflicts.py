@@ -31,6 +31,8 @@ __all__ = [
     "Statement",
     "conflict_note",
     "find_conflicts",
+    "told",
+    "to_complete",
     "unresolved",
 ]
 
@@ -567,6 +569,43 @@ def unresolved(
                 + f". Write the answer like: {conflict.example()!r}"
             )
     return problems
+
+
+def to_complete(
+    conflicts: Sequence[Conflict], answer: str, cited_documents: Iterable[str]
+) -> list[Conflict]:
+    """The conflicts ``answer`` leaves untold that the framework can tell for it: the answer
+    already states the prevailing value (or, where none prevails, one of the two) and leaves
+    out the other side, its source or which prevails. An answer that states only the value
+    that lost, or neither, is left alone: adding the other side would contradict it, and
+    the validator sends it back instead."""
+    cited = list(cited_documents)
+    chosen: list[Conflict] = []
+    for conflict in conflicts:
+        if not unresolved([conflict], answer, cited):
+            continue
+        sides = conflict.sides
+        if conflict.prevails is not None:
+            if _states(answer, sides[conflict.prevails], conflict.kind):
+                chosen.append(conflict)
+        elif any(_states(answer, side, conflict.kind) for side in sides):
+            chosen.append(conflict)
+    return chosen
+
+
+def told(conflict: Conflict) -> str:
+    """One sentence telling ``conflict`` in full (both values, each document, and which
+    prevails): what the framework adds to an answer that left it out. It holds no figure
+    but the two values, so it is grounded in the two sentences it cites."""
+    a, b = conflict.sides
+    if conflict.prevails is None:
+        return f"Sources disagree: {_title(a)} gives {a.value}, while {_title(b)} gives {b.value}."
+    winner, other = conflict.sides[conflict.prevails], conflict.sides[1 - conflict.prevails]
+    why = conflict.why.split(" (")[0]  # "it is the later document (2025-07-10)": no date
+    return (
+        f"Sources disagree: {_title(winner)} gives {winner.value}, and it prevails ({why}); "
+        f"{_title(other)} gives {other.value} instead."
+    )
 
 
 def conflict_note(conflicts: Sequence[Conflict]) -> str:

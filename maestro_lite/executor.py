@@ -21,7 +21,7 @@ from functools import partial
 
 from pydantic import BaseModel
 
-from .conflicts import Conflict, Statement, conflict_note, find_conflicts
+from .conflicts import Conflict, Statement, conflict_note, find_conflicts, to_complete, told
 from .documents.model import Chunk
 from .errors import BudgetExceeded, MaestroError, interrupts_run
 from .events import (
@@ -36,7 +36,7 @@ from .evidence import EvidencePool
 from .models.base import ChatModel, ModelSettings
 from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
 from .plan import Plan, Step
-from .result import StepResult
+from .result import Claim, StepResult
 from .retrieval import Retriever, SearchHit, SearchMode
 from .step_io import pack_prompt, prompt_head, read_output
 from .usage import Usage
@@ -353,6 +353,10 @@ class Executor:
         answer, claims, data, missing, unknown = read_output(completion.output, pool, data_type)
         if unknown:  # impossible under an enum schema; kept as a guard for custom models
             return failed(f"cited unknown evidence ids {unknown}")
+        added = _tell_conflicts(conflicts, answer, claims, pool)
+        if added:
+            answer = " ".join([answer, *(claim.text for claim in added)]).strip()
+            claims = [*claims, *added]
         result = StepResult(
             step_id=step.id,
             kind=step.kind,
@@ -365,6 +369,7 @@ class Executor:
             retrieved=hits,
             evidence_ids=pool.ids,
             conflicts=conflicts,
+            added=[claim.text for claim in added],
             prompt=[{"role": m.role, "content": m.content} for m in messages],
             feedback=feedback,
             attempts=attempts,
@@ -410,6 +415,20 @@ class Executor:
 
 
 _CONFLICTING_KINDS = frozenset({"answer", "synthesize"})
+
+
+def _tell_conflicts(
+    conflicts: Sequence[Conflict], answer: str, claims: Sequence[Claim], pool: EvidencePool
+) -> list[Claim]:
+    """Claims telling the conflicts that ``answer`` states one side of and leaves the rest
+    untold: the framework found them by comparing the evidence, so it states them itself
+    (citing both sentences) rather than spend a round asking a small model to."""
+    cited = {c.document_id for claim in claims for c in claim.citations}
+    added: list[Claim] = []
+    for conflict in to_complete(conflicts, answer, cited):
+        citations, _ = pool.resolve([side.ref for side in conflict.sides])
+        added.append(Claim(text=told(conflict), citations=citations))
+    return added
 
 
 def _conflicts(

@@ -86,6 +86,9 @@ class StepResult(DerivedModel):
     conflicts: list[Conflict] = Field(default_factory=list)
     """Where the step's evidence disagrees with itself (shown to the model, checked on the
     final step's answer)."""
+    added: list[str] = Field(default_factory=list)
+    """Sentences the framework added to the model's answer: conflicts among the evidence
+    that the answer left untold (each also a claim citing both sides)."""
     attempts: list[Attempt] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     error: str | None = None

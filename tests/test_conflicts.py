@@ -10,6 +10,8 @@ from maestro_lite.conflicts import (
     conflict_note,
     find_conflicts,
     stem,
+    to_complete,
+    told,
     unresolved,
     values,
 )
@@ -147,6 +149,34 @@ def test_an_answer_must_state_both_sides_cite_both_and_say_which_prevails() -> N
     assert "does not cite agritech_news_article" in uncited
     (silent,) = unresolved(conflicts, "Memo: October 14, 2025. Article: September 9, 2025.", both)
     assert "prevails (marked official)" in silent
+
+
+def test_a_conflict_is_told_for_an_answer_that_gives_the_prevailing_side() -> None:
+    conflicts = find_conflicts(_research(), LAUNCH)
+    (complete,) = to_complete(conflicts, "It launches on October 14, 2025.", {"memo"})
+    sentence = told(complete)
+    assert "October 14, 2025, and it prevails (marked official)" in sentence
+    assert "agritech_news_article gives September 9 instead" in sentence
+    # What it adds passes the check it was added for.
+    assert (
+        unresolved(conflicts, f"It launches on October 14, 2025. {sentence}", {"memo", "article"})
+        == []
+    )
+    # The side that lost, or no date at all: not completed (it would contradict the answer).
+    assert to_complete(conflicts, "It launches on September 9, 2025.", {"article"}) == []
+    assert to_complete(conflicts, "The evidence does not say.", set()) == []
+
+
+def test_the_later_document_is_told_without_its_date() -> None:
+    statements = [
+        Statement("Date: March 3, 2025. The Falcon launch is set for May 5, 2025.", "a", "A"),
+        Statement("Date: April 9, 2025. The Falcon launch is set for June 30, 2025.", "b", "B"),
+    ]
+    (conflict,) = find_conflicts(statements, "When is the Falcon launch?")
+    assert told(conflict) == (
+        "Sources disagree: B gives June 30, 2025, and it prevails (it is the later document); "
+        "A gives May 5, 2025 instead."
+    )
 
 
 def test_the_note_for_the_model_names_each_side_by_its_evidence_id() -> None:
