@@ -125,9 +125,10 @@ def hops_plan(
     """The one cited step that answers after the hops: it searches with the question and
     with each entity found (the paragraphs about them), and its instruction names the
     entities as leads to check against the evidence, not as facts."""
+    unique = list(dict.fromkeys(entities))
     instruction = question
-    if entities:
-        leads = "; ".join(entities)
+    if unique:
+        leads = "; ".join(unique)
         instruction = (
             f"{question}\n(Leads from a first search, to check against the evidence: {leads}. "
             "Answer what the question asks, which may be another name.)"
@@ -138,7 +139,7 @@ def hops_plan(
                 id="answer",
                 kind="answer",
                 instruction=instruction,
-                queries=list(dict.fromkeys([question, *entities])),
+                queries=list(dict.fromkeys([question, *unique])),
                 k=k,
                 expected_output=expected_output,
             )

@@ -455,7 +455,7 @@ class Research:
                 subs,
                 k=self.k,
                 typed=self.output_type is not None,
-                sub_question_use=self.sub_question_use,
+                sub_question_use="queries" if self.sub_question_use == "queries" else "steps",
             )
         with self.maestro.charge(preflight.usage):
             result = await self.maestro.run(
