@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import Budget, Maestro, ModelCall, SearchHit, UserError, find_marked
+from maestro_lite import (
+    Budget,
+    Maestro,
+    ModelCall,
+    ResearchJob,
+    SearchHit,
+    UserError,
+    find_marked,
+)
 from pipelines import Research
 from pipelines._hops import bridge_messages, clean_entity, hops_plan
 
@@ -138,3 +146,8 @@ def test_the_answer_plan_names_leads_only_when_there_are_some() -> None:
     assert step.queries == ["Q?", "A", "B"]
     assert (step.k, step.expected_output) == (2, "short")
     assert "Leads from a first search, to check against the evidence: A; B." in (step.instruction)
+
+
+def test_a_research_job_can_ask_for_hops() -> None:
+    job = ResearchJob(question="Q?", sub_question_use="hops")
+    assert Research.from_job(Maestro(routed()), job).sub_question_use == "hops"
