@@ -155,6 +155,7 @@ def score_item(
         "retrieved_recall": supporting_recall({d.document_id for d in report.consulted}, gold_ids),
         "status": report.status,
         "error": report.error,
+        "hops": [f.answer for f in report.findings if f.step_id.startswith("hop")],
         "steps": len(report.plan.steps) if report.plan else 0,
         "requests": u.requests,
         "input_tokens": u.input_tokens,
