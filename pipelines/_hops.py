@@ -11,9 +11,9 @@ Measured with the local 1.5B model (BENCHMARKS.md, "Multi-hop: retrieval driven 
 hop's entity"): the name a hop gives is often not the bridge but the model's guess at the
 final answer, or an entity the question already names (of the first 6 HotpotQA hops, 3
 named a gold paragraph's subject, 2 of them named in the question; 3 were wrong guesses).
-Either way the search with that name brings its paragraph, so the answer step can check the guess against what the document says, and a
-wrong name costs one wasted search, not a wrong premise for the final step as a wrong
-intermediate answer in the chained mode does.
+Either way the search with that name brings its paragraph, so the answer step can check
+the guess against what the document says, and a wrong name costs one wasted search, not a
+wrong premise for the final step as a wrong intermediate answer in the chained mode does.
 """
 
 from __future__ import annotations
