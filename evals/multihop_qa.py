@@ -10,6 +10,9 @@ distractor setting), through a retriever scoped to them. Three systems:
 * ``queries``: the same pipeline with ``sub_question_use="queries"``: the sub-questions only
   widen retrieval (``QUERIES_K`` chunks per query), and one step answers the question from
   everything found, with no intermediate answers to build on;
+* ``hops``: ``sub_question_use="hops"`` (IRCoT-style): one short call names the entity the
+  question hinges on from what the question retrieves, and one step answers from what the
+  question and that entity retrieve (``HOPS_K`` chunks per query);
 * ``baseline``: one retrieval with the question, one answer (a one-step declared plan).
 
 All give their final answer through the same typed output (``ShortAnswer``, cited), so the
@@ -62,10 +65,10 @@ from .qa_metrics import (
 __all__ = ["PIPELINE_BUDGET", "ShortAnswer", "load_answers", "main", "run"]
 
 Dataset = Literal["hotpotqa", "musique"]
-System = Literal["pipeline", "queries", "baseline"]
-SYSTEMS: tuple[System, ...] = ("baseline", "pipeline", "queries")
+System = Literal["pipeline", "queries", "hops", "baseline"]
+SYSTEMS: tuple[System, ...] = ("baseline", "pipeline", "queries", "hops")
 
-VERSIONS: dict[str, int] = {"baseline": 1, "pipeline": 4, "queries": 1}
+VERSIONS: dict[str, int] = {"baseline": 1, "pipeline": 4, "queries": 1, "hops": 1}
 """Bump a system's version when its prompts or settings change: cached results of the old
 version are then not mixed with new ones (the other system's stay valid)."""
 
@@ -82,6 +85,11 @@ BASELINE_K = 6
 QUERIES_K = 3
 """Chunks per query of the ``queries`` system: with the question and up to three
 sub-questions, about as many distinct chunks as the baseline's six, found by more queries."""
+
+
+HOPS_K = 4
+"""Chunks per query of the ``hops`` system (the hop's own search and each of the final
+step's two searches)."""
 
 
 class ShortAnswer(BaseModel):
@@ -147,6 +155,7 @@ def score_item(
         "retrieved_recall": supporting_recall({d.document_id for d in report.consulted}, gold_ids),
         "status": report.status,
         "error": report.error,
+        "hops": [f.answer for f in report.findings if f.step_id.startswith("hop")],
         "steps": len(report.plan.steps) if report.plan else 0,
         "requests": u.requests,
         "input_tokens": u.input_tokens,
@@ -163,14 +172,14 @@ async def answer(
     retriever: ScopedRetriever,
 ) -> ResearchReport:
     """One system's answer to one question."""
-    if system in ("pipeline", "queries"):
+    if system != "baseline":
         research = Research(
             maestro,
             requirements=[Requirement.cite_every_claim()],
             budget=PIPELINE_BUDGET,
             output_type=ShortAnswer,
-            k=QUERIES_K if system == "queries" else 4,
-            sub_question_use="queries" if system == "queries" else "steps",
+            k={"queries": QUERIES_K, "hops": HOPS_K}.get(system, 4),
+            sub_question_use="steps" if system == "pipeline" else system,
         )
         return await research.run(question, corpus=retriever)
     result: RunResult = await maestro.run(
@@ -398,6 +407,8 @@ def main(argv: list[str] | None = None) -> None:
             "any step retrieved",
             f"pipeline budget: {PIPELINE_BUDGET.model_dump(exclude_defaults=True)}; "
             f"queries: the same, sub-questions as queries only (k={QUERIES_K} per query); "
+            f"hops: one hop call names the bridge entity, one answer step searches with the "
+            f"question and the entity (k={HOPS_K} per query); "
             f"baseline: one retrieval (k={BASELINE_K}), one call",
         ],
     )

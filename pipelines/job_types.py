@@ -36,8 +36,9 @@ class ResearchJob(Job):
     max_sub_questions: int = Field(default=3, ge=1, le=3)
     """Most sub-questions (1: answer in one step)."""
     plan_mode: Literal["decompose", "planner"] = "decompose"
-    sub_question_use: Literal["steps", "queries"] = "steps"
-    """Answer each sub-question in a step, or only search with them (see ``Research``)."""
+    sub_question_use: Literal["steps", "queries", "hops"] = "steps"
+    """Answer each sub-question in a step, only search with them, or search with the entity
+    each hop names (see ``Research``)."""
 
     def describe(self) -> str:
         return f"research {self.question!r}"

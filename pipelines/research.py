@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,9 +57,11 @@ from maestro_lite import (
     StepKind,
     Usage,
     UsageMeter,
+    UserError,
 )
 
 from ._budget import Preflight, ask
+from ._hops import find_bridge, hops_plan
 from ._render import (
     CitationIndex,
     RunFacts,
@@ -313,6 +316,10 @@ def research_plan(
     return Plan(steps=steps, rationale="Sub-questions in order, then the whole question.")
 
 
+SubQuestionUse = Literal["steps", "queries", "hops"]
+"""How ``decompose`` mode uses the question's parts (see :class:`Research`)."""
+
+
 class Research:
     """The deep-research pipeline.
 
@@ -330,7 +337,13 @@ class Research:
         sub_question_use: In ``decompose`` mode, ``"steps"`` answers each sub-question in a
             step of its own before the whole question; ``"queries"`` only searches with them
             and answers the question once, from everything found: fewer calls, and no wrong
-            intermediate answer for a small model to build on (see BENCHMARKS.md).
+            intermediate answer for a small model to build on (see BENCHMARKS.md);
+            ``"hops"`` splits nothing: each hop names the entity the question hinges on
+            from what the last search found, the next search is made with that name
+            (IRCoT-style), and one cited step answers from what the question and every
+            entity retrieved (:mod:`pipelines._hops`).
+        max_hops: Hop calls in ``"hops"`` mode (each one short call); hops stop early when
+            the model names no new entity.
     """
 
     def __init__(
@@ -343,11 +356,15 @@ class Research:
         plan_mode: Literal["decompose", "planner"] = "decompose",
         k: int = 4,
         max_sub_questions: int = 3,
-        sub_question_use: Literal["steps", "queries"] = "steps",
+        sub_question_use: SubQuestionUse = "steps",
+        max_hops: int = 1,
     ) -> None:
         if not 1 <= max_sub_questions <= 3:
             raise ValueError("max_sub_questions must be 1, 2 or 3")
-        self.sub_question_use: Literal["steps", "queries"] = sub_question_use
+        if not 1 <= max_hops <= 3:
+            raise ValueError("max_hops must be 1, 2 or 3")
+        self.sub_question_use: SubQuestionUse = sub_question_use
+        self.max_hops = max_hops
         self.maestro = maestro
         self.requirements = (
             list(requirements) if requirements is not None else default_requirements()
@@ -420,7 +437,11 @@ class Research:
             on_event: Called with every event of the run (live progress).
         """
         preflight = Preflight(self.budget)
-        if plan is None and self.plan_mode == "decompose":
+        entities: list[str] = []
+        if plan is None and self.plan_mode == "decompose" and self.sub_question_use == "hops":
+            entities = await self._hops(question, corpus, preflight)
+            plan = hops_plan(question, entities, k=self.k, expected_output=self._final_output)
+        elif plan is None and self.plan_mode == "decompose":
             subs = [question]
             if self.max_sub_questions > 1:
                 split = await preflight.attempt(
@@ -434,7 +455,7 @@ class Research:
                 subs,
                 k=self.k,
                 typed=self.output_type is not None,
-                sub_question_use=self.sub_question_use,
+                sub_question_use="queries" if self.sub_question_use == "queries" else "steps",
             )
         result = await self.maestro.run(
             question,
@@ -447,12 +468,54 @@ class Research:
             usage=preflight.usage,
         )
         report = ResearchReport.from_result(question, result)
+        hops = [
+            Finding(
+                step_id=f"hop{n}",
+                kind="answer",
+                instruction="The entity the question hinges on",
+                status="done",
+                answer=entity,
+            )
+            for n, entity in enumerate(entities, start=1)
+        ]
         return report.model_copy(
             update={
+                "findings": [*hops, *report.findings],
                 "notes": preflight.notes,
                 "budget_exhausted": report.budget_exhausted or preflight.exhausted,
             }
         )
+
+    @property
+    def _final_output(self) -> str:
+        return "" if self.output_type is not None else CITED_FACTS
+
+    async def _hops(
+        self, question: str, corpus: str | Retriever, preflight: Preflight
+    ) -> list[str]:
+        """The entities the hops found, in order (see :mod:`pipelines._hops`); each hop is
+        made only while the budget leaves a call for the answer after it."""
+        if isinstance(corpus, str):
+            if self.maestro.store is None:
+                raise UserError(
+                    f"corpus {corpus!r} was given by name but Maestro has no store",
+                    hint="Pass store=Corpora(settings) to Maestro, or a retriever as corpus=.",
+                )
+            corpus = await self.maestro.store.corpus(corpus)
+        retriever = corpus
+        entities: list[str] = []
+        for n in range(1, self.max_hops + 1):
+            hop = await preflight.attempt(
+                f"hop {n}",
+                partial(
+                    find_bridge, self.maestro, retriever, question, found=list(entities), k=self.k
+                ),
+                reserve=1,
+            )
+            if hop is None or not hop[0]:
+                break
+            entities.append(hop[0])
+        return entities
 
     def run_sync(self, question: str, **kwargs: Any) -> ResearchReport:
         """:meth:`run` for code without an event loop."""

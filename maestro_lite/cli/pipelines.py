@@ -62,6 +62,7 @@ T = TypeVar("T")
 class SubQuestionUse(StrEnum):
     steps = "steps"
     queries = "queries"
+    hops = "hops"
 
 
 _MODEL = typer.Option(None, "--model", "-m", help="provider:model to use.")
@@ -210,7 +211,8 @@ def research(
         SubQuestionUse.steps,
         "--sub-question-use",
         help="steps: answer each sub-question, then the question; queries: only search "
-        "with them and answer once.",
+        "with them and answer once; hops: a short call names the entity the question hinges "
+        "on, then search with it too and answer once.",
     ),
     budget: BudgetName = _BUDGET,
     model: str | None = _MODEL,

@@ -230,6 +230,8 @@ def test_research_and_extract_options_reach_their_jobs() -> None:
         "planner",
         "queries",
     )
+    hops = job_from_args(["research", "Q?", "--sub-question-use", "hops"])
+    assert isinstance(hops, ResearchJob) and hops.sub_question_use == "hops"
     extract = job_from_args(
         [
             "extract",
