@@ -96,6 +96,8 @@ class Maestro:
         limiter: Per-provider limits shared with every other orchestrator given the same
             limiter; ``None``: only ``concurrency`` limits calls.
         step_timeout: Seconds a step's model call may take, retries included.
+        focus: Sentences kept per document in an answering step's retrieved evidence:
+            those that best match the step's question (:mod:`.focus`); 0 shows whole chunks.
 
     Example::
 
@@ -122,6 +124,7 @@ class Maestro:
         cache: ResponseCache | None = None,
         limiter: Limiter | None = None,
         step_timeout: float | None = None,
+        focus: int = 8,
     ) -> None:
         self.model = model
         self.store = store
@@ -138,6 +141,7 @@ class Maestro:
         self.cache = cache
         self.limiter = limiter
         self.step_timeout = step_timeout
+        self.focus = focus
         self._owned: list[Callable[[], Awaitable[None] | None]] = []
 
     @classmethod

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._derived import DerivedModel
+from .changes import Change
 from .conflicts import Conflict
 from .models.generate import Attempt
 from .plan import Plan, StepKind
@@ -86,6 +87,9 @@ class StepResult(DerivedModel):
     conflicts: list[Conflict] = Field(default_factory=list)
     """Where the step's evidence disagrees with itself (shown to the model, checked on the
     final step's answer)."""
+    changes: list[Change] = Field(default_factory=list)
+    """For a ``compare`` step: its documents' clauses aligned, changed or not (shown to the
+    model, checked on its answer)."""
     attempts: list[Attempt] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     error: str | None = None

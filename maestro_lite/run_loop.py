@@ -142,6 +142,7 @@ class _Run:
             retry=maestro.retry,
             max_reasks=maestro.max_reasks,
             step_timeout=maestro.step_timeout,
+            focus=maestro.focus,
         )
         self.validator = Validator(
             maestro._model(maestro.judge_model or maestro.model, run_id, cache, recorded),
