@@ -98,6 +98,9 @@ class Maestro:
         step_timeout: Seconds a step's model call may take, retries included.
         focus: Sentences kept per document in an answering step's retrieved evidence:
             those that best match the step's question (:mod:`.focus`); 0 shows whole chunks.
+        plan_versions: A task that names document versions by year ("between the 2023 and
+            2025 agreements") gets its per-version plan without a planner call
+            (:mod:`.version_plan`).
 
     Example::
 
@@ -125,6 +128,7 @@ class Maestro:
         limiter: Limiter | None = None,
         step_timeout: float | None = None,
         focus: int = 8,
+        plan_versions: bool = True,
     ) -> None:
         self.model = model
         self.store = store
@@ -142,6 +146,7 @@ class Maestro:
         self.limiter = limiter
         self.step_timeout = step_timeout
         self.focus = focus
+        self.plan_versions = plan_versions
         self._owned: list[Callable[[], Awaitable[None] | None]] = []
 
     @classmethod

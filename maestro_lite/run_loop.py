@@ -48,6 +48,7 @@ from .result import Decision, RoundRecord, RunResult, RunStatus, StepResult, Val
 from .retrieval import Retriever
 from .runs import RecordedAnswers, ResumePoint
 from .validator import Validator
+from .version_plan import version_plan
 
 if TYPE_CHECKING:
     from .orchestrator import EventHandler, Maestro
@@ -204,6 +205,11 @@ class _Run:
                 )
         return self.documents
 
+    def _version_plan(self, documents: Sequence[DocumentInfo]) -> Plan | None:
+        if not self.m.plan_versions or self.retriever is None:
+            return None
+        return version_plan(self.task, documents, max_steps=self.budget.max_steps)
+
     def _searches(self) -> bool:
         """Whether the run retrieves: a planned run does; a declared plan, if a step has
         queries."""
@@ -238,6 +244,9 @@ class _Run:
         elif self.user_plan is not None:
             plan = self.user_plan
             self.emit(PlanCreated(run_id=self.run_id, plan=plan, source="user"))
+        elif (versions := self._version_plan(documents)) is not None:
+            plan = versions  # the task names versions by year: no planner call needed
+            self.emit(PlanCreated(run_id=self.run_id, plan=plan, source="versions"))
         else:
             try:
                 plan = await self.planner.plan(
