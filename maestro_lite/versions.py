@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 
 from .changes import Change, ChangeSide, cite
 from .conflicts import terms, values
@@ -91,8 +92,9 @@ def _side(item: EvidenceItem, other: str | None) -> ChangeSide:
 
 
 def diff(pool: EvidencePool, order: Sequence[str] = ()) -> list[Change]:
-    """The clauses of ``pool``'s first two documents (in ``order``, else as they come):
-    each sentence aligned with its closest counterpart in the other document.
+    """The clauses of ``pool``'s documents, each consecutive pair (in ``order``, else as
+    they come) compared: each sentence aligned with its closest counterpart in the next
+    document. Changes come first.
 
     Args:
         pool: Evidence of two or more documents.
@@ -102,9 +104,16 @@ def diff(pool: EvidencePool, order: Sequence[str] = ()) -> list[Change]:
     for item in pool.items:
         by_document.setdefault(item.chunk.document_id, []).append(item)
     documents = [d for d in order if d in by_document] or list(by_document)
-    if len(documents) < 2:
-        return []
-    earlier, later = by_document[documents[0]], by_document[documents[1]]
+    changes: list[Change] = []
+    for first, second in pairwise(documents):
+        changes += _pair(by_document[first], by_document[second])
+    # Changes first: they are what the comparison must not miss.
+    rank = {"changed": 0, "added": 1, "removed": 2, "unchanged": 3}
+    return sorted(changes, key=lambda c: rank[c.kind])
+
+
+def _pair(earlier: Sequence[EvidenceItem], later: Sequence[EvidenceItem]) -> list[Change]:
+    """The clauses of two documents, aligned."""
     pairs: list[tuple[float, int, int]] = []
     words_a = [terms(i.text) for i in earlier]
     words_b = [terms(i.text) for i in later]
@@ -139,9 +148,7 @@ def diff(pool: EvidencePool, order: Sequence[str] = ()) -> list[Change]:
     for j, b in enumerate(later):
         if j not in matched_b and values(b.text):
             changes.append(Change(kind="added", sides=[_side(b, None)]))
-    # Changes first: they are what the comparison must not miss.
-    rank = {"changed": 0, "added": 1, "removed": 2, "unchanged": 3}
-    return sorted(changes, key=lambda c: rank[c.kind])
+    return changes
 
 
 def counterparts(

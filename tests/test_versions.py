@@ -85,3 +85,18 @@ def test_a_counterpart_that_was_retrieved_but_not_cited_is_offered() -> None:
     merged = cited.merged(extra)
     kinds = sorted(c.kind for c in diff(merged, order=["v1", "v2"]))
     assert kinds == ["changed", "changed"]
+
+
+def test_three_periods_are_compared_each_with_the_next() -> None:
+    quarters = [
+        make_chunk(q, f"Call {q}", f"Gross margin for the quarter was {m}. We thank our staff.")
+        for q, m in (("q1", "61.4%"), ("q2", "58.7%"), ("q3", "62.3%"))
+    ]
+    changes = diff(pool_of(*quarters), order=["q1", "q2", "q3"])
+    changed = [c for c in changes if c.kind == "changed"]
+    assert [[s.values for s in c.sides] for c in changed] == [
+        [["61.4%"], ["58.7%"]],
+        [["58.7%"], ["62.3%"]],
+    ]
+    assert unstated(changed, "Gross margin went from 61.4% to 58.7%, then 62.3%.") == []
+    assert "does not state 62.3%" in " ".join(unstated(changed, "61.4% then 58.7%."))
