@@ -44,7 +44,12 @@ class Change(BaseModel):
 
 
 def _title(side: ChangeSide) -> str:
-    return " ".join(side.title.split())[:80] or side.document_id
+    """A document's title, short enough to repeat: up to a " - " subtitle, or 60 characters
+    cut at a word."""
+    title = " ".join(side.title.split()).split(" - ", 1)[0]
+    if len(title) > 60:
+        title = title[:60].rsplit(" ", 1)[0] + "..."
+    return title or side.document_id
 
 
 def cite(side: ChangeSide) -> str:

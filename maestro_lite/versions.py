@@ -166,30 +166,31 @@ def counterparts(
     cited: dict[str, list[EvidenceItem]] = {}
     for item in pool.items:
         cited.setdefault(item.chunk.document_id, []).append(item)
-    taken = {(i.chunk.id, i.start, i.end) for i in pool.items}
+    # Overlapping chunks repeat sentences: a sentence is offered once, whatever its chunk.
+    taken = {_norm(i.text) for i in pool.items}
     new: list[EvidenceItem] = []
     chunks: dict[str, Chunk] = {}
     n = start
     for document, chunk_list in retrieved.items():
-        mine = {terms(i.text) for i in cited.get(document, [])}
+        sentences = [
+            (chunk, s, e, terms(chunk.text[s:e]))
+            for chunk in chunk_list
+            for s, e in sentence_spans(chunk.text)
+        ]
         for other, items in cited.items():
             if other == document:
                 continue
             for item in items:
                 target = terms(item.text)
-                if any(_similar(target, m) > 0 for m in mine):
-                    continue  # this document's cited evidence already has its counterpart
                 best: tuple[float, Chunk, int, int] | None = None
-                for chunk in chunk_list:
-                    for s, e in sentence_spans(chunk.text):
-                        score = _similar(target, terms(chunk.text[s:e]))
-                        if score > 0 and (best is None or score > best[0]):
-                            best = (score, chunk, s, e)
-                if best is None or (best[1].id, best[2], best[3]) in taken:
-                    continue
+                for chunk, s, e, words in sentences:
+                    score = _similar(target, words)
+                    if score > 0 and (best is None or score > best[0]):
+                        best = (score, chunk, s, e)
+                if best is None or _norm(best[1].text[best[2] : best[3]]) in taken:
+                    continue  # no counterpart, or it is offered already
                 _, chunk, s, e = best
-                taken.add((chunk.id, s, e))
-                mine.add(terms(chunk.text[s:e]))
+                taken.add(_norm(chunk.text[s:e]))
                 new.append(EvidenceItem(id=f"e{n}", chunk=chunk, start=s, end=e))
                 chunks[chunk.id] = chunk
                 n += 1
@@ -222,23 +223,27 @@ def _states(answer: str, written: str) -> bool:
 
 
 def unstated(changes: Iterable[Change], answer: str) -> list[str]:
-    """What ``answer`` leaves out of ``changes``: a changed, added or removed value of
-    either side; or, when nothing changed, that it says so. Empty when it tells them."""
+    """What ``answer`` leaves out of ``changes``: for each changed clause, the values that
+    differ, of both sides (or, where no value differs, a differing word of each side); and,
+    when nothing changed, that it says so. Added and removed clauses are told to the step,
+    not required of it. Empty when the answer tells what is required."""
     changes = list(changes)
     problems: list[str] = []
     for change in changes:
-        if change.kind == "unchanged":
+        if change.kind != "changed":
             continue
+        by_value = any(side.values for side in change.sides)
         for side in change.sides:
-            missing = [v for v in side.values if not _states(answer, v)]
-            if side.values and missing:
+            if by_value:
+                missing = [v for v in side.values if not _states(answer, v)]
+                if missing:
+                    problems.append(
+                        f"changed clause: the answer does not state {', '.join(missing)} "
+                        f"({cite(side)})"
+                    )
+            elif side.words and not any(_states(answer, w) for w in side.words):
                 problems.append(
-                    f"{change.kind} clause: the answer does not state {', '.join(missing)!s} "
-                    f"({cite(side)})"
-                )
-            elif not side.values and side.words and not any(_states(answer, w) for w in side.words):
-                problems.append(
-                    f"{change.kind} clause: the answer does not say what {cite(side)} says "
+                    f"changed clause: the answer does not say what {cite(side)} says "
                     f"({', '.join(side.words)})"
                 )
     if changes and all(c.kind == "unchanged" for c in changes) and not _SAME_WORDS.search(answer):

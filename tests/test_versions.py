@@ -100,3 +100,34 @@ def test_three_periods_are_compared_each_with_the_next() -> None:
     ]
     assert unstated(changed, "Gross margin went from 61.4% to 58.7%, then 62.3%.") == []
     assert "does not state 62.3%" in " ".join(unstated(changed, "61.4% then 58.7%."))
+
+
+def test_the_counterpart_is_the_closest_clause_not_any_related_one() -> None:
+    # v2's step cited a different clause on the same subject (the shipping threshold next
+    # to the refund window); the refund clause's own counterpart is still offered.
+    v2 = make_chunk(
+        "v2",
+        "Store policy v2",
+        "Customers may return an item within 14 days of delivery for a full refund. "
+        "Customers may return an opened item within 7 days of delivery for store credit.",
+    )
+    cited = _only(pool_of(V1, v2), "within 30 days", "for store credit")
+    extra = counterparts(cited, {"v1": [V1], "v2": [v2]}, start=3)
+    assert [" ".join(i.text.split()) for i in extra.items if i.chunk.document_id == "v2"] == [
+        "Customers may return an item within 14 days of delivery for a full refund."
+    ]
+    changed = [c for c in diff(cited.merged(extra), order=["v1", "v2"]) if c.kind == "changed"]
+    assert [s.values for s in changed[0].sides] == [["30 days"], ["14 days"]]
+    # Told, not required: an added clause need not be restated.
+    assert unstated(changed, "Refunds: 30 days before, 14 days now.") == []
+
+
+def test_where_one_side_states_a_value_the_values_are_what_is_required() -> None:
+    none = make_chunk("v1", "Store policy v1", "Customers may not return opened items at all.")
+    some = make_chunk(
+        "v2", "Store policy v2", "Customers may return opened items within 7 days at all stores."
+    )
+    (change,) = diff(pool_of(none, some), order=["v1", "v2"])
+    assert change.kind == "changed" and change.sides[1].values == ["7 days"]
+    assert unstated([change], "Opened items could not be returned; now within 7 days.") == []
+    assert "does not state 7 days" in unstated([change], "Returns are now allowed.")[0]
