@@ -314,7 +314,6 @@ class Executor:
 
         try:
             hits = await self._retrieve(step)
-            head = prompt_head(step, task=task, dependencies=deps)
             inherited = await self._inherited_evidence(deps, known)
             changes: list[Change] = []
             if step.kind == "compare" and len(inherited):
@@ -324,6 +323,9 @@ class Executor:
                     counterparts(inherited, retrieved, start=len(inherited) + 1)
                 )
                 changes = diff(inherited, order)
+            # A comparison told what changed works from the sentences: a small model copies
+            # the earlier steps' answers, slips included, rather than compare.
+            head = prompt_head(step, task=task, dependencies=[] if changes else deps)
             pack = partial(
                 pack_prompt,
                 step,

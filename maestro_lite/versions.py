@@ -222,9 +222,22 @@ def _states(answer: str, written: str) -> bool:
     return all((v.kind, v.key) in found for v in wanted)
 
 
+def _names(side: ChangeSide) -> list[str]:
+    """The differing words of a side that name something (a capitalised word other than the
+    sentence's first: "New York", not "Neither" or "not"): a wording change is required of
+    an answer only where both sides name something different."""
+    first = next(iter(_WORD.findall(side.sentence)), "")
+    out = []
+    for run in side.words:
+        words = run.split()
+        if any(w[0].isupper() and not (i == 0 and w == first) for i, w in enumerate(words)):
+            out.append(run)
+    return out
+
+
 def unstated(changes: Iterable[Change], answer: str) -> list[str]:
     """What ``answer`` leaves out of ``changes``: for each changed clause, the values that
-    differ, of both sides (or, where no value differs, a differing word of each side); and,
+    differ, of both sides (or, where no value differs, a differing name of each side); and,
     when nothing changed, that it says so. Added and removed clauses are told to the step,
     not required of it. Empty when the answer tells what is required."""
     changes = list(changes)
@@ -233,7 +246,8 @@ def unstated(changes: Iterable[Change], answer: str) -> list[str]:
         if change.kind != "changed":
             continue
         by_value = any(side.values for side in change.sides)
-        for side in change.sides:
+        named = [_names(side) for side in change.sides]
+        for side, names in zip(change.sides, named, strict=True):
             if by_value:
                 missing = [v for v in side.values if not _states(answer, v)]
                 if missing:
@@ -241,10 +255,10 @@ def unstated(changes: Iterable[Change], answer: str) -> list[str]:
                         f"changed clause: the answer does not state {', '.join(missing)} "
                         f"({cite(side)})"
                     )
-            elif side.words and not any(_states(answer, w) for w in side.words):
+            elif all(named) and not any(_states(answer, w) for w in names):
                 problems.append(
                     f"changed clause: the answer does not say what {cite(side)} says "
-                    f"({', '.join(side.words)})"
+                    f"({', '.join(names)})"
                 )
     if changes and all(c.kind == "unchanged" for c in changes) and not _SAME_WORDS.search(answer):
         problems.append(

@@ -131,3 +131,11 @@ def test_where_one_side_states_a_value_the_values_are_what_is_required() -> None
     assert change.kind == "changed" and change.sides[1].values == ["7 days"]
     assert unstated([change], "Opened items could not be returned; now within 7 days.") == []
     assert "does not state 7 days" in unstated([change], "Returns are now allowed.")[0]
+
+
+def test_a_reworded_clause_is_required_only_where_both_sides_name_something() -> None:
+    old = make_chunk("v1", "Store policy v1", "Neither party may cancel an order once shipped.")
+    new = make_chunk("v2", "Store policy v2", "The seller may not cancel an order once shipped.")
+    (change,) = diff(pool_of(old, new), order=["v1", "v2"])
+    assert change.kind == "changed" and not any(s.values for s in change.sides)
+    assert unstated([change], "Orders cannot be cancelled after shipping.") == []
