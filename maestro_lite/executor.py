@@ -96,8 +96,9 @@ class Executor:
         fix_temperature: Sampling temperature when a step is re-run with feedback.
         step_timeout: Seconds a step's model call may take, retries included; a step that
             takes longer fails. ``None``: no limit.
-        focus: Sentences kept per document in an answering step's retrieved evidence,
-            those that best match its question (see :mod:`.focus`); 0 keeps whole chunks.
+        focus: Sentences kept per document in the retrieved evidence of an answering step
+            that reads chosen documents, those that best match its question (see
+            :mod:`.focus`); 0 keeps whole chunks.
     """
 
     def __init__(
@@ -338,8 +339,11 @@ class Executor:
                 output_tokens=self.output_tokens,
             )
             pool, messages, schema = pack()
-            narrowed = bool(self.focus and hits) and step.kind in _FOCUSED_KINDS
-            narrowed = narrowed and data_type is None
+            # Only a step that reads chosen documents: there the noise is the neighbouring
+            # clauses. A question over the whole collection keeps whole chunks, whose other
+            # sentences may carry the next hop or the other side of a disagreement.
+            narrowed = bool(self.focus and hits and step.document_ids)
+            narrowed = narrowed and step.kind in _FOCUSED_KINDS and data_type is None
             if narrowed:
                 # The sentences that matter, not whole chunks: less for a small model to
                 # misread, and fewer tokens to read.

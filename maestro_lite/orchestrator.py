@@ -96,8 +96,9 @@ class Maestro:
         limiter: Per-provider limits shared with every other orchestrator given the same
             limiter; ``None``: only ``concurrency`` limits calls.
         step_timeout: Seconds a step's model call may take, retries included.
-        focus: Sentences kept per document in an answering step's retrieved evidence:
-            those that best match the step's question (:mod:`.focus`); 0 shows whole chunks.
+        focus: Sentences kept per document in the retrieved evidence of an answering step
+            that reads chosen documents (a document filter): those that best match the
+            step's question (:mod:`.focus`); 0 shows whole chunks.
         plan_versions: A task that names document versions by year ("between the 2023 and
             2025 agreements") gets its per-version plan without a planner call
             (:mod:`.version_plan`).
