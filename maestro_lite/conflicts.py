@@ -29,11 +29,15 @@ __all__ = [
     "Conflict",
     "ConflictSide",
     "Statement",
+    "asked_kinds",
     "conflict_note",
     "find_conflicts",
     "told",
     "to_complete",
+    "stem",
+    "terms",
     "unresolved",
+    "values",
 ]
 
 
@@ -285,6 +289,12 @@ _SUFFIXES = (
 def stem(word: str) -> str:
     """A crude stem that joins word forms ("termination", "terminate"; "renewal", "renew")."""
     word = word.lower()
+    # Nouns in -ity join their adjective first ("liability": "liable"; "confidentiality":
+    # "confidential"), then both lose the same suffix.
+    if word.endswith("ility") and len(word) >= 8:
+        word = word[:-5] + "le"
+    elif word.endswith("ity") and len(word) >= 8:
+        word = word[:-3]
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             word = word[: -len(suffix)]
@@ -383,7 +393,7 @@ _ASKED = (
 )
 
 
-def _asked_kinds(question: str) -> set[str]:
+def asked_kinds(question: str) -> set[str]:
     """The kinds of value a question asks for ("when": a date; "notice period": a
     duration), so a conflict of that kind outranks one that merely shares its words."""
     return {kind for pattern, kinds in _ASKED if pattern.search(question) for kind in kinds}
@@ -475,7 +485,7 @@ def find_conflicts(
         # A value the other document also states on the subject is common ground.
         return not any(_same(value, v) for v in stated[other])
 
-    wanted = _asked_kinds(question)
+    wanted = asked_kinds(question)
     weight = {w: math.log(1 + n / (1 + f)) for w, f in frequency.items()}
     candidates: list[tuple[float, float, int, int, _Value, _Value, frozenset[str]]] = []
     for i, (a, words_a, values_a) in enumerate(parsed):

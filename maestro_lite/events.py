@@ -81,7 +81,7 @@ class PlanCreated(_Event):
     kind: Literal["plan_created"] = "plan_created"
     plan: Plan
     round: int = 1
-    source: Literal["planner", "user", "replan"] = "planner"
+    source: Literal["planner", "user", "replan", "versions"] = "planner"
 
 
 class PlanRejected(_Event):

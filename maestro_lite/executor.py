@@ -21,6 +21,7 @@ from functools import partial
 
 from pydantic import BaseModel
 
+from .changes import Change
 from .conflicts import Conflict, Statement, conflict_note, find_conflicts, to_complete, told
 from .documents.model import Chunk
 from .errors import BudgetExceeded, MaestroError, interrupts_run
@@ -33,13 +34,15 @@ from .events import (
     StepStarted,
 )
 from .evidence import EvidencePool
+from .focus import focused, value_note
 from .models.base import ChatModel, ModelSettings
 from .models.generate import Attempt, RetryPolicy, UsageMeter, generate
 from .plan import Plan, Step
 from .result import Claim, StepResult
 from .retrieval import Retriever, SearchHit, SearchMode
-from .step_io import pack_prompt, prompt_head, read_output
+from .step_io import build_messages, output_model, pack_prompt, prompt_head, read_output
 from .usage import Usage
+from .versions import change_note, counterparts, diff
 
 __all__ = ["Execution", "Executor"]
 
@@ -93,6 +96,9 @@ class Executor:
         fix_temperature: Sampling temperature when a step is re-run with feedback.
         step_timeout: Seconds a step's model call may take, retries included; a step that
             takes longer fails. ``None``: no limit.
+        focus: Sentences kept per document in the retrieved evidence of an answering step
+            that reads chosen documents, those that best match its question (see
+            :mod:`.focus`); 0 keeps whole chunks.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class Executor:
         max_reasks: int = 2,
         fix_temperature: float = 0.4,
         step_timeout: float | None = None,
+        focus: int = 8,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -120,6 +127,7 @@ class Executor:
         self.max_reasks = max_reasks
         self.fix_temperature = fix_temperature
         self.step_timeout = step_timeout
+        self.focus = focus
 
     async def execute(
         self,
@@ -307,25 +315,55 @@ class Executor:
 
         try:
             hits = await self._retrieve(step)
+            inherited = await self._inherited_evidence(deps, known)
+            changes: list[Change] = []
+            if step.kind == "compare" and len(inherited):
+                # Each side of a clause, so the comparison can cite both; then what changed.
+                order, retrieved = _by_document(deps)
+                inherited = inherited.merged(
+                    counterparts(inherited, retrieved, start=len(inherited) + 1)
+                )
+                changes = diff(inherited, order)
+            # A comparison told what changed works from the sentences: a small model copies
+            # the earlier steps' answers, slips included, rather than compare.
+            head = prompt_head(step, task=task, dependencies=[] if changes else deps)
             pack = partial(
                 pack_prompt,
                 step,
-                prompt_head(step, task=task, dependencies=deps),
+                head,
                 hits=hits,
-                inherited=await self._inherited_evidence(deps, known),
+                inherited=inherited,
                 feedback=feedback,
                 data_type=data_type,
                 window=self.model.context_window,
                 output_tokens=self.output_tokens,
             )
             pool, messages, schema = pack()
+            # Only a step that reads chosen documents: there the noise is the neighbouring
+            # clauses. A question over the whole collection keeps whole chunks, whose other
+            # sentences may carry the next hop or the other side of a disagreement.
+            narrowed = bool(self.focus and hits and step.document_ids)
+            narrowed = narrowed and step.kind in _FOCUSED_KINDS and data_type is None
+            if narrowed:
+                # The sentences that matter, not whole chunks: less for a small model to
+                # misread, and fewer tokens to read.
+                pool = focused(step, pool, task=task, per_document=self.focus, keep=inherited.ids)
             conflicts = _conflicts(step, pool, data_type, deps)
-            if conflicts:
+            notes = [conflict_note(conflicts)] if conflicts else []
+            if changes:
+                notes.append(change_note(changes))
+            if narrowed and feedback:
+                notes += value_note(step, pool, task=task)  # where the asked value is
+            if narrowed:
+                note = "\n\n".join(notes) or None
+                messages = build_messages(head, pool, feedback, note)
+                schema = output_model(step.kind, pool.ids, data_type)
+            elif notes:
                 # Told before it answers; packed again, as the note takes room too.
-                note = conflict_note(conflicts)
-                pool, messages, schema = pack(notes=note)
+                pool, messages, schema = pack(notes="\n\n".join(notes))
                 shown = set(pool.ids)
                 conflicts = [c for c in conflicts if all(s.ref in shown for s in c.sides)]
+                changes = [c for c in changes if all(s.ref in shown for s in c.sides)]
             call = generate(
                 self.model,
                 messages,
@@ -370,6 +408,7 @@ class Executor:
             evidence_ids=pool.ids,
             conflicts=conflicts,
             added=[claim.text for claim in added],
+            changes=changes,
             prompt=[{"role": m.role, "content": m.content} for m in messages],
             feedback=feedback,
             attempts=attempts,
@@ -414,7 +453,22 @@ class Executor:
         return EvidencePool.from_citations(citations, known)
 
 
+def _by_document(deps: Sequence[StepResult]) -> tuple[list[str], dict[str, list[Chunk]]]:
+    """The documents the dependencies read, in their order, and the chunks they retrieved
+    from each."""
+    retrieved: dict[str, list[Chunk]] = {}
+    for dep in deps:
+        for hit in dep.retrieved:
+            chunks = retrieved.setdefault(hit.chunk.document_id, [])
+            if all(c.id != hit.chunk.id for c in chunks):
+                chunks.append(hit.chunk)
+    return list(retrieved), retrieved
+
+
 _CONFLICTING_KINDS = frozenset({"answer", "synthesize"})
+_FOCUSED_KINDS = frozenset({"answer"})
+"""Steps whose retrieved evidence is cut to the sentences that match their question: those
+that answer one question. An extract step fills many fields, a summary covers everything."""
 
 
 def _tell_conflicts(

@@ -131,6 +131,12 @@ class Maestro:
             each run as itself, calls outside runs as the ``caller`` they give.
         claims: Decides which run each :meth:`run` call is (resuming an owner's unfinished
             runs); ``None``: every call starts a new run.
+        focus: Sentences kept per document in the retrieved evidence of an answering step
+            that reads chosen documents (a document filter): those that best match the
+            step's question (:mod:`.focus`); 0 shows whole chunks.
+        plan_versions: A task that names document versions by year ("between the 2023 and
+            2025 agreements") gets its per-version plan without a planner call
+            (:mod:`.version_plan`).
 
     Example::
 
@@ -159,6 +165,8 @@ class Maestro:
         step_timeout: float | None = None,
         caller: str | None = None,
         claims: RunClaims | None = None,
+        focus: int = 8,
+        plan_versions: bool = True,
     ) -> None:
         self._model = model
         self._store = store
@@ -177,6 +185,8 @@ class Maestro:
         self.step_timeout = step_timeout
         self.caller = caller
         self.claims = claims
+        self.focus = focus
+        self.plan_versions = plan_versions
         self._owned: list[Callable[[], Awaitable[None] | None]] = []
 
     @classmethod
@@ -354,6 +364,7 @@ class Maestro:
                 retry=self.retry,
                 max_reasks=self.max_reasks,
                 step_timeout=self.step_timeout,
+                focus=self.focus,
             ),
             validator=Validator(
                 stack.wrap(self.judge_model or self.model),
@@ -362,6 +373,7 @@ class Maestro:
                 max_reasks=self.max_reasks,
                 check_figures=self.check_figures,
             ),
+            plan_versions=self.plan_versions,
         )
 
     async def _drive(self, run: _Run) -> RunResult:

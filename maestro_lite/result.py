@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._derived import DerivedModel
+from .changes import Change
 from .conflicts import Conflict
 from .models.generate import Attempt
 from .plan import Plan, StepKind
@@ -89,6 +90,9 @@ class StepResult(DerivedModel):
     added: list[str] = Field(default_factory=list)
     """Sentences the framework added to the model's answer: conflicts among the evidence
     that the answer left untold (each also a claim citing both sides)."""
+    changes: list[Change] = Field(default_factory=list)
+    """For a ``compare`` step: its documents' clauses aligned, changed or not (shown to the
+    model, checked on its answer)."""
     attempts: list[Attempt] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     error: str | None = None

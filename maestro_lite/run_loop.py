@@ -50,6 +50,7 @@ from .retrieval import Retriever
 from .runs import ResumePoint
 from .usage import Usage, UsageMeter
 from .validator import Validator
+from .version_plan import version_plan
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class RunParts:
     planner: Planner
     executor: Executor
     validator: Validator
+    plan_versions: bool = True
+    """A task that names document versions by year gets its per-version plan without a
+    planner call (:mod:`.version_plan`)."""
 
 
 _LoopState = tuple[
@@ -136,6 +140,7 @@ class _Run:
         self.planner = parts.planner
         self.executor = parts.executor
         self.validator = parts.validator
+        self.plan_versions = parts.plan_versions
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -189,6 +194,11 @@ class _Run:
                 )
         return self.documents
 
+    def _version_plan(self, documents: Sequence[DocumentInfo]) -> Plan | None:
+        if not self.plan_versions or self.retriever is None:
+            return None
+        return version_plan(self.task, documents, max_steps=self.budget.max_steps)
+
     def _searches(self) -> bool:
         """Whether the run retrieves: a planned run does; a declared plan, if a step has
         queries."""
@@ -223,6 +233,9 @@ class _Run:
         elif self.user_plan is not None:
             plan = self.user_plan
             self.emit(PlanCreated(run_id=self.run_id, plan=plan, source="user"))
+        elif (versions := self._version_plan(documents)) is not None:
+            plan = versions  # the task names versions by year: no planner call needed
+            self.emit(PlanCreated(run_id=self.run_id, plan=plan, source="versions"))
         else:
             try:
                 plan = await self.planner.plan(

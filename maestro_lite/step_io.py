@@ -140,6 +140,14 @@ def prompt_head(
     if step.expected_output:
         lines.append(f"It must produce: {step.expected_output}")
     lines.append(_GUIDANCE[step.kind])
+    if step.document_ids and step.kind == "answer":
+        # A step that reads part of the collection answers its own question only: a small
+        # model otherwise answers the overall task (both versions) from one version's text.
+        lines.append(
+            "Answer only your step's question, for the document(s) it reads; other steps "
+            "cover the rest of the overall task. If several sentences state what is asked, "
+            "for different cases, give each value with the case it applies to."
+        )
     if dependencies:
         lines += ["", "Results of earlier steps:"]
         bodies = [f"- {d.step_id}: {d.answer or d.data or '(no answer)'}" for d in dependencies]

@@ -42,6 +42,7 @@ from .result import Citation, StepResult, ValidationReport
 from .retrieval import Retriever
 from .tokens import count_tokens
 from .untrusted import UNTRUSTED_RULE, mark_untrusted, one_line
+from .versions import unstated
 
 __all__ = ["JUDGE_SCORES", "Validator", "check_citations"]
 
@@ -284,6 +285,8 @@ class Validator:
         for dep in step.depends_on:
             if dep in results:
                 retrieved |= {c.chunk_id for c in results[dep].citations}
+                if result.changes:  # a comparison is offered each side its dependencies read
+                    retrieved |= {h.chunk.id for h in results[dep].retrieved}
         # The store's copy first; what retrieval returned only where the store has none.
         seen = {hit.chunk.id: hit.chunk for hit in result.retrieved}
         if self.retriever is None:
@@ -337,6 +340,8 @@ class Validator:
                 out += self._grounding_checks(result, step.instruction, task, years)
             if self.check_conflicts and result.conflicts and sid == plan.final.id:
                 out.append(_conflicts_check(result))
+            if self.check_conflicts and result.changes:
+                out.append(_changes_check(result))
         return out
 
     @staticmethod
@@ -523,6 +528,22 @@ def _conflicts_check(result: StepResult) -> RequirementResult:
         "where sources disagree, the answer states each side with its source and which prevails",
         not problems,
         "; ".join(problems[:2]) or f"{len(result.conflicts)} disagreement(s) stated with sources",
+        step_id=result.step_id,
+    )
+
+
+def _changes_check(result: StepResult) -> RequirementResult:
+    """A comparison states each changed value of both documents (:mod:`.versions`)."""
+    problems = unstated(result.changes, result.answer)
+    changed = sum(c.kind != "unchanged" for c in result.changes)
+    return _builtin(
+        f"{result.step_id}.changes",
+        "the comparison states what changed, with both documents' values",
+        not problems,
+        "; ".join(problems[:3])
+        + ". Give each document's value for each change, with its evidence id"
+        if problems
+        else f"{changed} change(s) of {len(result.changes)} aligned clause(s) stated",
         step_id=result.step_id,
     )
 

@@ -78,7 +78,7 @@ class PlanRecord(BaseModel):
 
     version: int
     round: int
-    source: Literal["planner", "user", "replan"]
+    source: Literal["planner", "user", "replan", "versions"]
     plan: Plan
     at: datetime
 

@@ -138,6 +138,7 @@ async def test_inherited_evidence_counts_against_the_window_of_a_step_that_also_
         FunctionModel(answer, context_window=window),
         output_tokens=output_tokens,
         check_figures=False,
+        focus=0,  # whole chunks: what is measured here is the window
     ).run(
         "fees",
         corpus=MemoryRetriever(_clauses("a", 12) + _clauses("b", 12)),

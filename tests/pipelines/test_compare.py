@@ -63,6 +63,13 @@ def test_presets_are_raised_to_what_the_plan_needs() -> None:
     assert fit_budget(explicit, plan) is explicit
 
 
+# What each comparison must state: both documents' values (checked in Python).
+CHANGES = {
+    "termination": "The two versions differ: 90 days before, 60 days now.",
+    "law": "The two versions differ: New York law before, Delaware law now.",
+}
+
+
 def answer(call: ModelCall) -> dict[str, Any]:
     step = step_of(call)
     if step.startswith("What does"):
@@ -74,7 +81,7 @@ def answer(call: ModelCall) -> dict[str, Any]:
     if step.startswith("Compare"):
         needle = "days" if "termination" in step else "governed"
         return {
-            "answer": "The two versions differ.",
+            "answer": CHANGES["termination" if "termination" in step else "law"],
             "claims": [{"text": "Both versions state it.", "evidence": cite(call, needle)}],
         }
     return {
@@ -106,7 +113,7 @@ async def test_the_comparison_is_aligned_and_every_position_cites_its_document(
         for position in aspect.positions:
             cited = {c.document_id for cl in position.claims for c in cl.citations}
             assert cited == {position.document_id}
-        assert aspect.changes == "The two versions differ." and aspect.claims
+        assert aspect.changes.startswith("The two versions differ") and aspect.claims
     law = comparison.aspects[1].positions[1].claims[0].citations[0]
     assert (law.page, law.quote) == (4, "This Agreement is governed by the laws of Delaware.")
     assert "Delaware" in comparison.summary and comparison.summary_claims
@@ -118,7 +125,7 @@ async def test_the_comparison_is_aligned_and_every_position_cites_its_document(
     assert "| document | what it says |" in markdown
     assert "## governing law" in markdown
     assert re.search(r"\| Agreement 2025 \| The clause on governed\. \[\d+\] \|", markdown)
-    assert "**What changed:** The two versions differ." in markdown
+    assert "**What changed:** The two versions differ: 90 days before" in markdown
     assert 'Agreement 2025, page 4: "This Agreement is governed by the laws of Delaware."' in (
         markdown
     )
@@ -170,3 +177,35 @@ async def test_one_document_is_not_a_comparison(corpus: MemoryRetriever) -> None
     with pytest.raises(UserError, match="at least two documents, got 1"):
         await Compare(Maestro(model)).run("x", corpus=corpus, documents=["v1"], aspects=["law"])
     assert model.calls == []
+
+
+async def test_a_comparison_is_told_what_changed_and_held_to_both_values(
+    corpus: MemoryRetriever,
+) -> None:
+    prompts: list[str] = []
+
+    def lazy(call: ModelCall) -> dict[str, Any]:
+        if step_of(call).startswith("Compare"):
+            prompts.append(call.last_user)
+            return {  # the small model's habit: one side only
+                "answer": "The notice period is now 60 days.",
+                "claims": [{"text": "60 days.", "evidence": cite(call, "60 days")}],
+            }
+        return answer(call)
+
+    comparison = await Compare(Maestro(routed(StepAnswer=lazy))).run(
+        "How did the agreement change?",
+        corpus=corpus,
+        documents=["v1", "v2"],
+        aspects=["termination notice"],
+    )
+
+    # Told before answering: the aligned clause, each side by id and value.
+    assert (
+        "changed: Agreement 2023 [e1] says '90 days' where Agreement 2025 [e2] says '60 days'"
+        in (prompts[0])
+    )
+    failed = {r.id: r.reason for r in comparison.requirements if not r.passed}
+    assert list(failed) == ["a1.changes"]
+    assert "does not state 90 days (Agreement 2023 [e1])" in failed["a1.changes"]
+    assert comparison.status == "unmet"
