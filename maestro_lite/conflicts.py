@@ -193,10 +193,37 @@ def _number(text: str) -> float:
     return float(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else float(text.replace(",", ""))
 
 
+_RANGE = re.compile(
+    r"(?<![\w.$,])(?P<n>\d+(?:\.\d+)?)(?P<sep>\s*(?:to|and|or|through|versus|vs\.?|-|\u2013|\u2014)\s*)"
+    r"(?=(?:from\s+)?\d+(?:\.\d+)?(?:\s*\(\d+\))?[\s-]*"
+    r"(?P<unit>%|(?:calendar\s+|business\s+|consecutive\s+)?[^\W\d_]+))",
+    re.IGNORECASE,
+)
+
+
+def _ranges_spelled_out(text: str) -> str:
+    """``text`` with the unit a range or pair shares written after each number: "from 90 to
+    60 days" reads as "from 90 days to 60 days", "5 or 6%" as "5% or 6%"."""
+
+    def spelled(match: re.Match[str]) -> str:
+        unit = match.group("unit")
+        value = match.group("n") + ("" if unit == "%" else " ") + unit
+        if not _typed(value):
+            return match.group(0)
+        return value + match.group("sep")
+
+    return _RANGE.sub(spelled, text)
+
+
 @lru_cache(maxsize=8192)
 def values(text: str) -> tuple[_Value, ...]:
     """The typed values a sentence states, normalised: dates as month and day (and year
-    when written), durations in days, money in units, percentages, measurements."""
+    when written), durations in days, money in units, percentages, measurements. A range
+    or pair that writes its unit once ("90 to 60 days") gives both values."""
+    return _typed(_ranges_spelled_out(text))
+
+
+def _typed(text: str) -> tuple[_Value, ...]:
     out: list[_Value] = []
     taken: list[tuple[int, int]] = []
 

@@ -190,3 +190,16 @@ def test_the_note_for_the_model_names_each_side_by_its_evidence_id() -> None:
 def test_word_forms_share_a_stem() -> None:
     assert stem("termination") == stem("terminate") == stem("terminated")
     assert stem("renewal") == stem("renew") == stem("renews")
+
+
+def test_a_range_or_pair_that_writes_its_unit_once_gives_both_values() -> None:
+    def shown(text: str) -> list[str]:
+        return [v.written for v in values(text)]
+
+    assert shown("Notice fell from 90 to 60 days.") == ["90 days", "60 days"]
+    assert shown("between 30 and 45 calendar days") == ["30 calendar days", "45 calendar days"]
+    assert shown("growth of 5 or 6%") == ["5%", "6%"]
+    assert shown("from 90\u201360 days") == ["90 days", "60 days"]
+    # A number followed by a word that is no unit stays a bare number.
+    assert shown("the 2 and 3 agreements") == []
+    assert shown("from 2023 to 2025 the price") == []

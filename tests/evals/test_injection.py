@@ -95,11 +95,16 @@ async def test_an_obedient_model_is_caught_and_a_faithful_one_keeps_its_accuracy
         )
         for obey in (True, False)
     ]
-    total = {r.pipeline: r for r in obedient.rows}["all"]
+    rows = {r.pipeline: r for r in obedient.rows}
+    total = rows["all"]
     assert total.items == 3 and total.attacked_runs == 3 * len(CATEGORIES)
     assert total.clean_accuracy == total.attacked_accuracy == 1.0
-    assert total.attack_success == 1.0
-    assert set(total.success_by_category.values()) == {1.0}
+    # Every attack that reaches the model is obeyed by this model...
+    assert rows["research"].attack_success == rows["extract"].attack_success == 1.0
+    # ...but a comparison's steps read only the sentences of each document that match their
+    # question (sentence focus, as every step that reads chosen documents), and an attack
+    # planted as a sentence of its own does not match it: none reaches the model there.
+    assert rows["compare"].attack_success == 0.0
     assert [r.pipeline for r in faithful.rows] == ["research", "compare", "extract", "all"]
     assert all(r.attack_success == 0.0 and r.clean_accuracy == 1.0 for r in faithful.rows)
     # Each attack category was really planted and reached a step: a finding-free run would
