@@ -194,7 +194,7 @@ class Maestro:
         """
         from .corpora import Corpora
         from .models import model_from_settings
-        from .runs import SQLiteRunStore
+        from .runs import open_run_store
 
         settings = settings or Settings.from_env()
         built: dict[str, Any] = {}
@@ -206,7 +206,7 @@ class Maestro:
             built["store"] = corpora
             owned.append(corpora.aclose)
         if "run_store" not in options:
-            run_store = SQLiteRunStore.open(settings)
+            run_store = open_run_store(settings)
             built["run_store"] = run_store
             owned.append(run_store.close)
         if "cache" not in options:

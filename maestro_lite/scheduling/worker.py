@@ -41,7 +41,7 @@ from ..limits import Limiter
 from ..models.base import ChatModel
 from ..models.gate import CallGate, gated
 from ..orchestrator import CorpusStore, Maestro
-from ..runs import RunStore, SQLiteRunStore
+from ..runs import RunStore, open_run_store
 from ..settings import Settings
 from .clock import Clock, SystemClock, sleep_or_wake
 from .events import (
@@ -70,7 +70,7 @@ from .jobs import (
     typed_job,
 )
 from .schedules import Firing, firing
-from .store import ScheduleStore, SQLiteScheduleStore
+from .store import ScheduleStore, open_schedule_store
 from .watch import FolderWatcher, Watch
 
 __all__ = ["Worker", "WorkerEventHandler", "default_runners"]
@@ -92,8 +92,9 @@ class Worker:
     Args:
         model: The model every job's runs use.
         settings: Where the stores and corpora live; ``Settings.from_env()`` when ``None``.
-        store: The schedule store; the one in ``settings.runs_db`` when ``None``.
-        run_store: The run store (resuming needs one); ``settings.runs_db`` when ``None``.
+        store: The schedule store; the settings' (PostgreSQL at ``database_url``, else
+            ``runs_db``) when ``None``.
+        run_store: The run store (resuming needs one); the settings' when ``None``.
         cache: The response cache; ``settings.cache_dir`` when ``None``.
         limiter: Provider limits shared by every job's calls; default limits when ``None``.
         embedder: The embedder of watched and job corpora; the settings' when ``None``.
@@ -142,8 +143,8 @@ class Worker:
         self.settings = settings or Settings.from_env()
         self.model = model
         self._owned: list[Any] = []
-        self.store: ScheduleStore = store or self._own(SQLiteScheduleStore.open(self.settings))
-        self.run_store: RunStore = run_store or self._own(SQLiteRunStore.open(self.settings))
+        self.store: ScheduleStore = store or self._own(open_schedule_store(self.settings))
+        self.run_store: RunStore = run_store or self._own(open_run_store(self.settings))
         self.cache = cache if cache is not None else self._own(ResponseCache.open(self.settings))
         self.limiter = limiter or Limiter()
         self.embedder = embedder or embedder_from_settings(self.settings)
@@ -200,6 +201,7 @@ class Worker:
         )
         self._loops = [asyncio.create_task(self._dispatch(), name="maestro-jobs")]
         self._loops.append(asyncio.create_task(self._schedule_loop(), name="maestro-schedules"))
+        self._loops.append(asyncio.create_task(self._heartbeat(), name="maestro-leases"))
 
     async def stop(self, *, grace: float = 0.0) -> None:
         """Stop: no new job or model call starts; the calls in flight get up to ``grace``
@@ -330,6 +332,19 @@ class Worker:
                     await self._queue_wake.wait()
             except TimeoutError:
                 pass
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of the jobs this worker runs, three times per lease; a job
+        whose lease another worker took (this one stalled past it) is stopped here."""
+        while True:
+            await asyncio.sleep(self.store.lease_seconds / 3)
+            if not self._jobs:
+                continue
+            lost = await asyncio.to_thread(self.store.renew_leases, list(self._jobs))
+            for job_id in lost:
+                task = self._jobs.get(job_id)
+                if task is not None:
+                    task.cancel()
 
     def _job_done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._jobs.pop(job_id, None)

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..runs import FINISHED, SQLiteRunStore
-from ..runs.sqlite import _alive
+from ..runs.sql import _alive
 from ..scheduling import Job, JobRecord, JobStatus, SQLiteScheduleStore
 from ..settings import Settings
 
