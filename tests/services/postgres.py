@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["postgres_bin", "running_postgres"]
+__all__ = ["fresh_database", "postgres_bin", "running_postgres"]
 
 
 def postgres_bin() -> Path | None:
@@ -75,3 +75,21 @@ def running_postgres() -> Iterator[str]:
             cwd=folder,
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new empty database on the server at ``server_url``, dropped afterwards; yields its
+    URL (each test gets its own, so stores never see another test's rows)."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server_url, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{server_url.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as db:
+            db.execute(f"DROP DATABASE {name} WITH (FORCE)")
