@@ -123,13 +123,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         _TABLES,
         _TABLES.replace(" REAL", " DOUBLE PRECISION")
-        + ";\nALTER TABLE runs ADD COLUMN pos BIGSERIAL",
+        + ";\nALTER TABLE runs ADD COLUMN IF NOT EXISTS pos BIGSERIAL",
     ),
     # 2: steps keep the order they were last written in (what SQLite's INSERT OR REPLACE
     # gave through rowid) in a column of their own, for both databases.
     Migration(
         "ALTER TABLE steps ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;UPDATE steps SET seq = rowid",
-        "ALTER TABLE steps ADD COLUMN seq BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE steps ADD COLUMN seq BIGSERIAL",
     ),
 )
 """The run store's schema, version by version (see :func:`maestro_lite._db.migrate`)."""

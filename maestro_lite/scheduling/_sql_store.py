@@ -64,7 +64,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status)
 
 MIGRATIONS: tuple[Migration, ...] = (
     # 1: the tables (PostgreSQL orders jobs by a serial column, SQLite by rowid).
-    Migration(_TABLES, _TABLES + ";\nALTER TABLE jobs ADD COLUMN pos BIGSERIAL"),
+    Migration(_TABLES, _TABLES + ";\nALTER TABLE jobs ADD COLUMN IF NOT EXISTS pos BIGSERIAL"),
     # 2: leases: the worker holding a running job, and until when (epoch seconds).
     Migration(
         "ALTER TABLE jobs ADD COLUMN worker TEXT;ALTER TABLE jobs ADD COLUMN lease_until REAL"
@@ -94,12 +94,20 @@ class SQLScheduleStore(SQLStore):
     Args:
         backend: The open database; its schema is brought up to date (:data:`MIGRATIONS`).
         lease_seconds: How long a claimed job stays this worker's without a heartbeat.
+        worker_id: Who holds the jobs this store claims; ``host:pid`` when ``None`` (two
+            stores in one process act as two workers with ids of their own).
     """
 
-    def __init__(self, backend: Backend, *, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        worker_id: str | None = None,
+    ) -> None:
         super().__init__(backend, "schedules", MIGRATIONS)
         self.lease_seconds = lease_seconds
-        self._me = _owner()
+        self._me = worker_id or _owner()
 
     def _read(self, sql: str, *params: Any) -> builtins.list[Any]:
         with self._backend.read() as db:

@@ -188,6 +188,7 @@ class SQLiteScheduleStore(SQLScheduleStore):
         path: The database file, created if missing; ``":memory:"`` for tests.
         busy_timeout: Seconds to wait for another process's write.
         lease_seconds: How long a claimed job stays this worker's without a heartbeat.
+        worker_id: Who holds the jobs it claims; ``host:pid`` when ``None``.
 
     Example::
 
@@ -202,10 +203,11 @@ class SQLiteScheduleStore(SQLScheduleStore):
         *,
         busy_timeout: float = 30.0,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        worker_id: str | None = None,
     ) -> None:
         self.path = str(path)
         backend = SQLiteBackend(path, "schedule store", busy_timeout=busy_timeout)
-        super().__init__(backend, lease_seconds=lease_seconds)
+        super().__init__(backend, lease_seconds=lease_seconds, worker_id=worker_id)
 
     @classmethod
     def open(cls, settings: Settings | None = None, **kwargs: Any) -> SQLiteScheduleStore:
@@ -222,10 +224,19 @@ class PostgresScheduleStore(SQLScheduleStore):
     Args:
         url: ``postgresql://user:password@host:port/database``.
         lease_seconds: How long a claimed job stays this worker's without a heartbeat.
+        worker_id: Who holds the jobs it claims; ``host:pid`` when ``None``.
     """
 
-    def __init__(self, url: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
-        super().__init__(PostgresBackend(url, "schedule store"), lease_seconds=lease_seconds)
+    def __init__(
+        self,
+        url: str,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        worker_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            PostgresBackend(url, "schedule store"), lease_seconds=lease_seconds, worker_id=worker_id
+        )
 
 
 def open_schedule_store(settings: Settings | None = None) -> SQLScheduleStore:
