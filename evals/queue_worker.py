@@ -69,13 +69,12 @@ async def _serve(settings: Settings, max_jobs: int) -> None:
     await worker.run()
 
 
-def worker_env(home: Path, base_url: str, database_url: str, **extra: str) -> dict[str, str]:
+def worker_env(home: Path, base_url: str, **extra: str) -> dict[str, str]:
     """The environment of a worker process on ``home`` whose model is the OpenAI-compatible
-    endpoint ``base_url`` and whose queue and runs are in ``database_url``."""
+    endpoint ``base_url`` (``extra``: more variables, such as ``MAESTRO_DATABASE_URL``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAESTRO_", "OPENAI_"))}
     env.update(
         MAESTRO_HOME=str(home),
-        MAESTRO_DATABASE_URL=database_url,
         MAESTRO_EMBEDDER="hashing",
         MAESTRO_PROVIDER="openai",
         MAESTRO_MODEL="test-model",
