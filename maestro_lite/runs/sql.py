@@ -118,6 +118,8 @@ CREATE TABLE IF NOT EXISTS rounds (
 )
 """
 
+_STEPS_BY_SEQ = "CREATE INDEX steps_by_seq ON steps (run_id, seq)"
+
 MIGRATIONS: tuple[Migration, ...] = (
     # 1: the tables (PostgreSQL orders runs by a serial column, SQLite by rowid).
     Migration(
@@ -128,8 +130,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     # 2: steps keep the order they were last written in (what SQLite's INSERT OR REPLACE
     # gave through rowid) in a column of their own, for both databases.
     Migration(
-        "ALTER TABLE steps ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;UPDATE steps SET seq = rowid",
-        "ALTER TABLE steps ADD COLUMN seq BIGSERIAL",
+        "ALTER TABLE steps ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE steps SET seq = rowid;" + _STEPS_BY_SEQ,
+        "ALTER TABLE steps ADD COLUMN seq BIGSERIAL;" + _STEPS_BY_SEQ,
     ),
 )
 """The run store's schema, version by version (see :func:`maestro_lite._db.migrate`)."""

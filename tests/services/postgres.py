@@ -34,8 +34,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_postgres() -> Iterator[str]:
-    """Start a server; yields its URL (user ``maestro``, trust authentication on loopback)."""
+def running_postgres(*, durable: bool = False) -> Iterator[str]:
+    """Start a server; yields its URL (user ``maestro``, trust authentication on loopback).
+
+    ``durable``: commits reach the disk as in production (``fsync`` on, for benchmarks);
+    tests run without it, which is faster and loses nothing a test needs."""
     programs = postgres_bin()
     if programs is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -53,7 +56,9 @@ def running_postgres() -> Iterator[str]:
         )
 
     run(str(programs / "initdb"), "-D", str(data), "-A", "trust", "-U", "maestro", "-E", "UTF8")
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    if not durable:
+        options += " -c fsync=off"
     run(
         str(programs / "pg_ctl"),
         "-D",
