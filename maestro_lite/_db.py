@@ -35,6 +35,7 @@ from .errors import StoreError
 __all__ = [
     "Backend",
     "Db",
+    "Dialect",
     "Migration",
     "PostgresBackend",
     "SQLStore",
