@@ -49,11 +49,21 @@ Dialect = Literal["sqlite", "postgres"]
 class Db:
     """A transaction's connection, with ``?`` placeholders whatever the driver's style."""
 
-    def __init__(self, connection: Any, now: float, dialect: Dialect = "sqlite") -> None:
+    def __init__(
+        self, connection: Any, clock: Callable[[], float], dialect: Dialect = "sqlite"
+    ) -> None:
         self._connection = connection
         self.dialect: Dialect = dialect
-        self.now = now
-        """The clock every process agrees on (epoch seconds), read once per transaction."""
+        self._clock = clock
+        self._now: float | None = None
+
+    @property
+    def now(self) -> float:
+        """The clock every process agrees on (epoch seconds), read once per transaction
+        when first asked for."""
+        if self._now is None:
+            self._now = self._clock()
+        return self._now
 
     def _sql(self, sql: str) -> str:
         return sql if self.dialect == "sqlite" else sql.replace("?", "%s")
@@ -158,19 +168,19 @@ class SQLiteBackend:
     @contextmanager
     def write(self, key: str | None = None) -> Iterator[Db]:
         with write_transaction(self._db, self._lock, f"{self._what} {self.where}") as db:
-            yield Db(db, self._clock())
+            yield Db(db, self._clock)
 
     @contextmanager
     def read(self) -> Iterator[Db]:
         with self._lock:
-            yield Db(self._db, self._clock())
+            yield Db(self._db, self._clock)
 
     @contextmanager
     def snapshot(self) -> Iterator[Db]:
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                yield Db(self._db, self._clock())
+                yield Db(self._db, self._clock)
             finally:
                 self._db.execute("COMMIT")
 
@@ -209,6 +219,10 @@ class PostgresBackend:
         except psycopg.Error as exc:
             raise StoreError(f"cannot open the {what} at {self.where}: {exc}") from exc
 
+    def _server_time(self) -> float:
+        row = self._conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
+        return float(row[0]) if row else time.time()
+
     @contextmanager
     def _transaction(self, key: str | None, isolation: str | None = None) -> Iterator[Db]:
         import psycopg
@@ -220,10 +234,7 @@ class PostgresBackend:
                         self._conn.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
                     if key is not None:
                         self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
-                    row = self._conn.execute(
-                        "SELECT extract(epoch FROM clock_timestamp())"
-                    ).fetchone()
-                    yield Db(self._conn, float(row[0]) if row else time.time(), "postgres")
+                    yield Db(self._conn, self._server_time, "postgres")
             except psycopg.OperationalError as exc:
                 raise StoreError(f"the {self._what} at {self.where} is unavailable: {exc}") from exc
 

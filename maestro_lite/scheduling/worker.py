@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -36,6 +37,7 @@ from ..cache import ResponseCache
 from ..corpora import Corpora
 from ..corpus.corpus import Corpus
 from ..embeddings import Embedder, embedder_from_settings
+from ..errors import StoreError
 from ..events import Event
 from ..limits import Limiter
 from ..models.base import ChatModel
@@ -74,6 +76,8 @@ from .store import ScheduleStore, open_schedule_store
 from .watch import FolderWatcher, Watch
 
 __all__ = ["Worker", "WorkerEventHandler", "default_runners"]
+
+_log = logging.getLogger(__name__)
 
 WorkerEventHandler = Callable[[WorkerEvent | Event], Awaitable[None] | None]
 """Receives the worker's events and the events of the runs its jobs start."""
@@ -340,7 +344,11 @@ class Worker:
             await asyncio.sleep(self.store.lease_seconds / 3)
             if not self._jobs:
                 continue
-            lost = await asyncio.to_thread(self.store.renew_leases, list(self._jobs))
+            try:
+                lost = await asyncio.to_thread(self.store.renew_leases, list(self._jobs))
+            except StoreError as exc:  # the next beat tries again, within the lease
+                _log.warning("cannot renew the leases of this worker's jobs: %s", exc)
+                continue
             for job_id in lost:
                 task = self._jobs.get(job_id)
                 if task is not None:
