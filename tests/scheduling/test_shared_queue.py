@@ -111,3 +111,14 @@ def test_a_killed_workers_job_is_finished_once_elsewhere_when_its_lease_expires(
         assert [e.reused for e in resumed] == [["s1"]]
     assert f"job {job.job_id} started" in log and "(continuing its runs)" in log
     assert f"job {job.job_id} passed" in log
+    # Any machine's CLI reads the shared run store.
+    env = worker_env(tmp_path / "elsewhere", "http://127.0.0.1:9/v1", **lease, COLUMNS="200")
+    listed = subprocess.run(
+        [sys.executable, "-m", "maestro_lite", "runs", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert run_id in listed.stdout and "passed" in listed.stdout
