@@ -50,12 +50,17 @@ class Db:
     """A transaction's connection, with ``?`` placeholders whatever the driver's style."""
 
     def __init__(
-        self, connection: Any, clock: Callable[[], float], dialect: Dialect = "sqlite"
+        self,
+        connection: Any,
+        clock: Callable[[], float],
+        dialect: Dialect = "sqlite",
+        sync: Callable[[], None] | None = None,
     ) -> None:
         self._connection = connection
         self.dialect: Dialect = dialect
         self._clock = clock
         self._now: float | None = None
+        self._sync = sync
 
     @property
     def now(self) -> float:
@@ -68,9 +73,17 @@ class Db:
     def _sql(self, sql: str) -> str:
         return sql if self.dialect == "sqlite" else sql.replace("?", "%s")
 
-    def run(self, sql: str, *params: Any) -> int:
+    def run(self, sql: str, *params: Any) -> None:
+        """Execute one statement (in PostgreSQL it may travel with the next ones: its
+        errors surface by the end of the transaction)."""
+        self._connection.execute(self._sql(sql), params)
+
+    def changed(self, sql: str, *params: Any) -> int:
         """Execute one statement; the number of rows it changed."""
-        return int(self._connection.execute(self._sql(sql), params).rowcount)
+        cursor = self._connection.execute(self._sql(sql), params)
+        if self._sync is not None:
+            self._sync()  # the count arrives with the result
+        return int(cursor.rowcount)
 
     def one(self, sql: str, *params: Any) -> Any:
         return self._connection.execute(self._sql(sql), params).fetchone()
@@ -225,16 +238,19 @@ class PostgresBackend:
 
     @contextmanager
     def _transaction(self, key: str | None, isolation: str | None = None) -> Iterator[Db]:
+        """One transaction in pipeline mode: statements whose results are not read go to
+        the server together (a checkpoint's BEGIN, lock, rows and COMMIT in one or two
+        round trips instead of one each)."""
         import psycopg
 
         with self._lock:
             try:
-                with self._conn.transaction():
+                with self._conn.pipeline() as pipeline, self._conn.transaction():
                     if isolation is not None:
                         self._conn.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
                     if key is not None:
                         self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
-                    yield Db(self._conn, self._server_time, "postgres")
+                    yield Db(self._conn, self._server_time, "postgres", pipeline.sync)
             except psycopg.OperationalError as exc:
                 raise StoreError(f"the {self._what} at {self.where} is unavailable: {exc}") from exc
 

@@ -271,7 +271,7 @@ class SQLRunStore(SQLStore):
             if db.one("SELECT 1 FROM cancel_requests WHERE run_id = ?", run_id) is None:
                 return False
         with self._backend.write(f"run {run_id}") as db:
-            return db.run("DELETE FROM cancel_requests WHERE run_id = ?", run_id) > 0
+            return db.changed("DELETE FROM cancel_requests WHERE run_id = ?", run_id) > 0
 
     def _tally(self, db: Db, run_id: str) -> _Tally:
         """The running totals of a run: kept in memory for the runs this store writes (it

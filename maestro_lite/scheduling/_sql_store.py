@@ -378,7 +378,7 @@ class SQLScheduleStore(SQLStore):
         lost: builtins.list[str] = []
         with self._backend.write() as db:
             for job_id in job_ids:
-                renewed = db.run(
+                renewed = db.changed(
                     "UPDATE jobs SET lease_until = ? "
                     "WHERE job_id = ? AND worker = ? AND status = 'running'",
                     db.now + self.lease_seconds,
