@@ -168,7 +168,8 @@ class ScheduleStore(Protocol):
         ...
 
     def stop_job(self, job_id: str) -> None:
-        """Mark a job interrupted (its worker stopped); the next claim continues it."""
+        """Mark a job this process holds interrupted (its worker stopped); the next claim
+        continues it. A job whose lease another worker took is left alone."""
         ...
 
     def recover(self) -> builtins.list[str]:

@@ -13,6 +13,12 @@ cancel the jobs; a second request cuts the wait short. The jobs' runs record tha
 interrupted, with every finished step checkpointed in the run store, and the next worker
 continues them, resuming each run where it stopped.
 
+Several workers, on one machine or many (``MAESTRO_DATABASE_URL``), share one queue: each
+job is leased to the worker that claimed it, and a heartbeat renews the leases while the
+jobs run. A worker that dies without stopping (SIGKILL, a lost machine) stops renewing; its
+jobs become claimable when their leases expire, and another worker continues them the same
+way.
+
 Example::
 
     worker = Worker(model, settings=settings)
