@@ -76,7 +76,7 @@ def test_a_killed_workers_job_is_finished_once_elsewhere_when_its_lease_expires(
 ) -> None:
     settings = contracts_home(tmp_path)
     gate = Gate()
-    lease = {"MAESTRO_DATABASE_URL": database_url, "MAESTRO_JOB_LEASE_SECONDS": "1"}
+    lease = {"MAESTRO_DATABASE_URL": database_url, "MAESTRO_JOB_LEASE_SECONDS": "2"}
     with (
         OpenAICompatibleServer(gate, model_ids=["test-model"]) as server,
         PostgresScheduleStore(database_url) as store,
