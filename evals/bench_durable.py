@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy
 
-from maestro_lite import Budget, Limiter, Maestro, ProviderLimits, SQLiteRunStore
+from maestro_lite import Budget, Limiter, Maestro, ProviderLimits, RunStore, SQLiteRunStore
 from maestro_lite.events import StepFinished
 from maestro_lite.models import FunctionModel, ModelCall, OpenAIModel, RawResponse
 from maestro_lite.plan import Plan
@@ -180,7 +180,7 @@ async def throughput(runs: int, latency: float, repeat: int) -> dict[str, Any]:
     return report
 
 
-async def _checkpointed_run(plan: Plan, store: SQLiteRunStore | None) -> float:
+async def _checkpointed_run(plan: Plan, store: RunStore | None) -> float:
     maestro = Maestro(FunctionModel(_instant), concurrency=64, run_store=store)
     started = time.perf_counter()
     result = await maestro.run("benchmark", corpus=OneChunk(), plan=plan, budget=_budget(plan))

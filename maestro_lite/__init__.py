@@ -82,6 +82,7 @@ from .requirements import (
 from .result import Citation, Claim, Decision, RunResult, StepResult, ValidationReport
 from .retrieval import Retriever, SearchFilter, SearchHit, SearchMode
 from .runs import (
+    PostgresRunStore,
     RunQuery,
     RunRecord,
     RunStore,
@@ -89,6 +90,7 @@ from .runs import (
     SQLiteRunStore,
     cancel_run,
     export_run,
+    open_run_store,
 )
 from .scheduling import (
     Job,
@@ -98,6 +100,7 @@ from .scheduling import (
     JobRunner,
     JobSpec,
     ManualClock,
+    PostgresScheduleStore,
     RunJob,
     Schedule,
     ScheduleStore,
@@ -107,6 +110,7 @@ from .scheduling import (
     Watch,
     Worker,
     WorkerEvent,
+    open_schedule_store,
 )
 from .scheduling.metrics import WorkerMetrics
 from .settings import Settings
@@ -175,6 +179,8 @@ __all__ = [
     # durable runs and shared resources
     "RunStore",
     "SQLiteRunStore",
+    "PostgresRunStore",
+    "open_run_store",
     "RunRecord",
     "RunSummary",
     "export_run",
@@ -199,6 +205,8 @@ __all__ = [
     "JobRunner",
     "ScheduleStore",
     "SQLiteScheduleStore",
+    "PostgresScheduleStore",
+    "open_schedule_store",
     "WorkerEvent",
     "ManualClock",
     # monitoring: the dashboard's queries, traces, worker metrics

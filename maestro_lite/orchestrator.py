@@ -92,6 +92,9 @@ class RunClaim:
     run_id: str
     resume: bool = False
     """Resume that run (an unfinished one asked the same) instead of starting it."""
+    force: bool = False
+    """Resume it even if its recorded owner may still run it (the claimer holds the lease
+    of what the run belongs to: a job whose worker, maybe on another machine, died)."""
 
 
 @runtime_checkable
@@ -204,7 +207,7 @@ class Maestro:
         """
         from .corpora import Corpora
         from .models import model_from_settings
-        from .runs import SQLiteRunStore
+        from .runs import open_run_store
 
         settings = settings or Settings.from_env()
         built: dict[str, Any] = {}
@@ -216,7 +219,7 @@ class Maestro:
             built["store"] = corpora
             owned.append(corpora.aclose)
         if "run_store" not in options:
-            run_store = SQLiteRunStore.open(settings)
+            run_store = open_run_store(settings)
             built["run_store"] = run_store
             owned.append(run_store.close)
         if "cache" not in options:
@@ -471,6 +474,7 @@ class Maestro:
                     output_type=output_type,
                     data_types=data_types,
                     on_event=on_event,
+                    force=claim.force,
                 )
             run_id = claim.run_id
         run_id = run_id or uuid.uuid4().hex[:12]

@@ -125,8 +125,14 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     """``postgresql://user:password@host:port/db`` (``MAESTRO_DATABASE_URL``): state shared
-    by several machines. Today it holds the provider limits (every process on every machine
-    that reaches it shares them); unset, processes share them through ``home``."""
+    by several machines: runs, schedules, watches, triggers, the job queue and the provider
+    limits (every process on every machine that reaches it shares them); unset, they are
+    SQLite files under ``home``."""
+
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    """How long a worker holds a job it claimed without renewing the lease
+    (``MAESTRO_JOB_LEASE_SECONDS``); it renews it every third of that while the job runs. A
+    worker that dies leaves its jobs to another worker this long after its last renewal."""
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Public evaluation data (``MAESTRO_DATA_DIR``); defaults to ``../shared/data``."""

@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from ._sqlite import write_transaction
-from .errors import StoreError
+from ._db import Backend, Db, Migration, PostgresBackend, SQLiteBackend, SQLStore
 from .rates import ProviderLimits, RateBucket
 from .settings import Settings
 
@@ -39,7 +35,9 @@ __all__ = ["Lease", "PostgresGates", "SQLiteGates", "SharedGates", "gates_for"]
 Lease = str
 """The id of one call's lease."""
 
-_SCHEMA = """
+_MIGRATIONS = (
+    Migration(
+        """
 CREATE TABLE IF NOT EXISTS leases (
     lease_id TEXT PRIMARY KEY,
     gate TEXT NOT NULL,
@@ -53,8 +51,11 @@ CREATE TABLE IF NOT EXISTS buckets (
     level REAL NOT NULL,
     stamp REAL NOT NULL,
     PRIMARY KEY (gate, kind)
-);
+)
 """
+    ),
+)
+"""The shared limits' schema, version by version (see :func:`maestro_lite._db.migrate`)."""
 
 
 @runtime_checkable
@@ -95,32 +96,32 @@ def _gone(holder: str, host: str) -> bool:
     return False
 
 
-class _SQLGates:
-    """The decisions of the shared gates, over a database connection; the subclasses open
-    it, run one serialised transaction, and give their dialect."""
+class _SQLGates(SQLStore):
+    """The decisions of the shared gates, over a :class:`~maestro_lite._db.Backend`; each
+    decision on a gate is one transaction that no other process's decision on that gate
+    interleaves with."""
 
-    lease_seconds: float
-    _host: str
+    def __init__(self, backend: Backend, lease_seconds: float) -> None:
+        super().__init__(backend, "limits", _MIGRATIONS)
+        self.lease_seconds = lease_seconds
+        self._host = socket.gethostname()
+
     _upsert = (
         "INSERT INTO buckets (gate, kind, level, stamp) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (gate, kind) DO UPDATE SET level = excluded.level, stamp = excluded.stamp"
     )
 
-    def _transaction(self, gate: str) -> AbstractContextManager[_Db]:
-        """One transaction that no other process's decision on ``gate`` interleaves with."""
-        raise NotImplementedError
-
-    def _bucket(self, db: _Db, gate: str, kind: str, per_minute: float, now: float) -> RateBucket:
+    def _bucket(self, db: Db, gate: str, kind: str, per_minute: float, now: float) -> RateBucket:
         row = db.one("SELECT level, stamp FROM buckets WHERE gate = ? AND kind = ?", gate, kind)
         bucket = RateBucket(per_minute, lambda: now)
         if row is not None:
             bucket.level, bucket.stamp = min(float(row[0]), bucket.capacity), float(row[1])
         return bucket
 
-    def _save(self, db: _Db, gate: str, kind: str, bucket: RateBucket) -> None:
+    def _save(self, db: Db, gate: str, kind: str, bucket: RateBucket) -> None:
         db.run(self._upsert, gate, kind, bucket.level, bucket.stamp)
 
-    def _in_flight(self, db: _Db, gate: str, now: float) -> int:
+    def _in_flight(self, db: Db, gate: str, now: float) -> int:
         """Calls in flight through ``gate``, after dropping the leases of dead processes."""
         rows = db.all("SELECT lease_id, holder, since FROM leases WHERE gate = ?", gate)
         for lease, holder, since in rows:
@@ -132,7 +133,7 @@ class _SQLGates:
     def try_acquire(
         self, gate: str, limits: ProviderLimits, tokens: int
     ) -> tuple[Lease | None, float]:
-        with self._transaction(gate) as db:
+        with self._backend.write(f"gate {gate}") as db:
             now = db.now
             cap = limits.max_concurrent
             if cap is not None and self._in_flight(db, gate, now) >= cap:
@@ -164,7 +165,7 @@ class _SQLGates:
             return lease, 0.0
 
     def release(self, lease: Lease, gate: str, limits: ProviderLimits, correction: int) -> None:
-        with self._transaction(gate) as db:
+        with self._backend.write(f"gate {gate}") as db:
             db.run("DELETE FROM leases WHERE lease_id = ?", lease)
             if correction and limits.tokens_per_minute is not None:
                 bucket = self._bucket(db, gate, "tokens", limits.tokens_per_minute, db.now)
@@ -173,30 +174,8 @@ class _SQLGates:
 
     def in_flight(self, gate: str) -> int:
         """Calls in flight through ``gate`` in every process (for tests and monitoring)."""
-        with self._transaction(gate) as db:
+        with self._backend.write(f"gate {gate}") as db:
             return self._in_flight(db, gate, db.now)
-
-
-class _Db:
-    """A transaction's connection, with ``?`` placeholders whatever the driver's style."""
-
-    def __init__(self, connection: Any, now: float, placeholder: str = "?") -> None:
-        self._connection = connection
-        self._placeholder = placeholder
-        self.now = now
-        """The clock every process agrees on, read once per transaction."""
-
-    def _sql(self, sql: str) -> str:
-        return sql if self._placeholder == "?" else sql.replace("?", self._placeholder)
-
-    def run(self, sql: str, *params: Any) -> None:
-        self._connection.execute(self._sql(sql), params)
-
-    def one(self, sql: str, *params: Any) -> Any:
-        return self._connection.execute(self._sql(sql), params).fetchone()
-
-    def all(self, sql: str, *params: Any) -> list[Any]:
-        return list(self._connection.execute(self._sql(sql), params).fetchall())
 
 
 class SQLiteGates(_SQLGates):
@@ -217,51 +196,9 @@ class SQLiteGates(_SQLGates):
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
-        self.lease_seconds = lease_seconds
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._host = socket.gethostname()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot open the shared limits {self.path}: {exc}",
-                hint="Check that the directory is writable (MAESTRO_HOME).",
-            ) from exc
-
-    @contextmanager
-    def _transaction(self, gate: str) -> Iterator[_Db]:
-        with write_transaction(self._db, self._lock, f"shared limits {self.path}") as db:
-            yield _Db(db, self._clock())
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-_PG_SCHEMA = """
-CREATE SCHEMA IF NOT EXISTS maestro;
-CREATE TABLE IF NOT EXISTS maestro.leases (
-    lease_id TEXT PRIMARY KEY,
-    gate TEXT NOT NULL,
-    holder TEXT NOT NULL,
-    since DOUBLE PRECISION NOT NULL
-);
-CREATE INDEX IF NOT EXISTS leases_by_gate ON maestro.leases (gate);
-CREATE TABLE IF NOT EXISTS maestro.buckets (
-    gate TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    level DOUBLE PRECISION NOT NULL,
-    stamp DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (gate, kind)
-);
-"""
+        super().__init__(
+            SQLiteBackend(path, "shared limits", synchronous="NORMAL", clock=clock), lease_seconds
+        )
 
 
 class PostgresGates(_SQLGates):
@@ -277,46 +214,7 @@ class PostgresGates(_SQLGates):
     """
 
     def __init__(self, url: str, *, lease_seconds: float = 3600.0) -> None:
-        try:
-            import psycopg
-        except ImportError as exc:  # pragma: no cover - the extra is not installed
-            raise StoreError(
-                "PostgreSQL needs psycopg", hint="pip install 'maestro-lite[postgres]'"
-            ) from exc
-        self.lease_seconds = lease_seconds
-        self._host = socket.gethostname()
-        self._lock = threading.RLock()
-        self._where = url.rpartition("@")[2]  # never the password, in errors
-        try:
-            self._conn = psycopg.connect(
-                url, autocommit=True, options="-c search_path=maestro", connect_timeout=10
-            )
-            with self._conn.transaction():
-                self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('maestro schema'))")
-                self._conn.execute(_PG_SCHEMA)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot open the shared limits at {self._where}: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self, gate: str) -> Iterator[_Db]:
-        import psycopg
-
-        with self._lock:
-            try:
-                with self._conn.transaction():
-                    self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (gate,))
-                    row = self._conn.execute(
-                        "SELECT extract(epoch FROM clock_timestamp())"
-                    ).fetchone()
-                    yield _Db(self._conn, float(row[0]) if row else time.time(), "%s")
-            except psycopg.OperationalError as exc:
-                raise StoreError(
-                    f"the shared limits at {self._where} are unavailable: {exc}"
-                ) from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        super().__init__(PostgresBackend(url, "shared limits"), lease_seconds)
 
 
 def gates_for(settings: Settings) -> SharedGates:

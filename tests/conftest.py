@@ -55,3 +55,27 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("PostgreSQL is not installed here (apt-get install postgresql)")
     with running_postgres() as url:
         yield url
+
+
+@pytest.fixture
+def database_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    from .services.postgres import fresh_database
+
+    with fresh_database(postgres_url) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a store test keeps its state: a SQLite file, then a fresh PostgreSQL database
+    (skipped where PostgreSQL is not installed). Store suites take this to run against both
+    backends; open stores on it with :func:`tests.services.stores.run_store` and friends."""
+    from .services.stores import close_opened
+
+    if request.param == "postgres":
+        where = str(request.getfixturevalue("database_url"))
+    else:
+        where = str(tmp_path / "db" / "runs.sqlite3")
+    yield where
+    close_opened()

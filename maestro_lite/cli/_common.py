@@ -30,7 +30,7 @@ from ..models import (
     parse_model_spec,
 )
 from ..models import Progress as ProgressCallback
-from ..runs import SQLiteRunStore
+from ..runs import open_run_store
 from ..settings import Settings
 from ..telemetry import RunTracer
 from ..untrusted import one_line
@@ -100,7 +100,7 @@ def durable(settings: Settings) -> Iterator[dict[str, Any]]:
     """``Maestro`` arguments of CLI runs: the run store (``maestro runs``, ``maestro
     resume``) and the response cache, both under the settings' home, and the provider
     limits the settings set (``MAESTRO_MAX_CONCURRENT`` ...)."""
-    store = SQLiteRunStore.open(settings)
+    store = open_run_store(settings)
     cache = ResponseCache.open(settings)
     try:
         yield {"run_store": store, "cache": cache, "limiter": Limiter.from_settings(settings)}

@@ -15,7 +15,8 @@ from .._format import duration as _duration
 from ..orchestrator import Maestro
 from ..plan import Plan
 from ..result import StepResult
-from ..runs import RunRecord, SQLiteRunStore, budget_of, cancel_run, export_run
+from ..runs import RunRecord, budget_of, cancel_run, export_run, open_run_store
+from ..runs.sql import SQLRunStore
 from ..usage import Usage
 from ._app import MaestroGroup, app
 from ._checks import output_file
@@ -57,9 +58,10 @@ class Status(StrEnum):
     failed = "failed"
 
 
-def open_store() -> SQLiteRunStore:
-    """The run store the settings name (``<home>/runs.sqlite3``)."""
-    return SQLiteRunStore.open(load_settings())
+def open_store() -> SQLRunStore:
+    """The run store the settings name (PostgreSQL at ``MAESTRO_DATABASE_URL``, else
+    ``<home>/runs.sqlite3``)."""
+    return open_run_store(load_settings())
 
 
 def _status(status: str) -> str:

@@ -12,7 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UserError
-from ..scheduling import Schedule, SQLiteScheduleStore, Trigger
+from ..scheduling import Schedule, ScheduleStore, Trigger
+from ..scheduling._sql_store import SQLScheduleStore
+from ..scheduling.store import open_schedule_store
 from ._app import MaestroGroup, app
 from ._common import console, load_settings
 from ._jobargs import describe_job, job_from_args
@@ -43,9 +45,10 @@ class On(StrEnum):
     always = "always"
 
 
-def open_schedules() -> SQLiteScheduleStore:
-    """The schedule store beside the runs (``<home>/runs.sqlite3``)."""
-    return SQLiteScheduleStore.open(load_settings())
+def open_schedules() -> SQLScheduleStore:
+    """The schedule store the settings name (PostgreSQL at ``MAESTRO_DATABASE_URL``, else
+    beside the runs in ``<home>/runs.sqlite3``)."""
+    return open_schedule_store(load_settings())
 
 
 def print_rows(columns: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str) -> None:
@@ -147,7 +150,7 @@ def resume_schedule(name: str = typer.Argument(..., help="The schedule.")) -> No
     _pause(name, False)
 
 
-def _check_known(store: SQLiteScheduleStore, name: str) -> None:
+def _check_known(store: ScheduleStore, name: str) -> None:
     """Refuse to follow a name that nothing carries: a trigger on a typo never fires."""
     known = (
         {s.name for s in store.schedules()}

@@ -1,7 +1,8 @@
 """Durable runs: the run store, resume points, and traces.
 
 Every run, plan, step, attempt, validation, decision and event is recorded in a
-:class:`RunStore` (SQLite by default, at ``settings.runs_db``), so a run that was interrupted
+:class:`RunStore` (SQLite by default, at ``settings.runs_db``; PostgreSQL when
+``settings.database_url`` is set: :func:`open_run_store`), so a run that was interrupted
 or killed resumes from its checkpoints (``Maestro.resume``, ``maestro resume RUN_ID``)
 without running finished steps again, and answers the calls it had made since its last
 checkpoint from its own record of them (:class:`ReplayModel`).
@@ -10,6 +11,7 @@ checkpoint from its own record of them (:class:`ReplayModel`).
 from .base import FINISHED, PlanRecord, RunRecord, RunState, RunStore, RunSummary, finished_error
 from .cancel import cancel_run, until_cancelled
 from .export import export_run
+from .postgres import PostgresRunStore, open_run_store
 from .query import RunPage, RunQuery, RunRow
 from .replay import RecordedAnswers, ReplayModel
 from .resume import (
@@ -27,6 +29,7 @@ __all__ = [
     "FINISHED",
     "CompletedRound",
     "PlanRecord",
+    "PostgresRunStore",
     "RecordedAnswers",
     "ReplayModel",
     "ResumePoint",
@@ -42,6 +45,7 @@ __all__ = [
     "cancel_run",
     "until_cancelled",
     "export_run",
+    "open_run_store",
     "finished_error",
     "budget_of",
     "exhausted_limit",

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from ..errors import RunCancelled, UserError
 from .base import RunStore
-from .sqlite import _alive
+from .sql import _alive
 
 __all__ = ["cancel_run", "until_cancelled"]
 

@@ -1,16 +1,15 @@
-"""Read-only views of the SQLite run store for dashboards: pages of runs, new events, and
+"""Read-only views of the run store for dashboards: pages of runs, new events, and
 performance figures, each answered by SQL over the store's tables (a page of 10,000 runs
-reads 50 rows, not 10,000).
+reads 50 rows, not 10,000), in SQLite or PostgreSQL.
 
-:class:`RunQuery` never writes: it opens the database with ``PRAGMA query_only``, so a
-dashboard cannot corrupt what runs record, and WAL mode lets it read while runs write.
+:class:`RunQuery` never writes: it opens a SQLite database with ``PRAGMA query_only`` (and
+a PostgreSQL session read-only), so a dashboard cannot corrupt what runs record; WAL mode
+(and PostgreSQL's snapshots) let it read while runs write.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,9 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import StoreError
+from .._db import Backend, Dialect, PostgresBackend, SQLiteBackend
 from ..events import EVENT_ADAPTER, Event
+from ..settings import Settings
 from .base import RunState, RunSummary
+from .postgres import PostgresRunStore
+from .sql import SQLRunStore
 from .sqlite import SQLiteRunStore
 
 __all__ = ["Latency", "Performance", "RunPage", "RunQuery", "RunRow", "UsageDay"]
@@ -138,31 +140,67 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+_JSON: dict[Dialect, dict[str, str]] = {
+    "sqlite": {
+        "kind": "json_extract(result, '$.kind')",
+        "seconds": "(julianday(json_extract(result, '$.finished_at')) - "
+        "julianday(json_extract(result, '$.started_at'))) * 86400",
+        "attempts": "json_array_length(json_extract(result, '$.attempts'))",
+        "input_tokens": "json_extract(usage, '$.input_tokens')",
+        "output_tokens": "json_extract(usage, '$.output_tokens')",
+        "waited": "json_extract(data, '$.waited')",
+    },
+    "postgres": {
+        "kind": "(result::json->>'kind')",
+        "seconds": "extract(epoch FROM (result::json->>'finished_at')::timestamptz - "
+        "(result::json->>'started_at')::timestamptz)",
+        "attempts": "json_array_length(result::json->'attempts')",
+        "input_tokens": "(usage::json->>'input_tokens')::bigint",
+        "output_tokens": "(usage::json->>'output_tokens')::bigint",
+        "waited": "(data::json->>'waited')::float",
+    },
+}
+"""The JSON fields the performance figures read, in each database's words."""
+
+
 class RunQuery:
-    """Read-only queries over a SQLite run store (the database of ``SQLiteRunStore``).
+    """Read-only queries over a run store's tables.
 
     Args:
-        path: The database file; created with the store's tables when missing, so a
-            dashboard started before any run shows an empty list rather than an error.
+        path: The SQLite file (of ``SQLiteRunStore``); created with the store's tables when
+            missing, so a dashboard started before any run shows an empty list rather than
+            an error.
+        database_url: A PostgreSQL database instead (of ``PostgresRunStore``).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path = "", *, database_url: str | None = None) -> None:
         self.path = str(path)
-        SQLiteRunStore(self.path).close()  # the tables, when nothing has run yet
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA query_only = ON")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the run store {self.path}: {exc}") from exc
-        self._lock = threading.Lock()
+        backend: Backend
+        # The tables, when nothing has run yet.
+        if database_url:
+            PostgresRunStore(database_url).close()
+            backend = PostgresBackend(database_url, "run store")
+            with backend.read() as db:
+                db.run("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        else:
+            SQLiteRunStore(self.path).close()
+            backend = SQLiteBackend(self.path, "run store")
+            with backend.read() as db:
+                db.run("PRAGMA query_only = ON")
+        self._backend = backend
+
+    @classmethod
+    def open(cls, settings: Settings) -> RunQuery:
+        """Over the run store the settings name (PostgreSQL at ``database_url``, else
+        ``runs_db``)."""
+        return cls(settings.runs_db, database_url=settings.database_url)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._backend.close()
 
     def _rows(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+        with self._backend.read() as db:
+            return [tuple(row) for row in db.all(sql, *params)]
 
     def page(
         self,
@@ -188,11 +226,12 @@ class RunQuery:
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         offset, limit = max(0, offset), max(1, limit)
         (total,) = self._rows(f"SELECT COUNT(*) FROM runs{clause}", params)[0]
+        order = "rowid" if self._backend.dialect == "sqlite" else "pos"
         rows = self._rows(
-            f"SELECT {SQLiteRunStore._SUMMARY_COLUMNS}, "
+            f"SELECT {SQLRunStore._SUMMARY_COLUMNS}, "
             "(SELECT report FROM rounds WHERE rounds.run_id = runs.run_id "
             "ORDER BY round DESC LIMIT 1) "
-            f"FROM runs{clause} ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            f"FROM runs{clause} ORDER BY started_at DESC, {order} DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
         out = []
@@ -200,7 +239,7 @@ class RunQuery:
             report = json.loads(row[-1]) if row[-1] else []
             out.append(
                 RunRow(
-                    summary=SQLiteRunStore._summary(row[:-1]),
+                    summary=SQLRunStore._summary(row[:-1]),
                     requirements_passed=sum(bool(r.get("passed")) for r in report),
                     requirements_total=len(report),
                 )
@@ -256,11 +295,9 @@ class RunQuery:
                 by_model[model].append(seconds)
         by_kind: dict[str, list[float]] = defaultdict(list)
         steps = retried = failed = 0
+        field = _JSON[self._backend.dialect]
         for kind, status, seconds, attempts in self._rows(
-            "SELECT json_extract(result, '$.kind'), status, "
-            "(julianday(json_extract(result, '$.finished_at')) - "
-            "julianday(json_extract(result, '$.started_at'))) * 86400, "
-            "json_array_length(json_extract(result, '$.attempts')) "
+            f"SELECT {field['kind']}, status, {field['seconds']}, {field['attempts']} "
             f"FROM steps WHERE result IS NOT NULL AND status != 'skipped' AND {recent}",
             (start,),
         ):
@@ -270,15 +307,15 @@ class RunQuery:
             if status == "done" and seconds is not None:
                 by_kind[kind].append(float(seconds))
         days_rows = self._rows(
-            "SELECT substr(at, 1, 10), SUM(outcome != 'cached'), SUM(outcome = 'cached'), "
-            "SUM(json_extract(usage, '$.input_tokens')), "
-            "SUM(json_extract(usage, '$.output_tokens')) "
+            "SELECT substr(at, 1, 10), SUM(CASE WHEN outcome != 'cached' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN outcome = 'cached' THEN 1 ELSE 0 END), "
+            f"SUM({field['input_tokens']}), SUM({field['output_tokens']}) "
             f"FROM attempts WHERE {recent} GROUP BY 1 ORDER BY 1",
             (start,),
         )
         delayed, waited = self._rows(
-            "SELECT COUNT(*), COALESCE(SUM(json_extract(data, '$.waited')), 0) FROM events "
-            f"WHERE kind = 'model_attempted' AND json_extract(data, '$.waited') > 0 AND {recent}",
+            f"SELECT COUNT(*), COALESCE(SUM({field['waited']}), 0) FROM events "
+            f"WHERE kind = 'model_attempted' AND {field['waited']} > 0 AND {recent}",
             (start,),
         )[0]
         return Performance(

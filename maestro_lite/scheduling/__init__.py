@@ -47,7 +47,7 @@ from .jobs import (
     typed_job,
 )
 from .schedules import Firing, MissedPolicy, Schedule, firing
-from .store import ScheduleStore, SQLiteScheduleStore
+from .store import PostgresScheduleStore, ScheduleStore, SQLiteScheduleStore, open_schedule_store
 from .triggers import Trigger, TriggerCycleError, TriggerOn, check_triggers
 from .watch import FolderWatcher, SeenFile, Watch
 from .worker import Worker, WorkerEventHandler, default_runners
@@ -86,6 +86,8 @@ __all__ = [
     # store and worker
     "ScheduleStore",
     "SQLiteScheduleStore",
+    "PostgresScheduleStore",
+    "open_schedule_store",
     "Worker",
     "WorkerEventHandler",
     "default_runners",

@@ -53,7 +53,9 @@ class JobRuns:
         async with self._lock:  # concurrent runs of one job must not pick the same one
             earlier = self._unfinished(spec)
             if earlier is not None:
-                return RunClaim(earlier, resume=True)
+                # The job's lease is this worker's now: the runs it started are too, even
+                # if their recorded owner is a worker on another machine that died.
+                return RunClaim(earlier, resume=True, force=True)
             run_id = run_id or f"{self.job_id}-{len(self.run_ids) + 1}"
             await asyncio.to_thread(self._schedule_store.add_run, self.job_id, run_id)
             self.run_ids.append(run_id)

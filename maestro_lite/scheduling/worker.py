@@ -13,6 +13,12 @@ cancel the jobs; a second request cuts the wait short. The jobs' runs record tha
 interrupted, with every finished step checkpointed in the run store, and the next worker
 continues them, resuming each run where it stopped.
 
+Several workers, on one machine or many (``MAESTRO_DATABASE_URL``), share one queue: each
+job is leased to the worker that claimed it, and a heartbeat renews the leases while the
+jobs run. A worker that dies without stopping (SIGKILL, a lost machine) stops renewing; its
+jobs become claimable when their leases expire, and another worker continues them the same
+way.
+
 Example::
 
     worker = Worker(model, settings=settings)
@@ -27,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -36,12 +43,13 @@ from ..cache import ResponseCache
 from ..corpora import Corpora
 from ..corpus.corpus import Corpus
 from ..embeddings import Embedder, embedder_from_settings
+from ..errors import StoreError
 from ..events import Event
 from ..limits import Limiter
 from ..models.base import ChatModel
 from ..models.gate import CallGate, gated
 from ..orchestrator import CorpusStore, Maestro
-from ..runs import RunStore, SQLiteRunStore
+from ..runs import RunStore, open_run_store
 from ..settings import Settings
 from .clock import Clock, SystemClock, sleep_or_wake
 from .events import (
@@ -70,10 +78,12 @@ from .jobs import (
     typed_job,
 )
 from .schedules import Firing, firing
-from .store import ScheduleStore, SQLiteScheduleStore
+from .store import ScheduleStore, open_schedule_store
 from .watch import FolderWatcher, Watch
 
 __all__ = ["Worker", "WorkerEventHandler", "default_runners"]
+
+_log = logging.getLogger(__name__)
 
 WorkerEventHandler = Callable[[WorkerEvent | Event], Awaitable[None] | None]
 """Receives the worker's events and the events of the runs its jobs start."""
@@ -92,8 +102,9 @@ class Worker:
     Args:
         model: The model every job's runs use.
         settings: Where the stores and corpora live; ``Settings.from_env()`` when ``None``.
-        store: The schedule store; the one in ``settings.runs_db`` when ``None``.
-        run_store: The run store (resuming needs one); ``settings.runs_db`` when ``None``.
+        store: The schedule store; the settings' (PostgreSQL at ``database_url``, else
+            ``runs_db``) when ``None``.
+        run_store: The run store (resuming needs one); the settings' when ``None``.
         cache: The response cache; ``settings.cache_dir`` when ``None``.
         limiter: Provider limits shared by every job's calls; default limits when ``None``.
         embedder: The embedder of watched and job corpora; the settings' when ``None``.
@@ -142,8 +153,8 @@ class Worker:
         self.settings = settings or Settings.from_env()
         self.model = model
         self._owned: list[Any] = []
-        self.store: ScheduleStore = store or self._own(SQLiteScheduleStore.open(self.settings))
-        self.run_store: RunStore = run_store or self._own(SQLiteRunStore.open(self.settings))
+        self.store: ScheduleStore = store or self._own(open_schedule_store(self.settings))
+        self.run_store: RunStore = run_store or self._own(open_run_store(self.settings))
         self.cache = cache if cache is not None else self._own(ResponseCache.open(self.settings))
         self.limiter = limiter or Limiter()
         self.embedder = embedder or embedder_from_settings(self.settings)
@@ -200,6 +211,7 @@ class Worker:
         )
         self._loops = [asyncio.create_task(self._dispatch(), name="maestro-jobs")]
         self._loops.append(asyncio.create_task(self._schedule_loop(), name="maestro-schedules"))
+        self._loops.append(asyncio.create_task(self._heartbeat(), name="maestro-leases"))
 
     async def stop(self, *, grace: float = 0.0) -> None:
         """Stop: no new job or model call starts; the calls in flight get up to ``grace``
@@ -330,6 +342,23 @@ class Worker:
                     await self._queue_wake.wait()
             except TimeoutError:
                 pass
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of the jobs this worker runs, three times per lease; a job
+        whose lease another worker took (this one stalled past it) is stopped here."""
+        while True:
+            await asyncio.sleep(self.store.lease_seconds / 3)
+            if not self._jobs:
+                continue
+            try:
+                lost = await asyncio.to_thread(self.store.renew_leases, list(self._jobs))
+            except StoreError as exc:  # the next beat tries again, within the lease
+                _log.warning("cannot renew the leases of this worker's jobs: %s", exc)
+                continue
+            for job_id in lost:
+                task = self._jobs.get(job_id)
+                if task is not None:
+                    task.cancel()
 
     def _job_done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._jobs.pop(job_id, None)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..runs import FINISHED, SQLiteRunStore
-from ..runs.sqlite import _alive
-from ..scheduling import Job, JobRecord, JobStatus, SQLiteScheduleStore
+from ..runs import FINISHED, RunStore
+from ..runs.sql import _alive
+from ..scheduling import Job, JobRecord, JobStatus, ScheduleStore
 from ..settings import Settings
 
 __all__ = [
@@ -51,7 +51,7 @@ def launch(argv: list[str], log: Path) -> int:
     return process.pid
 
 
-def resume_run(store: SQLiteRunStore, run_id: str, launcher: Launcher) -> str:
+def resume_run(store: RunStore, run_id: str, launcher: Launcher, *, home: Path) -> str:
     """Start ``maestro resume RUN_ID`` for a stopped run.
 
     Raises:
@@ -65,13 +65,12 @@ def resume_run(store: SQLiteRunStore, run_id: str, launcher: Launcher) -> str:
             f"run {run_id} is still running in process {summary.owner}",
             hint="Cancel it first, or wait for it to stop.",
         )
-    home = Path(store.path).parent
     log = home / "logs" / f"resume-{run_id}.log"
     pid = launcher([sys.executable, "-m", "maestro_lite", "resume", run_id], log)
     return f"started `maestro resume {run_id}` (process {pid}); its output goes to {log}"
 
 
-def pause_schedule(store: SQLiteScheduleStore, name: str, paused: bool) -> str:
+def pause_schedule(store: ScheduleStore, name: str, paused: bool) -> str:
     """``maestro schedule pause|resume NAME``."""
     schedule = store.pause_schedule(name, paused, now=datetime.now().astimezone())
     if paused:
@@ -89,7 +88,7 @@ JobParser = Callable[[Sequence[str]], Job]
 
 
 def submit_job(
-    store: SQLiteScheduleStore, name: str, args: Sequence[str], parse: JobParser | None
+    store: ScheduleStore, name: str, args: Sequence[str], parse: JobParser | None
 ) -> str:
     """``maestro jobs submit NAME -- ARGS``.
 
@@ -135,9 +134,7 @@ async def _corpora(settings: Settings) -> list[dict[str, Any]]:
     return out
 
 
-def operations(
-    store: SQLiteScheduleStore, settings: Settings, *, corpora: bool = True
-) -> dict[str, Any]:
+def operations(store: ScheduleStore, settings: Settings, *, corpora: bool = True) -> dict[str, Any]:
     """The worker's queue, schedules, watches (with what they ingested last), triggers and
     corpora."""
     watches = []

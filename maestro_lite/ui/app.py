@@ -37,8 +37,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._format import duration
 from ..errors import MaestroError, RunNotFound, UserError
 from ..events import Event, ModelAttempted, RoundFinished, RunFinished, StepFinished
-from ..runs import FINISHED, RunQuery, SQLiteRunStore, cancel_run
-from ..scheduling import Job, JobRunner, SQLiteScheduleStore, default_runners, typed_job
+from ..runs import FINISHED, RunQuery, cancel_run, open_run_store
+from ..scheduling import Job, JobRunner, default_runners, open_schedule_store, typed_job
 from ..settings import Settings
 from . import actions, views
 from .security import COOKIE, Guard, Redactor
@@ -60,7 +60,8 @@ class DashboardConfig:
     """What one dashboard serves, and how.
 
     Attributes:
-        settings: Where the run store (``settings.runs_db``) and corpora are.
+        settings: Where the run store (``settings.runs_db``, or PostgreSQL at
+            ``settings.database_url``) and corpora are.
         host: The address served (loopback unless a token is set).
         token: ``MAESTRO_UI_TOKEN``; required by every request when set.
         poll: Seconds between looks at the store for live updates.
@@ -194,10 +195,9 @@ def create_app(config: DashboardConfig) -> Starlette:
     env.filters["duration"] = duration
     env.filters["describe"] = functools.partial(_describe, runners=config.runners)
     env.globals["csrf"] = guard.csrf
-    db_path = config.settings.runs_db
-    query = RunQuery(db_path)
-    runs = SQLiteRunStore(db_path)
-    schedules = SQLiteScheduleStore(db_path)
+    query = RunQuery.open(config.settings)
+    runs = open_run_store(config.settings)
+    schedules = open_schedule_store(config.settings)
 
     def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(**context), status_code)
@@ -389,7 +389,9 @@ def create_app(config: DashboardConfig) -> Starlette:
 
     async def resume(request: Request, form: dict[str, str]) -> tuple[str, str]:
         run_id = request.path_params["run_id"]
-        message = await off_loop(actions.resume_run, runs, run_id, config.launcher)
+        message = await off_loop(
+            actions.resume_run, runs, run_id, config.launcher, home=config.settings.home
+        )
         return message, f"/runs/{run_id}"
 
     async def cancel(request: Request, form: dict[str, str]) -> tuple[str, str]:

@@ -1,4 +1,5 @@
-"""The SQLite run store: what a run leaves behind, ownership, several processes at once."""
+"""The run store, on SQLite and on PostgreSQL (the ``db`` fixture): what a run leaves behind,
+ownership, several processes at once."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,10 +15,11 @@ from maestro_lite import EVENT_ADAPTER, RunNotFound, UserError
 from maestro_lite.budget import Budget
 from maestro_lite.events import ModelAttempted, RunFinished, StepFinished
 from maestro_lite.orchestrator import Maestro
-from maestro_lite.runs import RunSpec, SQLiteRunStore, export_run
+from maestro_lite.runs import RunSpec, export_run
 from maestro_lite.usage import Usage
 
 from ..orchestration.conftest import MemoryRetriever
+from ..services.stores import run_store
 from .conftest import fix_then_replan_model
 
 TASK = "Compare the two versions"
@@ -38,8 +39,8 @@ def spec(run_id: str) -> RunSpec:
     )
 
 
-async def test_a_finished_run_is_fully_recorded(contracts: MemoryRetriever, tmp_path: Path) -> None:
-    store = SQLiteRunStore(tmp_path / "runs.sqlite3")
+async def test_a_finished_run_is_fully_recorded(contracts: MemoryRetriever, db: str) -> None:
+    store = run_store(db)
     result = await Maestro(fix_then_replan_model(), run_store=store).run(
         TASK, corpus=contracts, requirements=["cover the governing law"], run_id="r1"
     )
@@ -70,10 +71,8 @@ async def test_a_finished_run_is_fully_recorded(contracts: MemoryRetriever, tmp_
     assert sum(isinstance(e, ModelAttempted) for e in events) == result.usage.requests
 
 
-async def test_export_is_the_full_trace_as_json_lines(
-    contracts: MemoryRetriever, tmp_path: Path
-) -> None:
-    store = SQLiteRunStore(tmp_path / "runs.sqlite3")
+async def test_export_is_the_full_trace_as_json_lines(contracts: MemoryRetriever, db: str) -> None:
+    store = run_store(db)
     result = await Maestro(fix_then_replan_model(), run_store=store).run(
         TASK, corpus=contracts, run_id="r1"
     )
@@ -87,8 +86,8 @@ async def test_export_is_the_full_trace_as_json_lines(
         list(export_run(store, "nope"))
 
 
-def test_runs_are_listed_newest_first_and_by_status(tmp_path: Path) -> None:
-    store = SQLiteRunStore(tmp_path / "runs.sqlite3")
+def test_runs_are_listed_newest_first_and_by_status(db: str) -> None:
+    store = run_store(db)
     for run_id in ("a", "b", "c"):
         store.create(spec(run_id))
     store.append(RunFinished(run_id="b", status="unmet", usage=Usage(requests=3), wall_seconds=1))
@@ -106,9 +105,10 @@ def test_runs_are_listed_newest_first_and_by_status(tmp_path: Path) -> None:
 OWNER = """
 import sys
 from maestro_lite.budget import Budget
-from maestro_lite.runs import RunSpec, SQLiteRunStore
+from maestro_lite.runs import PostgresRunStore, RunSpec, SQLiteRunStore
 
-store = SQLiteRunStore(sys.argv[1])
+where = sys.argv[1]
+store = PostgresRunStore(where) if where.startswith("postgresql://") else SQLiteRunStore(where)
 store.create(RunSpec.of(run_id="theirs", task="t", corpus=None, requirements=[], budget=Budget(),
                         plan=None, output_type=None, data_types={}, cache=True))
 print("recorded", flush=True)
@@ -116,15 +116,14 @@ sys.stdin.read()  # runs until the test closes our stdin
 """
 
 
-def test_a_run_is_resumed_by_one_owner_at_a_time(tmp_path: Path) -> None:
-    db = tmp_path / "runs.sqlite3"
-    store = SQLiteRunStore(db)
+def test_a_run_is_resumed_by_one_owner_at_a_time(db: str) -> None:
+    store = run_store(db)
     store.create(spec("mine"))
     with pytest.raises(UserError, match="already running in this process"):
         store.claim("mine")
     # A run recorded by a process that is still alive is not taken over...
     owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(db)],
+        [sys.executable, "-c", OWNER, db],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -135,25 +134,25 @@ def test_a_run_is_resumed_by_one_owner_at_a_time(tmp_path: Path) -> None:
             store.claim("theirs")
         assert store.get("theirs").status == "running"
         # force takes it over anyway (for when a pid was reused by an unrelated process)
-        assert SQLiteRunStore(db).claim("theirs", force=True).run_id == "theirs"
+        assert run_store(db).claim("theirs", force=True).run_id == "theirs"
     finally:
         owner.communicate("")
     # ...but once that process is gone, it is.
     assert store.claim("theirs").summary.owner == f"{socket.gethostname()}:{os.getpid()}"
     store.append(RunFinished(run_id="theirs", status="passed", usage=Usage(), wall_seconds=1))
     with pytest.raises(UserError, match="already finished"):
-        SQLiteRunStore(db).claim("theirs")
+        run_store(db).claim("theirs")
 
 
 WRITER = """
 import sys
 from maestro_lite.budget import Budget
 from maestro_lite.events import ModelAttempted
-from maestro_lite.runs import RunSpec, SQLiteRunStore
+from maestro_lite.runs import PostgresRunStore, RunSpec, SQLiteRunStore
 from maestro_lite.usage import Usage
 
 db, run_id, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-store = SQLiteRunStore(db)
+store = PostgresRunStore(db) if db.startswith("postgresql://") else SQLiteRunStore(db)
 store.create(RunSpec.of(run_id=run_id, task="t", corpus=None, requirements=[], budget=Budget(),
                         plan=None, output_type=None, data_types={}, cache=True))
 for _ in range(n):
@@ -162,14 +161,13 @@ for _ in range(n):
 """
 
 
-def test_several_processes_record_into_one_file(tmp_path: Path) -> None:
-    db = tmp_path / "runs.sqlite3"
-    SQLiteRunStore(db).close()  # create the schema once, as the first run would
+def test_several_processes_record_into_one_store(db: str) -> None:
+    run_store(db).close()  # create the schema once, as the first run would
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"w{i}", "150"]) for i in range(3)
+        subprocess.Popen([sys.executable, "-c", WRITER, db, f"w{i}", "150"]) for i in range(3)
     ]
     assert [w.wait(timeout=120) for w in writers] == [0, 0, 0]
-    store = SQLiteRunStore(db)
+    store = run_store(db)
     for i in range(3):
         assert len(store.events(f"w{i}")) == 150
         assert store.get(f"w{i}").summary.usage.input_tokens == 1500

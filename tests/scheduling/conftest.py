@@ -27,6 +27,8 @@ from maestro_lite.scheduling import (
 )
 from maestro_lite.testing import HashingEmbedder
 
+from ..services.stores import schedule_store
+
 
 class Recorder(JobRunner[RunJob]):
     """A runner of ``run`` jobs that records what it was asked to run and passes every job."""
@@ -62,7 +64,12 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Any:
+def store(settings: Settings, db: str) -> Any:
+    """The schedule store: in SQLite beside the runs of ``settings``, then in PostgreSQL (the
+    ``db`` fixture runs every test that takes it against both)."""
+    if db.startswith("postgresql://"):
+        yield schedule_store(db)
+        return
     with SQLiteScheduleStore.open(settings) as opened:
         yield opened
 

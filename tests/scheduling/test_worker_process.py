@@ -9,7 +9,6 @@ call finishes within the grace period, or a second SIGTERM cuts it off.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals.queue_worker import worker_env
 from maestro_lite import Corpus, Settings
 from maestro_lite.events import RunResumed
 from maestro_lite.runs import SQLiteRunStore
@@ -62,19 +62,10 @@ class Gate:
 class WorkerProcess:
     """A real `maestro worker` process whose status lines are read as they come."""
 
-    def __init__(self, home: Path, base_url: str, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAESTRO_", "OPENAI_"))}
-        env.update(
-            MAESTRO_HOME=str(home),
-            MAESTRO_EMBEDDER="hashing",
-            MAESTRO_PROVIDER="openai",
-            MAESTRO_MODEL="test-model",
-            OPENAI_BASE_URL=base_url,
-            OPENAI_API_KEY="test",
-            MAESTRO_ALLOW_DOWNLOAD="0",
-            COLUMNS="200",
-            NO_COLOR="1",
-        )
+    def __init__(
+        self, home: Path, base_url: str, *args: str, env: dict[str, str] | None = None
+    ) -> None:
+        env = worker_env(home, base_url, COLUMNS="200", NO_COLOR="1", **(env or {}))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "maestro_lite", "worker", "--concurrency", "1", *args],
             env=env,
@@ -153,8 +144,8 @@ class Scenario:
             worker.kill()
 
 
-@contextmanager
-def scenario(tmp_path: Path) -> Iterator[Scenario]:
+def contracts_home(tmp_path: Path) -> Settings:
+    """A home with the two contracts ingested as the corpus ``contracts``."""
     settings = Settings(home=tmp_path / "home", embedder="hashing")
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -166,17 +157,25 @@ def scenario(tmp_path: Path) -> Iterator[Scenario]:
             assert (await corpus.ingest([docs])).ok
 
     asyncio.run(ingest())
-    # No response cache: what is not asked again is kept by the run's checkpoints.
-    job = RunJob(
-        task=TASK, corpus="contracts", requirements=["state both notice periods"], cache=False
-    )
+    return settings
+
+
+NOTICE_JOB = RunJob(
+    task=TASK, corpus="contracts", requirements=["state both notice periods"], cache=False
+)
+"""No response cache: what is not asked again is kept by the run's checkpoints."""
+
+
+@contextmanager
+def scenario(tmp_path: Path) -> Iterator[Scenario]:
+    settings = contracts_home(tmp_path)
     gate = Gate()
     with (
         OpenAICompatibleServer(gate, model_ids=["test-model"]) as server,
         SQLiteScheduleStore.open(settings) as store,
         SQLiteRunStore.open(settings) as runs,
     ):
-        queued = store.submit(JobRecord.submission(job, name="notice"))
+        queued = store.submit(JobRecord.submission(NOTICE_JOB, name="notice"))
         try:
             yield Scenario(settings, queued, gate, server, store, runs)
         finally:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["postgres_bin", "running_postgres"]
+__all__ = ["fresh_database", "postgres_bin", "running_postgres"]
 
 
 def postgres_bin() -> Path | None:
@@ -34,8 +34,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_postgres() -> Iterator[str]:
-    """Start a server; yields its URL (user ``maestro``, trust authentication on loopback)."""
+def running_postgres(*, durable: bool = False) -> Iterator[str]:
+    """Start a server; yields its URL (user ``maestro``, trust authentication on loopback).
+
+    ``durable``: commits reach the disk as in production (``fsync`` on, for benchmarks);
+    tests run without it, which is faster and loses nothing a test needs."""
     programs = postgres_bin()
     if programs is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -53,7 +56,9 @@ def running_postgres() -> Iterator[str]:
         )
 
     run(str(programs / "initdb"), "-D", str(data), "-A", "trust", "-U", "maestro", "-E", "UTF8")
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    if not durable:
+        options += " -c fsync=off"
     run(
         str(programs / "pg_ctl"),
         "-D",
@@ -75,3 +80,21 @@ def running_postgres() -> Iterator[str]:
             cwd=folder,
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new empty database on the server at ``server_url``, dropped afterwards; yields its
+    URL (each test gets its own, so stores never see another test's rows)."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server_url, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{server_url.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as db:
+            db.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -10,7 +10,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from maestro_lite.budget import Budget
 from maestro_lite.cli._jobargs import JOB_RUNNERS, job_from_args
 from maestro_lite.orchestrator import Maestro
 from maestro_lite.result import RunResult
-from maestro_lite.runs import RunSpec, SQLiteRunStore
+from maestro_lite.runs import RunSpec, open_run_store
 from maestro_lite.settings import Settings
 from maestro_lite.ui.app import DashboardConfig, create_app
 
@@ -46,7 +46,7 @@ def hostile_contracts() -> MemoryRetriever:
 
 async def record_run(settings: Settings, run_id: str, **options: Any) -> RunResult:
     """A run of the fix-then-replan scenario (3 rounds) recorded in the settings' store."""
-    with SQLiteRunStore(settings.runs_db) as store:
+    with open_run_store(settings) as store:
         return await Maestro(
             options.pop("model", None) or fix_then_replan_model(),
             concurrency=2,
@@ -107,13 +107,18 @@ def live_server(config: DashboardConfig) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-@pytest.fixture
-def dashboard(settings: Settings) -> Iterator[str]:
-    """A dashboard over the test's home, without the corpora (no vector store needed)."""
+def dashboard_over(settings: Settings) -> AbstractContextManager[str]:
+    """A dashboard over ``settings``' stores, without the corpora (no vector store needed)."""
     config = DashboardConfig(
         settings=settings, poll=0.05, corpora=False, job_parser=job_from_args, runners=JOB_RUNNERS
     )
-    with live_server(config) as url:
+    return live_server(config)
+
+
+@pytest.fixture
+def dashboard(settings: Settings) -> Iterator[str]:
+    """A dashboard over the test's home."""
+    with dashboard_over(settings) as url:
         yield url
 
 

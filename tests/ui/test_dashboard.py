@@ -6,32 +6,35 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from maestro_lite.errors import UserError
-from maestro_lite.runs import RunQuery, SQLiteRunStore
+from maestro_lite.runs import RunQuery, SQLiteRunStore, open_run_store
 from maestro_lite.settings import Settings
 from maestro_lite.ui import address
 from maestro_lite.ui.app import DashboardConfig
 from maestro_lite.ui.security import Redactor, check_bind
 
+from ..services.stores import settings_on
 from .conftest import HOSTILE, live_server, record_sync, spec
 
 TOKEN = "a-long-random-token-for-tests"
 
 
 def add_runs(settings: Settings, count: int) -> None:
-    with SQLiteRunStore(settings.runs_db) as store:
+    with open_run_store(settings) as store:
         for i in range(count):
             task = f"question number {i}" + (" about 100%_notice" if i % 10 == 0 else "")
             store.create(spec(f"bulk{i:05d}", task))
 
 
-def test_pages_of_runs_are_read_with_sql_filters_and_offsets(settings: Settings) -> None:
+def test_pages_of_runs_are_read_with_sql_filters_and_offsets(db: str, tmp_path: Path) -> None:
+    settings = settings_on(db, tmp_path / "home")  # SQLite, then PostgreSQL
     add_runs(settings, 120)
-    query = RunQuery(settings.runs_db)
+    query = RunQuery.open(settings)
     try:
         first = query.page(limit=50)
         assert first.total == 120 and len(first.rows) == 50

@@ -33,7 +33,8 @@ from maestro_lite.settings import Settings
 from maestro_lite.ui.app import DashboardConfig
 from maestro_lite.usage import Usage
 
-from .conftest import hostile_contracts, live_server, record_sync, spec
+from ..services.stores import settings_on
+from .conftest import dashboard_over, hostile_contracts, live_server, record_sync, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,10 +89,11 @@ def test_operations_shows_queue_schedules_watches_triggers_and_corpora(
 
 
 def test_performance_figures_come_from_the_recorded_attempts_and_steps(
-    settings: Settings, dashboard: str
+    db: str, tmp_path: Path
 ) -> None:
+    settings = settings_on(db, tmp_path / "home")  # SQLite, then PostgreSQL
     results = [record_sync(settings, f"r{i}") for i in range(2)]
-    query = RunQuery(settings.runs_db)
+    query = RunQuery.open(settings)
     try:
         perf = query.performance(days=1)
     finally:
@@ -104,7 +106,7 @@ def test_performance_figures_come_from_the_recorded_attempts_and_steps(
     assert sum(d.calls for d in perf.days) == attempts
     tokens = sum(r.usage.input_tokens for r in results)
     assert sum(d.input_tokens for d in perf.days) == tokens
-    with httpx.Client(base_url=dashboard) as client:
+    with dashboard_over(settings) as dashboard, httpx.Client(base_url=dashboard) as client:
         page = client.get("/performance", params={"days": 7}).text
         assert client.get("/performance", params={"days": "x"}).status_code == 400
     assert "<td>synthesize</td>" in page and "<td>routed</td>" in page
