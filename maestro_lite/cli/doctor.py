@@ -16,6 +16,8 @@ from ..errors import MaestroError
 from ..models import ModelRegistry, model_from_settings
 from ..models.local import cpu_has_amx
 from ..models.registry import is_gguf
+from ..runs import open_run_store
+from ..scheduling import open_schedule_store
 from ..settings import Settings
 from ..store import store_from_settings
 from ._app import app
@@ -174,6 +176,18 @@ def _store_check(settings: Settings) -> Check:
     return Check("vector store", True, f"{where} {state}; {len(names)} corpus(es)")
 
 
+def _database_check(settings: Settings) -> Check:
+    """Whether the shared PostgreSQL database at ``MAESTRO_DATABASE_URL`` opens, at the
+    schema version this release expects (migrations applied on open)."""
+    shown = (settings.database_url or "").rpartition("@")[2]  # never the password
+    try:
+        with open_run_store(settings), open_schedule_store(settings):
+            pass
+    except MaestroError as exc:
+        return Check("shared database", False, f"{shown}: {_explained(exc)}")
+    return Check("shared database", True, f"{shown} answers (runs, job queue, schedules, limits)")
+
+
 def run_checks(settings: Settings, *, load_embedder: bool = False) -> list[Check]:
     """The checks ``maestro doctor`` runs, as data; ``load_embedder`` also loads the
     embedding model and embeds a sentence (seconds for the local one)."""
@@ -200,6 +214,8 @@ def run_checks(settings: Settings, *, load_embedder: bool = False) -> list[Check
         checks.append(_endpoint_check(settings))
     checks.append(_embedder_check(settings, load=load_embedder))
     checks.append(_store_check(settings))
+    if settings.database_url:
+        checks.append(_database_check(settings))
     data = settings.data_dir
     checks.append(
         Check(

@@ -172,3 +172,16 @@ def test_help_lists_the_commands(maestro: Maestro) -> None:
     assert result.returncode == 0
     for command in ("doctor", "models", "demo"):
         assert command in result.stdout
+
+
+def test_doctor_checks_the_shared_database(maestro: Maestro, database_url: str) -> None:
+    ok = maestro("doctor", env={"MAESTRO_DATABASE_URL": database_url})
+    row = _row(ok.stdout, "shared database")
+    assert row.startswith("ok ") and "answers (runs, job queue, schedules, limits)" in row
+    assert database_url.rpartition("@")[2] in row
+
+    gone = f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none"
+    dead = maestro("doctor", env={"MAESTRO_DATABASE_URL": gone})
+    assert dead.returncode == 1
+    row = _row(dead.stdout, "shared database")
+    assert row.startswith("!! ") and "secret" not in dead.stdout + dead.stderr
