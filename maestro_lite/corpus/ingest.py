@@ -27,7 +27,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,7 @@ from ..embeddings.base import Vectors
 from ..errors import DocumentError
 from ..store.base import StoredDocument, VectorStore
 from ..untrusted import one_line
+from ._claims import Claims
 from ._records import finish_interrupted, retire, tombstone
 
 
@@ -323,6 +324,8 @@ _QUEUE_DOCUMENTS = 64
 """How far preparation may run ahead of writing, in documents (bounds memory)."""
 _LINGER_SECONDS = 0.05
 """How long a batch below ``_BATCH_CHUNKS`` waits for one more prepared document."""
+_POLL_SECONDS = 0.2
+"""How often files whose content another writer is storing are looked at again."""
 
 
 async def _next(
@@ -376,10 +379,16 @@ class Ingestion:
         """Files found holding stored content, not yet recorded. They are applied at the
         first switch that can (their document is written), even before their own batch,
         so a switch never deletes a document a file was just found to hold."""
+        self._owned = Claims(corpus.store, corpus.name)
+        """The contents this run embeds, claimed in the store so that other writers of the
+        corpus (other processes or machines) leave them alone (see ``_claims``)."""
+        self._waiting: list[tuple[str, Callable[[], Awaitable[_Prepared | None]]]] = []
+        """Items whose content another writer holds: its id, and how to prepare the item
+        again once that writer has released it."""
 
     async def _start(self) -> None:
         self.report.recovered, records = await finish_interrupted(
-            self.corpus.store, self.corpus.name
+            self.corpus.store, self.corpus.name, self._owned
         )
         for info in records.visible.values():
             self._remember(info)
@@ -458,11 +467,24 @@ class Ingestion:
     async def _run(self, prepared: AsyncIterator[_Prepared | None]) -> IngestReport:
         started = time.perf_counter()
         self.corpus.check_embedder()  # before any parsing, not at the first write
-        await self._start()
+        async with self._owned.kept():
+            await self._start()
+            await self._pipeline(prepared)
+        spent = self._clock.spent
+        self.report.timings = IngestTimings(
+            total=time.perf_counter() - started, **{k: round(v, 3) for k, v in spent.items()}
+        )
+        return self.report
+
+    async def _pipeline(self, prepared: AsyncIterator[_Prepared | None]) -> None:
         queue: asyncio.Queue[_Prepared | None] = asyncio.Queue(maxsize=_QUEUE_DOCUMENTS)
 
         async def produce() -> None:
             async for item in prepared:
+                if item is not None:
+                    await queue.put(item)
+            # Then what other writers were storing: by now most of it is stored.
+            async for item in self._after_others():
                 if item is not None:
                     await queue.put(item)
             await queue.put(None)
@@ -474,11 +496,44 @@ class Ingestion:
         finally:
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
-        spent = self._clock.spent
-        self.report.timings = IngestTimings(
-            total=time.perf_counter() - started, **{k: round(v, 3) for k, v in spent.items()}
-        )
-        return self.report
+
+    async def _after_others(self) -> AsyncIterator[_Prepared | None]:
+        """Prepare again each item whose content another writer held, once that writer has
+        released it (stored: only the path is left to record) or died (this run stores
+        it). Meanwhile the consumer writes what is queued, releasing this run's own claims,
+        so two writers waiting on each other both go on."""
+        while self._waiting:
+            await asyncio.sleep(_POLL_SECONDS)
+            waiting, self._waiting = self._waiting, []
+            busy = await self._owned.busy([id for id, _ in waiting])
+            for id, again in waiting:
+                if id in busy:
+                    self._waiting.append((id, again))
+                else:
+                    yield await again()  # may wait again, if yet another writer took it
+
+    async def _held_elsewhere(
+        self, doc_id: str, path: str, again: Callable[[], Awaitable[_Prepared | None]]
+    ) -> bool:
+        """Claim content this run has not stored, before preparing it. ``True`` when
+        another writer holds it: the item waits (see ``_after_others``). Else this run
+        holds the claim, unless the content was stored meanwhile (``_stored`` says so)."""
+        if not await self._owned.take(doc_id):
+            self._waiting.append((doc_id, again))
+            return True
+        # Another writer may have stored it since this run read the corpus; the records
+        # of the path's older versions may have changed with it.
+        ids = [doc_id, *self._by_path.get(path, ())]
+        fresh = {d.info.id: d for d in await self.corpus.store.documents(self.corpus.name, ids)}
+        for id in ids:
+            record = fresh.get(id)
+            if record is not None and record.complete and not record.deleting:
+                self._remember(record.info)
+            elif id != doc_id:
+                self._forget(id)
+        if doc_id in self._complete:
+            await self._owned.release([doc_id])
+        return False
 
     async def _consume(
         self, queue: asyncio.Queue[_Prepared | None], producer: asyncio.Task[None]
@@ -509,9 +564,14 @@ class Ingestion:
             yield await self._prepare_file(path, worker)
 
     async def _prepare_file(self, path: Path, worker: ParseWorker) -> _Prepared | None:
+        doc_id = ""
         try:
             data = await self._clock.run("read", read_file, path)
             doc_id = document_id(data)
+            if not self._stored(doc_id) and await self._held_elsewhere(
+                doc_id, str(path), lambda: self._prepare_file(path, worker)
+            ):
+                return None
             if self._stored(doc_id):
                 return self._same_content(doc_id, str(path))
             loader = self.corpus.loaders.for_path(path)
@@ -528,24 +588,33 @@ class Ingestion:
             self._fail(str(path), exc.reason, exc.detail, exc.hint)
         except Exception as exc:
             self._fail_unexpectedly(str(path), exc)
+        if doc_id and not self._stored(doc_id):
+            await self._owned.release([doc_id])  # another writer may do better
         return None
 
     async def _prepare_documents(
         self, documents: Sequence[Document]
     ) -> AsyncIterator[_Prepared | None]:
         for document in documents:
-            if self._stored(document.id):
-                yield self._same_content(document.id, document.path)
-                continue
-            if self.metadata:
-                document = document.model_copy(
-                    update={"metadata": {**document.metadata, **self.metadata}}
-                )
-            try:
-                yield await self._prepare(document, notes=[], size=0)
-            except Exception as exc:
-                self._fail_unexpectedly(document.path, exc)
-                yield None
+            yield await self._prepare_document(document)
+
+    async def _prepare_document(self, document: Document) -> _Prepared | None:
+        if not self._stored(document.id) and await self._held_elsewhere(
+            document.id, document.path, lambda: self._prepare_document(document)
+        ):
+            return None
+        if self._stored(document.id):
+            return self._same_content(document.id, document.path)
+        if self.metadata:
+            document = document.model_copy(
+                update={"metadata": {**document.metadata, **self.metadata}}
+            )
+        try:
+            return await self._prepare(document, notes=[], size=0)
+        except Exception as exc:
+            self._fail_unexpectedly(document.path, exc)
+            await self._owned.release([document.id])
+            return None
 
     def _fail(self, path: str, reason: str, detail: str, hint: str | None) -> None:
         self.report.failed.append(IngestFailure(path=path, reason=reason, detail=detail, hint=hint))
@@ -628,6 +697,8 @@ class Ingestion:
             await retire(store, name, switch.retired, replacing)
             await store.bump_version(name)
         self._clock.add("store", t)
+        # Only now, with the records complete: a writer waiting for this content finds it.
+        await self._owned.release([info.id for info in new])
         self._report(switch)
 
     def _switch(self, new: Sequence[DocumentInfo]) -> _Switch:
