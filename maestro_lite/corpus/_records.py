@@ -88,7 +88,9 @@ async def finish_interrupted(
     records = Records.of(stored)
     if not records.hidden and not records.unfinished:
         return 0, records
-    taken = [d.info.id for d in stored if not d.complete and await claims.take(d.info.id)]
+    incomplete = [d.info.id for d in stored if not d.complete]
+    busy = await claims.busy(incomplete)  # one look for all, before trying any
+    taken = [id for id in incomplete if id not in busy and await claims.take(id)]
     try:
         if taken:
             stored = await store.documents(corpus)

@@ -216,3 +216,28 @@ async def test_an_incomplete_record_a_live_writer_holds_is_not_recovered(
     await other.release([info.id])  # it died without finishing: now it is abandoned
     assert (await corpus.ingest([folder])).recovered == 1
     assert await corpus.store.documents(corpus.name, [info.id]) == []
+
+
+async def test_files_ingested_one_by_one_by_two_writers_at_once_are_each_embedded_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    files = _folder(tmp_path / "docs", 10)
+    store = ChromaStore.from_settings(settings)
+    embedders = [HashingEmbedder(), HashingEmbedder()]
+    writers = [
+        await Corpus.open("c", settings=settings, embedder=e, store=store) for e in embedders
+    ]
+    try:
+        # As a cluster fans files out: every file handed to both writers at once.
+        reports = await asyncio.gather(*(w.ingest_file(f) for f in files for w in writers))
+        assert all(r.ok for r in reports)
+        documents = await writers[0].documents()
+        assert len(documents) == 11
+        copies = next(d for d in documents if len(d.paths) > 1)
+        assert sorted(copies.paths) == sorted(str(f) for f in files[-2:])
+        stored = sum(d.chunks for d in documents)
+        assert sum(embedders[0].calls) + sum(embedders[1].calls) == stored
+        assert sum(len(r.ingested) for r in reports) == 11
+        assert await store.claims("c") == []
+    finally:
+        await store.close()
