@@ -85,25 +85,40 @@ class Claims:
     async def take(self, key: str) -> bool:
         """Claim ``key``: ``True`` when this writer holds it now, ``False`` when a live
         writer does. A lapsed claim is taken over with the next generation."""
-        if key in self._held:
-            return True
-        current = _latest(await self.store.claims(self.corpus, [key])).get(key)
-        if current is not None and live(current):
-            return current.owner == self.owner
-        generation = 0 if current is None else current.generation + 1
-        mine = Claim(
-            key=key,
-            generation=generation,
-            owner=self.owner,
-            host=_HOST,
-            pid=os.getpid(),
-            expires=time.time() + self.lease,
-        )
-        won = await self.store.add_claim(self.corpus, mine)
-        if won.owner != self.owner:
-            return False
-        self._held[key] = won
-        return True
+        return key in (await self.take_many([key]))[0]
+
+    async def take_many(self, keys: Sequence[str]) -> tuple[set[str], set[str]]:
+        """Claim ``keys`` at once (a few requests, whatever their number).
+
+        Returns:
+            The keys this writer holds now, and those a live writer holds (a key whose
+            claim was taken and released meanwhile is in neither: ask again).
+        """
+        keys = list(dict.fromkeys(keys))
+        mine = {k for k in keys if k in self._held}
+        wanted = [k for k in keys if k not in mine]
+        latest = _latest(await self.store.claims(self.corpus, wanted)) if wanted else {}
+        others = {k for k, c in latest.items() if live(c) and c.owner != self.owner}
+        expires = time.time() + self.lease
+        fresh = [
+            Claim(
+                key=key,
+                generation=0 if key not in latest else latest[key].generation + 1,
+                owner=self.owner,
+                host=_HOST,
+                pid=os.getpid(),
+                expires=expires,
+            )
+            for key in wanted
+            if key not in others
+        ]
+        for key, stored in (await self.store.add_claims(self.corpus, fresh)).items():
+            if stored.owner == self.owner:
+                self._held[key] = stored
+                mine.add(key)
+            else:
+                others.add(key)
+        return mine, others
 
     async def busy(self, keys: Sequence[str]) -> set[str]:
         """The ``keys`` a live writer other than this one holds."""

@@ -199,6 +199,8 @@ class Corpus:
                 created_at=datetime.now(UTC),
             )
             await store.create_corpus(name, config)
+            # Another process may have created it at the same moment: its config stands.
+            config = await store.corpus_config(name) or config
         chunker = chunker or Chunker(
             chunk_tokens=config.chunk_tokens, overlap_tokens=config.overlap_tokens
         )

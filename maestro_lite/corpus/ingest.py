@@ -326,6 +326,9 @@ _LINGER_SECONDS = 0.05
 """How long a batch below ``_BATCH_CHUNKS`` waits for one more prepared document."""
 _POLL_SECONDS = 0.2
 """How often files whose content another writer is storing are looked at again."""
+_CLAIM_ITEMS = 16
+_CLAIM_BYTES = 64 * 2**20
+"""Files (or bytes of them) read ahead to claim their contents in one go."""
 
 
 async def _next(
@@ -382,6 +385,8 @@ class Ingestion:
         self._owned = Claims(corpus.store, corpus.name)
         """The contents this run embeds, claimed in the store so that other writers of the
         corpus (other processes or machines) leave them alone (see ``_claims``)."""
+        self._elsewhere: set[str] = set()
+        """Contents found claimed by other writers, not yet set aside."""
         self._waiting: list[tuple[str, Callable[[], Awaitable[_Prepared | None]]]] = []
         """Items whose content another writer holds: its id, and how to prepare the item
         again once that writer has released it."""
@@ -506,34 +511,54 @@ class Ingestion:
             await asyncio.sleep(_POLL_SECONDS)
             waiting, self._waiting = self._waiting, []
             busy = await self._owned.busy([id for id, _ in waiting])
+            # One read for all that are free: most were stored by their writer, and
+            # preparing them again then needs no claim.
+            await self._refresh([id for id, _ in waiting if id not in busy])
             for id, again in waiting:
                 if id in busy:
                     self._waiting.append((id, again))
                 else:
                     yield await again()  # may wait again, if yet another writer took it
 
+    async def _claim(self, items: Sequence[tuple[str, str]]) -> None:
+        """Claim at once the contents of these ``(id, path)`` items that this run has
+        neither stored nor claimed. Those another writer holds go to ``_elsewhere``; those
+        stored meanwhile join this run's view (read again with the older versions of their
+        paths, which may have changed with them) and are released."""
+        new = [(i, p) for i, p in items if not self._stored(i) and not self._owned.holds(i)]
+        if not new:
+            return
+        held, elsewhere = await self._owned.take_many([i for i, _ in new])
+        self._elsewhere |= elsewhere
+        won = [(i, p) for i, p in new if i in held]
+        await self._refresh([x for i, p in won for x in (i, *self._by_path.get(p, ()))])
+        await self._owned.release([i for i, _ in won if i in self._complete])
+
     async def _held_elsewhere(
         self, doc_id: str, path: str, again: Callable[[], Awaitable[_Prepared | None]]
     ) -> bool:
-        """Claim content this run has not stored, before preparing it. ``True`` when
-        another writer holds it: the item waits (see ``_after_others``). Else this run
-        holds the claim, unless the content was stored meanwhile (``_stored`` says so)."""
-        if not await self._owned.take(doc_id):
-            self._waiting.append((doc_id, again))
-            return True
-        # Another writer may have stored it since this run read the corpus; the records
-        # of the path's older versions may have changed with it.
-        ids = [doc_id, *self._by_path.get(path, ())]
+        """``True`` when another writer holds this content: the item waits (see
+        ``_after_others``). Else this run holds its claim, or it is stored (``_stored``)."""
+        if self._stored(doc_id) or self._owned.holds(doc_id):
+            return False
+        if doc_id not in self._elsewhere:
+            await self._claim([(doc_id, path)])
+            if self._stored(doc_id) or self._owned.holds(doc_id):
+                return False
+        self._elsewhere.discard(doc_id)
+        self._waiting.append((doc_id, again))
+        return True
+
+    async def _refresh(self, ids: Sequence[str]) -> None:
+        """Read these documents' records again (other writers may have stored, changed or
+        removed them since this run read the corpus)."""
         fresh = {d.info.id: d for d in await self.corpus.store.documents(self.corpus.name, ids)}
         for id in ids:
             record = fresh.get(id)
             if record is not None and record.complete and not record.deleting:
                 self._remember(record.info)
-            elif id != doc_id:
+            else:
                 self._forget(id)
-        if doc_id in self._complete:
-            await self._owned.release([doc_id])
-        return False
 
     async def _consume(
         self, queue: asyncio.Queue[_Prepared | None], producer: asyncio.Task[None]
@@ -560,20 +585,41 @@ class Ingestion:
     async def _prepare_files(
         self, files: Sequence[Path], worker: ParseWorker
     ) -> AsyncIterator[_Prepared | None]:
-        for path in files:
-            yield await self._prepare_file(path, worker)
+        # Files are read a window at a time and their contents claimed together: a claim
+        # is a write on the store, tens of milliseconds on a Chroma server.
+        window: list[tuple[Path, bytes]] = []
+        size = 0
+        for n, path in enumerate(files, start=1):
+            data = await self._read(path)
+            if data is not None:
+                window.append((path, data))
+                size += len(data)
+            if len(window) >= _CLAIM_ITEMS or size >= _CLAIM_BYTES or n == len(files):
+                await self._claim([(document_id(data), str(path)) for path, data in window])
+                for path, data in window:
+                    yield await self._prepare_file(path, worker, data)
+                window, size = [], 0
 
-    async def _prepare_file(self, path: Path, worker: ParseWorker) -> _Prepared | None:
-        doc_id = ""
+    async def _read(self, path: Path) -> bytes | None:
         try:
-            data = await self._clock.run("read", read_file, path)
-            doc_id = document_id(data)
-            if not self._stored(doc_id) and await self._held_elsewhere(
-                doc_id, str(path), lambda: self._prepare_file(path, worker)
-            ):
+            return await self._clock.run("read", read_file, path)
+        except Exception as exc:
+            self._fail_with(str(path), exc)
+            return None
+
+    async def _prepare_file(
+        self, path: Path, worker: ParseWorker, data: bytes | None = None
+    ) -> _Prepared | None:
+        if data is None:
+            data = await self._read(path)
+            if data is None:
                 return None
-            if self._stored(doc_id):
-                return self._same_content(doc_id, str(path))
+        doc_id = document_id(data)
+        if await self._held_elsewhere(doc_id, str(path), lambda: self._prepare_file(path, worker)):
+            return None
+        if self._stored(doc_id):
+            return self._same_content(doc_id, str(path))
+        try:
             loader = self.corpus.loaders.for_path(path)
             password = self.passwords.get(path, self.password)
             parse = worker.parse if loader.isolated else _in_process(loader)
@@ -584,22 +630,22 @@ class Ingestion:
                 parsed, id=doc_id, path=path, media_type=loader.media_type, metadata=self.metadata
             )
             return await self._prepare(document, notes=parsed.notes, size=len(data))
-        except DocumentError as exc:
-            self._fail(str(path), exc.reason, exc.detail, exc.hint)
         except Exception as exc:
-            self._fail_unexpectedly(str(path), exc)
-        if doc_id and not self._stored(doc_id):
-            await self._owned.release([doc_id])  # another writer may do better
+            self._fail_with(str(path), exc)
+        await self._owned.release([doc_id])  # another writer may do better
         return None
 
     async def _prepare_documents(
         self, documents: Sequence[Document]
     ) -> AsyncIterator[_Prepared | None]:
-        for document in documents:
-            yield await self._prepare_document(document)
+        for lo in range(0, len(documents), _CLAIM_ITEMS):
+            window = documents[lo : lo + _CLAIM_ITEMS]
+            await self._claim([(d.id, d.path) for d in window])
+            for document in window:
+                yield await self._prepare_document(document)
 
     async def _prepare_document(self, document: Document) -> _Prepared | None:
-        if not self._stored(document.id) and await self._held_elsewhere(
+        if await self._held_elsewhere(
             document.id, document.path, lambda: self._prepare_document(document)
         ):
             return None
@@ -615,6 +661,12 @@ class Ingestion:
             self._fail_unexpectedly(document.path, exc)
             await self._owned.release([document.id])
             return None
+
+    def _fail_with(self, path: str, exc: Exception) -> None:
+        if isinstance(exc, DocumentError):
+            self._fail(path, exc.reason, exc.detail, exc.hint)
+        else:
+            self._fail_unexpectedly(path, exc)
 
     def _fail(self, path: str, reason: str, detail: str, hint: str | None) -> None:
         self.report.failed.append(IngestFailure(path=path, reason=reason, detail=detail, hint=hint))

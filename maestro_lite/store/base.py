@@ -76,7 +76,7 @@ class Claim(BaseModel):
     Claims let several processes, on one machine or many, ingest into one corpus without
     embedding the same content twice. A key's claims form generations: the holder is the
     claim with the highest ``generation``; a writer takes over a dead holder's key by
-    adding the next generation, which only one writer can (see :meth:`VectorStore.add_claim`).
+    adding the next generation, which only one writer can (see :meth:`VectorStore.add_claims`).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -106,7 +106,8 @@ class VectorStore(Protocol):
         ...
 
     async def create_corpus(self, corpus: str, config: CorpusConfig) -> None:
-        """Create an empty corpus."""
+        """Create an empty corpus. When another client created it meanwhile, its corpus
+        and config stand (read :meth:`corpus_config` again)."""
         ...
 
     async def corpus_config(self, corpus: str) -> CorpusConfig | None:
@@ -167,10 +168,12 @@ class VectorStore(Protocol):
         row) that pass ``filters``, best first, leaving out ``exclude_documents``."""
         ...
 
-    async def add_claim(self, corpus: str, claim: Claim) -> Claim:
-        """Add ``claim`` unless its key already has a claim of that generation, atomically
-        for every client of the store, and return the one stored: ``claim`` itself when
-        this writer won, another writer's when it was first."""
+    async def add_claims(self, corpus: str, claims: Sequence[Claim]) -> dict[str, Claim]:
+        """Add each claim unless its key already has a claim of that generation (atomically
+        per claim, for every client of the store), and return the ones stored, by key: each
+        claim itself when this writer won it, another writer's when that one was first. A
+        key whose claim its winner deleted before it could be read back is left out. Keys
+        are distinct."""
         ...
 
     async def claims(self, corpus: str, keys: Sequence[str] | None = None) -> list[Claim]:

@@ -194,12 +194,19 @@ class ChromaStore:
         def create() -> None:
             self._client.get_or_create_collection(_docs(corpus), embedding_function=None)
             # Created last: its existence is what makes the corpus exist.
-            self._client.create_collection(
-                _chunks(corpus),
-                embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={_CONFIG_KEY: config.model_dump_json(), _VERSION_KEY: uuid.uuid4().hex},
-            )
+            try:
+                self._client.create_collection(
+                    _chunks(corpus),
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={
+                        _CONFIG_KEY: config.model_dump_json(),
+                        _VERSION_KEY: uuid.uuid4().hex,
+                    },
+                )
+            except ChromaError:
+                # Another process (or machine) created it first: theirs stands.
+                self._collection(_chunks(corpus))
 
         await self._run(create)
 
@@ -276,7 +283,7 @@ class ChromaStore:
             return []
 
         def read() -> Any:
-            wanted = None if ids is None else list(ids)
+            wanted = None if ids is None else list(dict.fromkeys(ids))
             return self._collection(_docs(corpus)).get(
                 ids=wanted, include=["documents", "metadatas"]
             )
@@ -403,21 +410,30 @@ class ChromaStore:
         # Made on first use: corpora created before claims existed have none.
         return self._client.get_or_create_collection(_claims(corpus), embedding_function=None)
 
-    async def add_claim(self, corpus: str, claim: Claim) -> Claim:
-        id = _claim_id(claim.key, claim.generation)
+    async def add_claims(self, corpus: str, claims: Sequence[Claim]) -> dict[str, Claim]:
+        if not claims:
+            return {}
+        ids = [_claim_id(c.key, c.generation) for c in claims]
 
-        def add() -> Claim:
+        def add() -> dict[str, Claim]:
             collection = self._claims_collection(corpus)
-            # Chroma keeps the first record of an id and ignores a later `add` of it (an
-            # upsert would overwrite): whoever the server applied first holds the claim, and
-            # every client reads back the same winner.
-            collection.add(
-                ids=[id],
-                embeddings=np.ones((1, 1), dtype=np.float32),
-                metadatas=[claim.model_dump()],
-            )
-            got = collection.get(ids=[id], include=["metadatas"])
-            return _claim_from(got["metadatas"][0])
+            # Chroma keeps the first record of an id and ignores a later `add` of it, id by
+            # id (an upsert would overwrite): whoever the server applied first holds the
+            # claim, and every client reads back the same winner. A write costs a commit on
+            # the server (tens of milliseconds), so claims go in batches.
+            stored: dict[str, Claim] = {}  # by key
+            for lo in range(0, len(ids), self._max_batch):
+                batch = ids[lo : lo + self._max_batch]
+                collection.add(
+                    ids=batch,
+                    embeddings=np.ones((len(batch), 1), dtype=np.float32),
+                    metadatas=[c.model_dump() for c in claims[lo : lo + self._max_batch]],
+                )
+                got = collection.get(ids=batch, include=["metadatas"])
+                for meta in got["metadatas"]:
+                    claim = _claim_from(meta)
+                    stored[claim.key] = claim
+            return stored
 
         return await self._run(add)
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from maestro_lite.corpus._claims import Claims
 from maestro_lite.documents.loaders import document_id
 from maestro_lite.documents.model import DocumentInfo
 from maestro_lite.settings import Settings
-from maestro_lite.store import ChromaStore, Claim, StoredDocument
+from maestro_lite.store import ChromaStore, Claim, CorpusConfig, StoredDocument
 from maestro_lite.testing import HashingEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,18 +182,18 @@ async def test_claims_of_dead_or_lapsed_writers_are_taken_over(
     dead = _dead_pid()
     store = corpus.store
     # A process of this machine that died holding a claim, with its record half-written ...
-    await store.add_claim(
+    await store.add_claims(
         corpus.name,
-        Claim(key=ids[0], owner="dead", host=socket.gethostname(), pid=dead, expires=1e12),
+        [Claim(key=ids[0], owner="dead", host=socket.gethostname(), pid=dead, expires=1e12)],
     )
     info = DocumentInfo(
         id=ids[0], title="f0", path=str(folder / "f0.txt"), pages=1, chars=1, chunks=1
     )
     await store.put_documents(corpus.name, [StoredDocument(info=info, complete=False)])
     # ... and a writer elsewhere whose lease ran out.
-    await store.add_claim(
+    await store.add_claims(
         corpus.name,
-        Claim(key=ids[1], owner="gone", host="elsewhere", pid=1, expires=time.time() - 1),
+        [Claim(key=ids[1], owner="gone", host="elsewhere", pid=1, expires=time.time() - 1)],
     )
     report = await corpus.ingest([folder])
     assert report.recovered == 1
@@ -241,3 +242,16 @@ async def test_files_ingested_one_by_one_by_two_writers_at_once_are_each_embedde
         assert await store.claims("c") == []
     finally:
         await store.close()
+
+
+async def test_a_corpus_created_by_two_machines_at_once_keeps_the_first_config(
+    shared_chroma: str,
+) -> None:
+    first, second = ChromaStore.connect(shared_chroma), ChromaStore.connect(shared_chroma)
+    made = datetime.now(UTC)
+    mine = CorpusConfig(embedder="e1", chunk_tokens=100, overlap_tokens=10, created_at=made)
+    theirs = mine.model_copy(update={"chunk_tokens": 200})
+    # Both found no corpus; the second one's create comes just after the first's.
+    await first.create_corpus("created-twice", mine)
+    await second.create_corpus("created-twice", theirs)
+    assert await second.corpus_config("created-twice") == mine
