@@ -22,18 +22,10 @@ from ..errors import CorpusNotFound, EmbeddingMismatch, UserError
 from ..retrieval import SearchFilter, SearchHit, SearchMode
 from ..settings import Settings
 from ..store import CorpusConfig, VectorStore, check_corpus_name, store_from_settings
+from ._files import absolute_keys, absolute_path, collect_files, directories
 from ._records import Records, retire, tombstone
 from .fusion import convex_fusion, reciprocal_rank_fusion
-from .ingest import (
-    Ingestion,
-    IngestProgress,
-    IngestReport,
-    absolute_keys,
-    absolute_path,
-    collect_files,
-    detach_paths,
-    directories,
-)
+from .ingest import Ingestion, IngestProgress, IngestReport, detach_paths
 from .lexical import LexicalEntry, LexicalIndex
 
 __all__ = ["DEFAULT_CORPUS", "Corpus", "HybridSearch", "list_corpora"]

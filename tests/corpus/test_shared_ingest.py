@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from maestro_lite.corpus import Corpus, IngestEvent, IngestReport
 from maestro_lite.corpus._claims import Claims
 from maestro_lite.documents.loaders import document_id
@@ -255,3 +257,18 @@ async def test_a_corpus_created_by_two_machines_at_once_keeps_the_first_config(
     await first.create_corpus("created-twice", mine)
     await second.create_corpus("created-twice", theirs)
     assert await second.corpus_config("created-twice") == mine
+
+
+async def test_claims_are_renewed_while_kept_and_released_on_the_way_out(corpus: Corpus) -> None:
+    claims = Claims(corpus.store, corpus.name, lease=3.0)
+    async with claims.kept():
+        assert await claims.take("k")
+        first = (await corpus.store.claims(corpus.name))[0].expires
+        for _ in range(400):  # until the renewal lands (every lease / 3)
+            if (await corpus.store.claims(corpus.name))[0].expires > first:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the claim was never renewed")
+        assert not await Claims(corpus.store, corpus.name).take("k")  # still held
+    assert await corpus.store.claims(corpus.name) == []
