@@ -5,6 +5,7 @@
 the folder with a hashing embedder and prints one JSON line: the report and how many texts it
 embedded. ``... search URL CORPUS HOME QUERY`` prints the document ids of the hits of a dense
 and a lexical search (the lexical index is built from the server into this HOME).
+``... hang URL CORPUS HOME FOLDER`` starts ingesting and never finishes embedding.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from maestro_lite.corpus import Corpus
+from maestro_lite.embeddings.base import InputType, Vectors
 from maestro_lite.settings import Settings
 from maestro_lite.store import ChromaStore, Claim, VectorStore
 from maestro_lite.testing import HashingEmbedder
@@ -60,6 +62,21 @@ async def ingest(url: str, name: str, home: Path, folder: Path) -> None:
     print(json.dumps({"report": report.model_dump(mode="json"), "embedded": sum(embedder.calls)}))
 
 
+class Hanging(HashingEmbedder):
+    """An embedder that never returns: the process stays mid-ingestion (claims held,
+    records incomplete) until it is killed."""
+
+    async def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> Vectors:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def hang(url: str, name: str, home: Path, folder: Path) -> None:
+    settings = Settings(home=home, chroma_url=url)
+    async with await Corpus.open(name, settings=settings, embedder=Hanging()) as corpus:
+        await corpus.ingest([folder])
+
+
 async def search(url: str, name: str, home: Path, query: str) -> None:
     settings = Settings(home=home, chroma_url=url)
     async with await Corpus.open(
@@ -78,5 +95,7 @@ if __name__ == "__main__":
     command, url, name, home, arg = sys.argv[1:6]
     if command == "ingest":
         asyncio.run(ingest(url, name, Path(home), Path(arg)))
+    elif command == "hang":
+        asyncio.run(hang(url, name, Path(home), Path(arg)))
     else:
         asyncio.run(search(url, name, Path(home), arg))

@@ -272,3 +272,36 @@ async def test_claims_are_renewed_while_kept_and_released_on_the_way_out(corpus:
             pytest.fail("the claim was never renewed")
         assert not await Claims(corpus.store, corpus.name).take("k")  # still held
     assert await corpus.store.claims(corpus.name) == []
+
+
+def test_a_process_killed_mid_ingest_leaves_nothing_another_cannot_finish(
+    shared_chroma: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    files = {str(f) for f in _folder(folder, 20)}
+    stuck = _child("hang", shared_chroma, "killed", tmp_path / "a", folder)
+    store = ChromaStore.connect(shared_chroma)
+
+    async def mid_ingest() -> bool:  # claims held and a record written, not completed
+        if "killed" not in await store.corpora() or not await store.claims("killed"):
+            return False
+        return any(not r.complete for r in await store.documents("killed"))
+
+    try:
+        for _ in range(600):
+            if asyncio.run(mid_ingest()):
+                break
+            assert stuck.poll() is None, stuck.communicate()[1][-3000:]
+            time.sleep(0.1)
+        else:
+            pytest.fail("the child never got mid-ingestion")
+    finally:
+        stuck.kill()  # SIGKILL: no cleanup of any kind
+        stuck.communicate()
+    report, embedded = asyncio.run(_ingest_alone(shared_chroma, "killed", tmp_path / "b", folder))
+    assert report.ok and report.recovered >= 1
+    assert {i.path for i in report.ingested} | set(report.unchanged) == files
+    documents, chunk_ids, claims = asyncio.run(_state(shared_chroma, "killed"))
+    assert len(documents) == 21 and claims == []
+    assert chunk_ids == sorted(f"{i.id}:{n}" for i in report.ingested for n in range(i.chunks))
+    assert embedded == report.chunks
