@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,20 +70,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[str]:
-    """A real `chroma run` on 127.0.0.1, stopped after the test."""
+@contextmanager
+def serving_chroma(directory: Path) -> Iterator[str]:
+    """A real `chroma run` on 127.0.0.1 keeping its data under ``directory``: its URL once
+    it answers; stopped on the way out. Skips when the chroma command is missing."""
     chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
     if chroma is None:
         pytest.skip("the chroma command is not installed next to this Python")
+    directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log = (tmp_path / "chroma.log").open("w")
+    log_path = directory / "chroma.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [
             chroma,
             "run",
             "--path",
-            str(tmp_path / "server-data"),
+            str(directory / "server-data"),
             "--host",
             "127.0.0.1",
             "--port",
@@ -96,7 +100,7 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:  # poll its heartbeat until it answers, dies, or takes too long
             if process.poll() is not None:
-                pytest.fail(f"chroma run exited: {(tmp_path / 'chroma.log').read_text()[-2000:]}")
+                pytest.fail(f"chroma run exited: {log_path.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as answer:
                     if answer.status == 200:
@@ -114,3 +118,18 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """A real `chroma run` on 127.0.0.1, stopped after the test."""
+    with serving_chroma(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def shared_chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `chroma run` on 127.0.0.1 for the whole session (tests using it pick corpus
+    names of their own), stopped at the end."""
+    with serving_chroma(tmp_path_factory.mktemp("chroma-server")) as url:
+        yield url

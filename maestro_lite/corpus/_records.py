@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ..documents.model import DocumentInfo
 from ..store.base import StoredDocument, VectorStore
+from ._claims import Claims
 
 __all__ = ["Records", "finish_interrupted", "retire", "tombstone"]
 
@@ -69,16 +70,36 @@ async def retire(
     await store.put_documents(corpus, [d.model_copy(update={"replaces": ()}) for d in unfinished])
 
 
-async def finish_interrupted(store: VectorStore, corpus: str) -> tuple[int, Records]:
+async def finish_interrupted(
+    store: VectorStore, corpus: str, claims: Claims
+) -> tuple[int, Records]:
     """Finish what an interrupted writer left: delete every hidden record (incomplete,
     being deleted, superseded) with its chunks, and clear finished ``replaces`` lists.
+
+    An incomplete record may be another writer's work in progress (another process, or
+    another machine on a Chroma server): it counts as abandoned only when its claim can be
+    taken (its writer released it, died or let it lapse), and is read again after that,
+    since its writer may have finished in between.
 
     Returns:
         How many hidden records were deleted, and the records as they are afterwards.
     """
-    records = Records.of(await store.documents(corpus))
+    stored = await store.documents(corpus)
+    records = Records.of(stored)
     if not records.hidden and not records.unfinished:
         return 0, records
-    await retire(store, corpus, records.hidden, records.unfinished)
-    await store.bump_version(corpus)
-    return len(records.hidden), Records(visible=records.visible, hidden=[], unfinished=[])
+    incomplete = [d.info.id for d in stored if not d.complete]
+    busy = await claims.busy(incomplete)  # one look for all, before trying any
+    taken = [id for id in incomplete if id not in busy and await claims.take(id)]
+    try:
+        if taken:
+            stored = await store.documents(corpus)
+            records = Records.of(stored)
+        busy = {d.info.id for d in stored if not d.complete} - set(taken)
+        doomed = [id for id in records.hidden if id not in busy]
+        if doomed or records.unfinished:
+            await retire(store, corpus, doomed, records.unfinished)
+            await store.bump_version(corpus)
+    finally:
+        await claims.release(taken)
+    return len(doomed), Records(visible=records.visible, hidden=sorted(busy), unfinished=[])

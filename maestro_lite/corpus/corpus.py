@@ -22,18 +22,10 @@ from ..errors import CorpusNotFound, EmbeddingMismatch, UserError
 from ..retrieval import SearchFilter, SearchHit, SearchMode
 from ..settings import Settings
 from ..store import CorpusConfig, VectorStore, check_corpus_name, store_from_settings
+from ._files import absolute_keys, absolute_path, collect_files, directories
 from ._records import Records, retire, tombstone
 from .fusion import convex_fusion, reciprocal_rank_fusion
-from .ingest import (
-    Ingestion,
-    IngestProgress,
-    IngestReport,
-    absolute_keys,
-    absolute_path,
-    collect_files,
-    detach_paths,
-    directories,
-)
+from .ingest import Ingestion, IngestProgress, IngestReport, detach_paths
 from .lexical import LexicalEntry, LexicalIndex
 
 __all__ = ["DEFAULT_CORPUS", "Corpus", "HybridSearch", "list_corpora"]
@@ -82,8 +74,10 @@ class Corpus:
         report = await corpus.ingest(["docs/"], password="secret")
         hits = await corpus.search("effect of statins on mortality", k=5)
 
-    One process should write to a corpus at a time; any number may read, and readers see
-    each document either completely or not at all.
+    Any number of processes, on one machine or several sharing a Chroma server, may ingest
+    into a corpus at once: they claim each new content in the store before embedding it, so
+    none is embedded twice (see :meth:`ingest_file`). Readers see each document either
+    completely or not at all.
     """
 
     def __init__(
@@ -197,6 +191,8 @@ class Corpus:
                 created_at=datetime.now(UTC),
             )
             await store.create_corpus(name, config)
+            # Another process may have created it at the same moment: its config stands.
+            config = await store.corpus_config(name) or config
         chunker = chunker or Chunker(
             chunk_tokens=config.chunk_tokens, overlap_tokens=config.overlap_tokens
         )
@@ -264,6 +260,26 @@ class Corpus:
             progress=progress,
         )
         return await self._kept(await run.run_files(files, skipped, folders=folders, prune=prune))
+
+    async def ingest_file(
+        self,
+        path: str | Path,
+        *,
+        password: str | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> IngestReport:
+        """Ingest one file, idempotently, even while other processes or machines ingest
+        into this corpus (the unit to fan out over a cluster). Its content is embedded
+        once, whoever gets to it first; a file whose content is stored costs no embedding.
+        Each call reads the corpus's document records once: for many files per worker,
+        pass them to :meth:`ingest` together. Unlike :meth:`ingest`, the report is not
+        kept as the corpus's last ingestion.
+        """
+        files = [absolute_path(path)]
+        run = Ingestion(
+            self, passwords={}, password=password, metadata=metadata or {}, progress=None
+        )
+        return await run.run_files(files, [])
 
     async def ingest_documents(
         self,

@@ -27,7 +27,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,13 @@ from ..embeddings.base import Vectors
 from ..errors import DocumentError
 from ..store.base import StoredDocument, VectorStore
 from ..untrusted import one_line
+from ._claims import Claims
+from ._files import (
+    IngestSkipped,
+    absolute_keys,
+    collect_files,
+    directories,
+)
 from ._records import finish_interrupted, retire, tombstone
 
 
@@ -109,18 +116,6 @@ class IngestFailure(BaseModel):
     hint: str | None = None
 
 
-class IngestSkipped(BaseModel):
-    """A file or folder found inside a folder and deliberately not ingested, and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    path: str
-    reason: Literal["hidden", "unsupported"]
-    """``hidden``: its name starts with a dot (a folder's whole content is skipped);
-    ``unsupported``: no loader reads its suffix."""
-    detail: str
-
-
 class IngestTimings(BaseModel):
     """Busy seconds per stage. Stages overlap, so they add up to more than ``total``."""
 
@@ -146,8 +141,9 @@ class IngestReport(BaseModel):
     is already in the corpus under another path is listed with that document's record (and
     its own path): nothing was embedded for it."""
     unchanged: list[str] = Field(default_factory=list)
-    """Paths whose content is already in the corpus (maybe under another path, or earlier
-    in the same run): nothing was embedded, and the path is recorded on that document."""
+    """Paths whose content is already in the corpus (maybe under another path, earlier in
+    the same run, or stored meanwhile by another process ingesting into the corpus):
+    nothing was embedded, and the path is recorded on that document."""
     no_text: list[DocumentInfo] = Field(default_factory=list)
     """Documents without a text layer (scans): recorded, nothing embedded."""
     failed: list[IngestFailure] = Field(default_factory=list)
@@ -200,60 +196,6 @@ class IngestEvent:
 
 
 IngestProgress = Callable[[IngestEvent], None]
-
-
-def collect_files(
-    paths: Iterable[str | Path], registry: LoaderRegistry
-) -> tuple[list[Path], list[IngestSkipped]]:
-    """Expand directories (recursively) into the files to ingest.
-
-    Returns:
-        The files, each once, as absolute paths in a stable order; and what was found in
-        directories and left out: hidden files and folders (names starting with a dot, such
-        as ``.git``) and files no loader reads. A file named directly is always kept: if no
-        loader reads it, it fails visibly.
-    """
-    files: list[Path] = []
-    skipped: list[IngestSkipped] = []
-    for given in paths:
-        path = Path(given).expanduser()
-        if not path.is_dir():
-            files.append(path)
-            continue
-        for root, dirs, names in os.walk(path):
-            for name in sorted(d for d in dirs if d.startswith(".")):
-                skipped.append(_skip(Path(root, name), "hidden", "hidden folder, not searched"))
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(names):
-                found = Path(root, name)
-                if name.startswith("."):
-                    skipped.append(_skip(found, "hidden", "hidden file"))
-                elif registry.supports(found):
-                    files.append(found)
-                else:
-                    detail = f"no loader reads {found.suffix or 'files without a suffix'}"
-                    skipped.append(_skip(found, "unsupported", detail))
-    return list(dict.fromkeys(absolute_path(f) for f in files)), skipped
-
-
-def directories(paths: Iterable[str | Path]) -> list[Path]:
-    """The directories among ``paths``, as absolute paths (the folders an ingestion
-    searches, whose deleted files it looks for)."""
-    return [absolute_path(p) for p in paths if Path(p).expanduser().is_dir()]
-
-
-def _skip(path: Path, reason: Literal["hidden", "unsupported"], detail: str) -> IngestSkipped:
-    return IngestSkipped(path=str(absolute_path(path)), reason=reason, detail=detail)
-
-
-def absolute_path(path: str | Path) -> Path:
-    # abspath, not resolve: a symlinked folder keeps the path the user knows.
-    return Path(os.path.abspath(os.path.expanduser(path)))
-
-
-def absolute_keys(passwords: Mapping[str, str] | Mapping[Path, str]) -> dict[Path, str]:
-    """Passwords keyed by absolute path, the form :func:`collect_files` returns."""
-    return {absolute_path(path): password for path, password in passwords.items()}
 
 
 @dataclass
@@ -323,6 +265,11 @@ _QUEUE_DOCUMENTS = 64
 """How far preparation may run ahead of writing, in documents (bounds memory)."""
 _LINGER_SECONDS = 0.05
 """How long a batch below ``_BATCH_CHUNKS`` waits for one more prepared document."""
+_POLL_SECONDS = 0.2
+"""How often files whose content another writer is storing are looked at again."""
+_CLAIM_ITEMS = 16
+_CLAIM_BYTES = 64 * 2**20
+"""Files (or bytes of them) read ahead to claim their contents in one go."""
 
 
 async def _next(
@@ -376,10 +323,18 @@ class Ingestion:
         """Files found holding stored content, not yet recorded. They are applied at the
         first switch that can (their document is written), even before their own batch,
         so a switch never deletes a document a file was just found to hold."""
+        self._owned = Claims(corpus.store, corpus.name)
+        """The contents this run embeds, claimed in the store so that other writers of the
+        corpus (other processes or machines) leave them alone (see ``_claims``)."""
+        self._elsewhere: set[str] = set()
+        """Contents found claimed by other writers, not yet set aside."""
+        self._waiting: list[tuple[str, Callable[[], Awaitable[_Prepared | None]]]] = []
+        """Items whose content another writer holds: its id, and how to prepare the item
+        again once that writer has released it."""
 
     async def _start(self) -> None:
         self.report.recovered, records = await finish_interrupted(
-            self.corpus.store, self.corpus.name
+            self.corpus.store, self.corpus.name, self._owned
         )
         for info in records.visible.values():
             self._remember(info)
@@ -458,11 +413,24 @@ class Ingestion:
     async def _run(self, prepared: AsyncIterator[_Prepared | None]) -> IngestReport:
         started = time.perf_counter()
         self.corpus.check_embedder()  # before any parsing, not at the first write
-        await self._start()
+        async with self._owned.kept():
+            await self._start()
+            await self._pipeline(prepared)
+        spent = self._clock.spent
+        self.report.timings = IngestTimings(
+            total=time.perf_counter() - started, **{k: round(v, 3) for k, v in spent.items()}
+        )
+        return self.report
+
+    async def _pipeline(self, prepared: AsyncIterator[_Prepared | None]) -> None:
         queue: asyncio.Queue[_Prepared | None] = asyncio.Queue(maxsize=_QUEUE_DOCUMENTS)
 
         async def produce() -> None:
             async for item in prepared:
+                if item is not None:
+                    await queue.put(item)
+            # Then what other writers were storing: by now most of it is stored.
+            async for item in self._after_others():
                 if item is not None:
                     await queue.put(item)
             await queue.put(None)
@@ -474,11 +442,64 @@ class Ingestion:
         finally:
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
-        spent = self._clock.spent
-        self.report.timings = IngestTimings(
-            total=time.perf_counter() - started, **{k: round(v, 3) for k, v in spent.items()}
-        )
-        return self.report
+
+    async def _after_others(self) -> AsyncIterator[_Prepared | None]:
+        """Prepare again each item whose content another writer held, once that writer has
+        released it (stored: only the path is left to record) or died (this run stores
+        it). Meanwhile the consumer writes what is queued, releasing this run's own claims,
+        so two writers waiting on each other both go on."""
+        while self._waiting:
+            await asyncio.sleep(_POLL_SECONDS)
+            waiting, self._waiting = self._waiting, []
+            busy = await self._owned.busy([id for id, _ in waiting])
+            # One read for all that are free: most were stored by their writer, and
+            # preparing them again then needs no claim.
+            await self._refresh([id for id, _ in waiting if id not in busy])
+            for id, again in waiting:
+                if id in busy:
+                    self._waiting.append((id, again))
+                else:
+                    yield await again()  # may wait again, if yet another writer took it
+
+    async def _claim(self, items: Sequence[tuple[str, str]]) -> None:
+        """Claim at once the contents of these ``(id, path)`` items that this run has
+        neither stored nor claimed. Those another writer holds go to ``_elsewhere``; those
+        stored meanwhile join this run's view (read again with the older versions of their
+        paths, which may have changed with them) and are released."""
+        new = [(i, p) for i, p in items if not self._stored(i) and not self._owned.holds(i)]
+        if not new:
+            return
+        held, elsewhere = await self._owned.take_many([i for i, _ in new])
+        self._elsewhere |= elsewhere
+        won = [(i, p) for i, p in new if i in held]
+        await self._refresh([x for i, p in won for x in (i, *self._by_path.get(p, ()))])
+        await self._owned.release([i for i, _ in won if i in self._complete])
+
+    async def _held_elsewhere(
+        self, doc_id: str, path: str, again: Callable[[], Awaitable[_Prepared | None]]
+    ) -> bool:
+        """``True`` when another writer holds this content: the item waits (see
+        ``_after_others``). Else this run holds its claim, or it is stored (``_stored``)."""
+        if self._stored(doc_id) or self._owned.holds(doc_id):
+            return False
+        if doc_id not in self._elsewhere:
+            await self._claim([(doc_id, path)])
+            if self._stored(doc_id) or self._owned.holds(doc_id):
+                return False
+        self._elsewhere.discard(doc_id)
+        self._waiting.append((doc_id, again))
+        return True
+
+    async def _refresh(self, ids: Sequence[str]) -> None:
+        """Read these documents' records again (other writers may have stored, changed or
+        removed them since this run read the corpus)."""
+        fresh = {d.info.id: d for d in await self.corpus.store.documents(self.corpus.name, ids)}
+        for id in ids:
+            record = fresh.get(id)
+            if record is not None and record.complete and not record.deleting:
+                self._remember(record.info)
+            else:
+                self._forget(id)
 
     async def _consume(
         self, queue: asyncio.Queue[_Prepared | None], producer: asyncio.Task[None]
@@ -505,15 +526,41 @@ class Ingestion:
     async def _prepare_files(
         self, files: Sequence[Path], worker: ParseWorker
     ) -> AsyncIterator[_Prepared | None]:
-        for path in files:
-            yield await self._prepare_file(path, worker)
+        # Files are read a window at a time and their contents claimed together: a claim
+        # is a write on the store, tens of milliseconds on a Chroma server.
+        window: list[tuple[Path, bytes]] = []
+        size = 0
+        for n, path in enumerate(files, start=1):
+            data = await self._read(path)
+            if data is not None:
+                window.append((path, data))
+                size += len(data)
+            if len(window) >= _CLAIM_ITEMS or size >= _CLAIM_BYTES or n == len(files):
+                await self._claim([(document_id(data), str(path)) for path, data in window])
+                for path, data in window:
+                    yield await self._prepare_file(path, worker, data)
+                window, size = [], 0
 
-    async def _prepare_file(self, path: Path, worker: ParseWorker) -> _Prepared | None:
+    async def _read(self, path: Path) -> bytes | None:
         try:
-            data = await self._clock.run("read", read_file, path)
-            doc_id = document_id(data)
-            if self._stored(doc_id):
-                return self._same_content(doc_id, str(path))
+            return await self._clock.run("read", read_file, path)
+        except Exception as exc:
+            self._fail_with(str(path), exc)
+            return None
+
+    async def _prepare_file(
+        self, path: Path, worker: ParseWorker, data: bytes | None = None
+    ) -> _Prepared | None:
+        if data is None:
+            data = await self._read(path)
+            if data is None:
+                return None
+        doc_id = document_id(data)
+        if await self._held_elsewhere(doc_id, str(path), lambda: self._prepare_file(path, worker)):
+            return None
+        if self._stored(doc_id):
+            return self._same_content(doc_id, str(path))
+        try:
             loader = self.corpus.loaders.for_path(path)
             password = self.passwords.get(path, self.password)
             parse = worker.parse if loader.isolated else _in_process(loader)
@@ -524,28 +571,43 @@ class Ingestion:
                 parsed, id=doc_id, path=path, media_type=loader.media_type, metadata=self.metadata
             )
             return await self._prepare(document, notes=parsed.notes, size=len(data))
-        except DocumentError as exc:
-            self._fail(str(path), exc.reason, exc.detail, exc.hint)
         except Exception as exc:
-            self._fail_unexpectedly(str(path), exc)
+            self._fail_with(str(path), exc)
+        await self._owned.release([doc_id])  # another writer may do better
         return None
 
     async def _prepare_documents(
         self, documents: Sequence[Document]
     ) -> AsyncIterator[_Prepared | None]:
-        for document in documents:
-            if self._stored(document.id):
-                yield self._same_content(document.id, document.path)
-                continue
-            if self.metadata:
-                document = document.model_copy(
-                    update={"metadata": {**document.metadata, **self.metadata}}
-                )
-            try:
-                yield await self._prepare(document, notes=[], size=0)
-            except Exception as exc:
-                self._fail_unexpectedly(document.path, exc)
-                yield None
+        for lo in range(0, len(documents), _CLAIM_ITEMS):
+            window = documents[lo : lo + _CLAIM_ITEMS]
+            await self._claim([(d.id, d.path) for d in window])
+            for document in window:
+                yield await self._prepare_document(document)
+
+    async def _prepare_document(self, document: Document) -> _Prepared | None:
+        if await self._held_elsewhere(
+            document.id, document.path, lambda: self._prepare_document(document)
+        ):
+            return None
+        if self._stored(document.id):
+            return self._same_content(document.id, document.path)
+        if self.metadata:
+            document = document.model_copy(
+                update={"metadata": {**document.metadata, **self.metadata}}
+            )
+        try:
+            return await self._prepare(document, notes=[], size=0)
+        except Exception as exc:
+            self._fail_unexpectedly(document.path, exc)
+            await self._owned.release([document.id])
+            return None
+
+    def _fail_with(self, path: str, exc: Exception) -> None:
+        if isinstance(exc, DocumentError):
+            self._fail(path, exc.reason, exc.detail, exc.hint)
+        else:
+            self._fail_unexpectedly(path, exc)
 
     def _fail(self, path: str, reason: str, detail: str, hint: str | None) -> None:
         self.report.failed.append(IngestFailure(path=path, reason=reason, detail=detail, hint=hint))
@@ -628,6 +690,8 @@ class Ingestion:
             await retire(store, name, switch.retired, replacing)
             await store.bump_version(name)
         self._clock.add("store", t)
+        # Only now, with the records complete: a writer waiting for this content finds it.
+        await self._owned.release([info.id for info in new])
         self._report(switch)
 
     def _switch(self, new: Sequence[DocumentInfo]) -> _Switch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..settings import Settings
-from .base import CorpusConfig, StoredDocument, VectorStore, check_corpus_name
+from .base import Claim, CorpusConfig, StoredDocument, VectorStore, check_corpus_name
 
 # Type-only: the Chroma backend imports chromadb, loaded when asked for.
 if TYPE_CHECKING:
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChromaStore",
+    "Claim",
     "CorpusConfig",
     "StoredDocument",
     "VectorStore",

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..retrieval import SearchFilter
 
 __all__ = [
+    "Claim",
     "CorpusConfig",
     "StoredDocument",
     "VectorStore",
@@ -69,6 +70,28 @@ class StoredDocument(BaseModel):
     chunks, and the next ingestion finishes the deletion if the writer crashed."""
 
 
+class Claim(BaseModel):
+    """One writer's claim on a key of a corpus (a document id: the content it embeds).
+
+    Claims let several processes, on one machine or many, ingest into one corpus without
+    embedding the same content twice. A key's claims form generations: the holder is the
+    claim with the highest ``generation``; a writer takes over a dead holder's key by
+    adding the next generation, which only one writer can (see :meth:`VectorStore.add_claims`).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    generation: int = 0
+    owner: str
+    """The claiming writer (one ingestion run): a random id."""
+    host: str
+    """The machine it runs on, to tell a dead local process from a live remote one."""
+    pid: int
+    expires: float
+    """Unix time when the claim lapses unless renewed."""
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     """Chunks with their vectors, document records and a per-corpus config and version.
@@ -83,7 +106,8 @@ class VectorStore(Protocol):
         ...
 
     async def create_corpus(self, corpus: str, config: CorpusConfig) -> None:
-        """Create an empty corpus."""
+        """Create an empty corpus. When another client created it meanwhile, its corpus
+        and config stand (read :meth:`corpus_config` again)."""
         ...
 
     async def corpus_config(self, corpus: str) -> CorpusConfig | None:
@@ -106,8 +130,10 @@ class VectorStore(Protocol):
         """Insert or replace document records."""
         ...
 
-    async def documents(self, corpus: str) -> list[StoredDocument]:
-        """Every document record, complete or not."""
+    async def documents(
+        self, corpus: str, ids: Sequence[str] | None = None
+    ) -> list[StoredDocument]:
+        """Every document record, complete or not (only those with ``ids`` when given)."""
         ...
 
     async def delete_documents(self, corpus: str, ids: Sequence[str]) -> None:
@@ -140,6 +166,26 @@ class VectorStore(Protocol):
     ) -> list[tuple[str, float]]:
         """``(chunk id, cosine similarity)`` of the ``k`` chunks nearest to ``vector`` (one
         row) that pass ``filters``, best first, leaving out ``exclude_documents``."""
+        ...
+
+    async def add_claims(self, corpus: str, claims: Sequence[Claim]) -> dict[str, Claim]:
+        """Add each claim unless its key already has a claim of that generation (atomically
+        per claim, for every client of the store), and return the ones stored, by key: each
+        claim itself when this writer won it, another writer's when that one was first. A
+        key whose claim its winner deleted before it could be read back is left out. Keys
+        are distinct."""
+        ...
+
+    async def claims(self, corpus: str, keys: Sequence[str] | None = None) -> list[Claim]:
+        """The stored claims (only those on ``keys`` when given), every generation."""
+        ...
+
+    async def renew_claims(self, corpus: str, claims: Sequence[Claim], expires: float) -> None:
+        """Move the expiry of these claims (a writer's own) to ``expires``."""
+        ...
+
+    async def delete_claims(self, corpus: str, claims: Sequence[Claim]) -> None:
+        """Delete these claims; unknown ones are ignored."""
         ...
 
     async def close(self) -> None:

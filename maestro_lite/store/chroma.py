@@ -1,10 +1,12 @@
 """The Chroma adapter: the only module that imports ``chromadb``.
 
-A corpus ``NAME`` is two collections: ``maestro.NAME.chunks`` (chunk text, offsets and
-metadata with their vectors, cosine space) and ``maestro.NAME.docs`` (one record per document;
-Chroma requires a vector per record, so each gets a constant 1-d one). The corpus config and
-version stamp live in the chunks collection's metadata. Vectors are always passed in: Chroma's
-default embedding function downloads a model at first use, which fails offline.
+A corpus ``NAME`` is three collections: ``maestro.NAME.chunks`` (chunk text, offsets and
+metadata with their vectors, cosine space), ``maestro.NAME.docs`` (one record per document;
+Chroma requires a vector per record, so each gets a constant 1-d one) and
+``maestro.NAME.claims`` (ingestion claims, one record per key and generation, made on first
+use). On a server, all three are shared by every machine that uses the corpus. The corpus
+config and version stamp live in the chunks collection's metadata. Vectors are always passed
+in: Chroma's default embedding function downloads a model at first use, which fails offline.
 
 Chroma's client is synchronous; every call runs in a worker thread.
 """
@@ -29,7 +31,7 @@ from ..embeddings.base import Vectors
 from ..errors import ConfigError, StoreError
 from ..retrieval import SearchFilter
 from ..settings import Settings
-from .base import CorpusConfig, StoredDocument, check_corpus_name
+from .base import Claim, CorpusConfig, StoredDocument, check_corpus_name
 
 __all__ = ["ChromaStore"]
 
@@ -48,6 +50,18 @@ def _chunks(corpus: str) -> str:
 
 def _docs(corpus: str) -> str:
     return f"maestro.{corpus}.docs"
+
+
+def _claims(corpus: str) -> str:
+    return f"maestro.{corpus}.claims"
+
+
+def _claim_id(key: str, generation: int) -> str:
+    return f"{key}#{generation}"
+
+
+def _claim_from(meta: Any) -> Claim:
+    return Claim.model_validate(meta)
 
 
 def _chunk_metadata(chunk: Chunk) -> dict[str, MetadataValue]:
@@ -180,12 +194,19 @@ class ChromaStore:
         def create() -> None:
             self._client.get_or_create_collection(_docs(corpus), embedding_function=None)
             # Created last: its existence is what makes the corpus exist.
-            self._client.create_collection(
-                _chunks(corpus),
-                embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={_CONFIG_KEY: config.model_dump_json(), _VERSION_KEY: uuid.uuid4().hex},
-            )
+            try:
+                self._client.create_collection(
+                    _chunks(corpus),
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={
+                        _CONFIG_KEY: config.model_dump_json(),
+                        _VERSION_KEY: uuid.uuid4().hex,
+                    },
+                )
+            except ChromaError:
+                # Another process (or machine) created it first: theirs stands.
+                self._collection(_chunks(corpus))
 
         await self._run(create)
 
@@ -206,7 +227,7 @@ class ChromaStore:
 
     async def drop_corpus(self, corpus: str) -> None:
         def drop() -> None:
-            for name in (_chunks(corpus), _docs(corpus)):
+            for name in (_chunks(corpus), _docs(corpus), _claims(corpus)):
                 try:
                     self._client.delete_collection(name)
                 except NotFoundError:
@@ -255,9 +276,17 @@ class ChromaStore:
 
         await self._run(put)
 
-    async def documents(self, corpus: str) -> list[StoredDocument]:
+    async def documents(
+        self, corpus: str, ids: Sequence[str] | None = None
+    ) -> list[StoredDocument]:
+        if ids is not None and not ids:
+            return []
+
         def read() -> Any:
-            return self._collection(_docs(corpus)).get(include=["documents", "metadatas"])
+            wanted = None if ids is None else list(dict.fromkeys(ids))
+            return self._collection(_docs(corpus)).get(
+                ids=wanted, include=["documents", "metadatas"]
+            )
 
         got = await self._run(read)
         return [
@@ -376,6 +405,79 @@ class ChromaStore:
             (id, 1.0 - float(distance))
             for id, distance in zip(got["ids"][0], got["distances"][0], strict=True)
         ]
+
+    def _claims_collection(self, corpus: str) -> Any:
+        # Made on first use: corpora created before claims existed have none.
+        return self._client.get_or_create_collection(_claims(corpus), embedding_function=None)
+
+    async def add_claims(self, corpus: str, claims: Sequence[Claim]) -> dict[str, Claim]:
+        if not claims:
+            return {}
+        ids = [_claim_id(c.key, c.generation) for c in claims]
+
+        def add() -> dict[str, Claim]:
+            collection = self._claims_collection(corpus)
+            # Chroma keeps the first record of an id and ignores a later `add` of it, id by
+            # id (an upsert would overwrite): whoever the server applied first holds the
+            # claim, and every client reads back the same winner. A write costs a commit on
+            # the server (tens of milliseconds), so claims go in batches.
+            stored: dict[str, Claim] = {}  # by key
+            for lo in range(0, len(ids), self._max_batch):
+                batch = ids[lo : lo + self._max_batch]
+                collection.add(
+                    ids=batch,
+                    embeddings=np.ones((len(batch), 1), dtype=np.float32),
+                    metadatas=[c.model_dump() for c in claims[lo : lo + self._max_batch]],
+                )
+                got = collection.get(ids=batch, include=["metadatas"])
+                for meta in got["metadatas"]:
+                    claim = _claim_from(meta)
+                    stored[claim.key] = claim
+            return stored
+
+        return await self._run(add)
+
+    async def claims(self, corpus: str, keys: Sequence[str] | None = None) -> list[Claim]:
+        if keys is not None and not keys:
+            return []
+
+        def read() -> list[Claim]:
+            collection = self._claims_collection(corpus)
+            if keys is None:
+                return [_claim_from(m) for m in collection.get(include=["metadatas"])["metadatas"]]
+            found: list[Claim] = []
+            wanted = list(dict.fromkeys(keys))
+            for lo in range(0, len(wanted), 1000):
+                where = {"key": {"$in": wanted[lo : lo + 1000]}}
+                got = collection.get(where=where, include=["metadatas"])
+                found.extend(_claim_from(m) for m in got["metadatas"])
+            return found
+
+        return await self._run(read)
+
+    async def renew_claims(self, corpus: str, claims: Sequence[Claim], expires: float) -> None:
+        if not claims:
+            return
+
+        def renew() -> None:
+            # `update` merges into the stored metadata and skips ids that are gone.
+            self._claims_collection(corpus).update(
+                ids=[_claim_id(c.key, c.generation) for c in claims],
+                metadatas=[{"expires": expires}] * len(claims),
+            )
+
+        await self._run(renew)
+
+    async def delete_claims(self, corpus: str, claims: Sequence[Claim]) -> None:
+        if not claims:
+            return
+
+        def delete() -> None:
+            self._claims_collection(corpus).delete(
+                ids=[_claim_id(c.key, c.generation) for c in claims]
+            )
+
+        await self._run(delete)
 
     async def close(self) -> None:
         """Release an embedded client: Chroma counts the clients of one store and stops its
