@@ -92,6 +92,9 @@ class RunClaim:
     run_id: str
     resume: bool = False
     """Resume that run (an unfinished one asked the same) instead of starting it."""
+    force: bool = False
+    """Take the run over even if its recorded owner process seems alive: the owner knows
+    that process is gone (a cluster retrying a task whose node died, on another machine)."""
 
 
 @runtime_checkable
@@ -459,6 +462,7 @@ class Maestro:
                     output_type=output_type,
                     data_types=data_types,
                     on_event=on_event,
+                    force=claim.force,
                 )
             run_id = claim.run_id
         run_id = run_id or uuid.uuid4().hex[:12]

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     by several machines. Today it holds the provider limits (every process on every machine
     that reaches it shares them); unset, processes share them through ``home``."""
 
+    ray_address: str | None = None
+    """``HOST:PORT`` of a Ray cluster's head (``MAESTRO_RAY_ADDRESS``, extra ``[ray]``):
+    ``maestro worker`` runs its jobs there, ``maestro ingest`` and ``maestro extract`` fan
+    their documents out over it. Unset: everything runs in the command's own process."""
+
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Public evaluation data (``MAESTRO_DATA_DIR``); defaults to ``../shared/data``."""
 

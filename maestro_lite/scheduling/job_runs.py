@@ -31,6 +31,10 @@ class JobRuns:
         previous_runs: Runs the job started before (in a stopped worker).
         schedule_store: Where the job's runs are recorded as they start.
         run_store: Where runs are recorded (resuming needs one).
+        takeover: Resume the job's unfinished runs even when their recorded owner process
+            seems alive. For a caller that knows every earlier attempt of the job is dead:
+            a cluster retries a task only after its worker or node died, and on another
+            machine the store cannot tell.
     """
 
     def __init__(
@@ -39,6 +43,8 @@ class JobRuns:
         previous_runs: Sequence[str],
         schedule_store: ScheduleStore,
         run_store: RunStore | None,
+        *,
+        takeover: bool = False,
     ) -> None:
         self.job_id = job_id
         self.run_ids = list(previous_runs)
@@ -47,13 +53,14 @@ class JobRuns:
         self._run_store = run_store
         self._resumable = list(previous_runs)
         self._lock = asyncio.Lock()
+        self._takeover = takeover
 
     async def claim(self, spec: RunSpec, run_id: str | None) -> RunClaim:
         """An unfinished earlier run asked ``spec``, or a new run of the job, recorded."""
         async with self._lock:  # concurrent runs of one job must not pick the same one
             earlier = self._unfinished(spec)
             if earlier is not None:
-                return RunClaim(earlier, resume=True)
+                return RunClaim(earlier, resume=True, force=self._takeover)
             run_id = run_id or f"{self.job_id}-{len(self.run_ids) + 1}"
             await asyncio.to_thread(self._schedule_store.add_run, self.job_id, run_id)
             self.run_ids.append(run_id)
