@@ -39,6 +39,7 @@ from ..settings import Settings
 from ..shared_limits import gates_for
 from ._app import MaestroGroup, app
 from ._checks import positive
+from ._cluster import RAY, ray_session
 from ._common import console, err_console, fan_out, load_settings, open_model, shown, traced
 from ._jobargs import JOB_RUNNERS, describe_job, job_from_args
 from .render import EventPrinter
@@ -205,9 +206,6 @@ def serve(
     """
     chat = open_model(settings)
     limiter = worker_limiter(settings, max_calls=max_calls, rpm=rpm)
-    executor = _ray_executor(
-        ray_address or settings.ray_address, settings, limiter, concurrency=concurrency
-    )
 
     metrics = WorkerMetrics(limiter=limiter)
 
@@ -224,7 +222,7 @@ def serve(
             settle=settle,
             grace=settings.stop_grace if grace is None else grace,
             on_event=traced(fan_out(WorkerPrinter(err_console, verbose=verbose), metrics)),
-            executor=executor,
+            executor=_ray_executor(address, settings, limiter, concurrency=concurrency),
         )
         metrics.job_counts = getattr(worker.store, "job_counts", None)
         loop = asyncio.get_running_loop()
@@ -242,13 +240,8 @@ def serve(
                 server.close()
                 await server.wait_closed()
 
-    try:
+    with ray_session(ray_address, settings, "running jobs") as address:
         asyncio.run(go())
-    finally:
-        if executor is not None:
-            from ..cluster import disconnect
-
-            disconnect()
 
 
 def _ray_executor(
@@ -269,7 +262,6 @@ def _ray_executor(
             "tokens_per_minute": limits.tokens_per_minute,
         }
     )
-    err_console.print(f"running jobs on the Ray cluster at {escape(address)}", highlight=False)
     return RayJobExecutor(
         address, settings=node_settings, runners=JOB_RUNNERS, concurrency=concurrency
     )
@@ -317,12 +309,7 @@ def worker_command(
     metrics_host: str = typer.Option(
         "127.0.0.1", "--metrics-host", help="Address of the metrics endpoint (loopback)."
     ),
-    ray: str | None = typer.Option(
-        None,
-        "--ray",
-        help="Run the jobs as tasks on the Ray cluster whose head is at HOST:PORT "
-        "(default: MAESTRO_RAY_ADDRESS; extra [ray]).",
-    ),
+    ray: str | None = RAY,
 ) -> None:
     """Run schedules, watched folders and queued jobs until stopped (SIGTERM, Ctrl-C).
 

@@ -7,11 +7,13 @@ extraction). Only this package imports Ray.
 from __future__ import annotations
 
 from ._ray import bounded, connect, disconnect, on_node, ray_available, run_on_node, submit
+from .embed import RayEmbedder
 from .jobs import RayJobExecutor, execute_job
 from .node import Node, open_run_store, open_schedule_store
 
 __all__ = [
     "Node",
+    "RayEmbedder",
     "RayJobExecutor",
     "bounded",
     "connect",

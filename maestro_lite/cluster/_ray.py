@@ -25,10 +25,13 @@ except ImportError:  # pragma: no cover - exercised where the extra is not insta
 
 __all__ = [
     "bounded",
+    "cluster_cpus",
     "connect",
     "disconnect",
     "on_node",
     "ray_available",
+    "remote",
+    "run_coroutine",
     "run_on_node",
     "submit",
 ]
@@ -93,6 +96,11 @@ def connect(address: str) -> None:
     )
 
 
+def cluster_cpus() -> int:
+    """The CPUs of the connected cluster's nodes, all together."""
+    return int(_require_ray().cluster_resources().get("CPU", 0))
+
+
 def disconnect() -> None:
     """Leave the cluster (the cluster keeps running)."""
     if ray is not None and ray.is_initialized():
@@ -116,6 +124,15 @@ def _loop() -> asyncio.AbstractEventLoop:
         return _LOOP
 
 
+def run_coroutine(coroutine: Awaitable[T]) -> T:
+    """Run ``coroutine`` on this worker process's loop (in a Ray task)."""
+
+    async def go() -> T:
+        return await coroutine
+
+    return _loop().run_until_complete(go())
+
+
 def run_on_node(function: NodeFunction, settings: Settings, *args: Any) -> Any:
     """Run ``function(node, *args)`` here, with a :class:`Node` opened from ``settings``
     and closed after. What a Ray task of :func:`submit` executes."""
@@ -127,17 +144,18 @@ def run_on_node(function: NodeFunction, settings: Settings, *args: Any) -> Any:
         finally:
             await node.aclose()
 
-    return _loop().run_until_complete(go())
+    return run_coroutine(go())
 
 
-_REMOTE: Any = None
+_REMOTES: dict[Callable[..., Any], Any] = {}
 
 
-def _remote() -> Any:
-    global _REMOTE
-    if _REMOTE is None:
-        _REMOTE = _require_ray().remote(run_on_node)
-    return _REMOTE
+def remote(function: Callable[..., Any]) -> Any:
+    """``function`` as a Ray remote function (made once per process)."""
+    made = _REMOTES.get(function)
+    if made is None:
+        made = _REMOTES[function] = _require_ray().remote(function)
+    return made
 
 
 def submit(
@@ -151,7 +169,7 @@ def submit(
     process or node dies is run again elsewhere, up to ``max_retries`` times; one that
     raises is not (the error is the result)."""
     options = {"max_retries": max_retries, "num_cpus": num_cpus, "retry_exceptions": False}
-    return _remote().options(**options).remote(function, settings, *args)
+    return remote(run_on_node).options(**options).remote(function, settings, *args)
 
 
 async def on_node(

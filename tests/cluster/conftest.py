@@ -7,7 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..services.ray_cluster import RayCluster, ray_installed
+from maestro_lite.testing.ray_cluster import LocalRayCluster as RayCluster
+from maestro_lite.testing.ray_cluster import ray_installed
+
+from ..cli.conftest import maestro
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +22,6 @@ def ray_cluster() -> Iterator[RayCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+__all__ = ["maestro", "ray_cluster"]

@@ -19,11 +19,12 @@ from typing import Any
 from maestro_lite.events import RunResumed
 from maestro_lite.scheduling import JobRecord, RunJob
 from maestro_lite.testing import OpenAICompatibleServer, responder_from
+from maestro_lite.testing.ray_cluster import LocalRayCluster as RayCluster
+from maestro_lite.testing.ray_cluster import parent_of
 
 from ..orchestration.test_orchestrator import answer_notice, judge_mentions, notice_plan, routed
 from ..runs.conftest import unit_of
 from ..scheduling.test_worker_process import EXPECTED, TASK, scenario, wait_until
-from ..services.ray_cluster import RayCluster, parent_of
 
 
 def owner_pid(owner: str | None) -> int:

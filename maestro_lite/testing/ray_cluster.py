@@ -1,6 +1,6 @@
-"""A throwaway Ray cluster on 127.0.0.1 for the tests that need a real one: a head and two
-worker nodes started with ``ray start --block`` (each its own process group of raylet and
-workers), stopped at the end of the session.
+"""A throwaway Ray cluster on 127.0.0.1 for tests and benchmarks: a head and worker nodes
+started with ``ray start --block`` (each its own process group of raylet and workers);
+:meth:`LocalLocalRayCluster.stop` stops them.
 
 The head runs no tasks (``--num-cpus=0``): the process that connects to the cluster (the
 ``maestro worker`` under test) attaches to the head's raylet, so a node a test kills is
@@ -23,9 +23,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["RayCluster", "parent_of", "ray_installed"]
+__all__ = ["LocalRayCluster", "parent_of", "ray_installed"]
 
 _REPO = Path(__file__).resolve().parents[2]
+"""The folder that holds ``maestro_lite`` (and ``pipelines``): put on the nodes' path."""
 _STARTED = "Ray runtime started"
 
 
@@ -58,8 +59,12 @@ class _Process:
         return "".join(self.lines)
 
 
-class RayCluster:
-    """A head and ``nodes`` worker nodes of one CPU each (see the module documentation)."""
+class LocalRayCluster:
+    """A head and ``nodes`` worker nodes of one CPU each (see the module documentation).
+
+    Raises:
+        RuntimeError: A node did not start (its output is in the message).
+    """
 
     def __init__(self, nodes: int = 2) -> None:
         self.temp_dir = Path(tempfile.mkdtemp(prefix="mray", dir="/tmp"))  # short: sockets
