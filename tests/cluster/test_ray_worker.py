@@ -16,12 +16,15 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from maestro_lite.events import RunResumed
 from maestro_lite.scheduling import JobRecord, RunJob
 from maestro_lite.testing import OpenAICompatibleServer, responder_from
 from maestro_lite.testing.ray_cluster import LocalRayCluster as RayCluster
-from maestro_lite.testing.ray_cluster import parent_of
+from maestro_lite.testing.ray_cluster import parent_of, ray_installed
 
+from ..cli.conftest import Maestro
 from ..orchestration.test_orchestrator import answer_notice, judge_mentions, notice_plan, routed
 from ..runs.conftest import unit_of
 from ..scheduling.test_worker_process import EXPECTED, TASK, scenario, wait_until
@@ -133,3 +136,15 @@ def test_provider_limits_hold_across_the_nodes(tmp_path: Path, ray_cluster: RayC
         assert len(owners) >= 2
         spans = sorted((r.started_at, r.finished_at) for r in runs)
         assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))
+
+
+@pytest.mark.skipif(not ray_installed(), reason="Ray is not installed")
+@pytest.mark.parametrize("command", [["worker"], ["ingest", "."]])
+def test_an_unreachable_cluster_is_one_line(maestro: Maestro, command: list[str]) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = maestro(*command, "--ray", f"127.0.0.1:{port}", env={"MAESTRO_EMBEDDER": "hashing"})
+    assert done.returncode != 0
+    assert f"cannot reach the Ray cluster at '127.0.0.1:{port}'" in done.stderr
+    assert "Traceback" not in done.stderr
