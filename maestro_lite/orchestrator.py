@@ -93,8 +93,9 @@ class RunClaim:
     resume: bool = False
     """Resume that run (an unfinished one asked the same) instead of starting it."""
     force: bool = False
-    """Resume it even if its recorded owner may still run it (the claimer holds the lease
-    of what the run belongs to: a job whose worker, maybe on another machine, died)."""
+    """Take the run over even if its recorded owner may still seem to run it: the claimer
+    knows better (it holds the lease of the job the run belongs to, or a cluster retries a
+    task whose node died, on another machine)."""
 
 
 @runtime_checkable

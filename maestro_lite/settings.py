@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     (``MAESTRO_JOB_LEASE_SECONDS``); it renews it every third of that while the job runs. A
     worker that dies leaves its jobs to another worker this long after its last renewal."""
 
+    ray_address: str | None = None
+    """``HOST:PORT`` of a Ray cluster's head (``MAESTRO_RAY_ADDRESS``, extra ``[ray]``):
+    ``maestro worker`` runs its jobs there, ``maestro ingest`` and ``maestro extract`` fan
+    their documents out over it. Unset: everything runs in the command's own process."""
+
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Public evaluation data (``MAESTRO_DATA_DIR``); defaults to ``../shared/data``."""
 

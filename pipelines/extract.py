@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, Field, create_model
 
@@ -57,6 +57,9 @@ from maestro_lite import (
     check_citations,
 )
 
+if TYPE_CHECKING:
+    from maestro_lite.cluster import Node
+
 from ._budget import fit_budget
 from ._docs import display_name, match_documents
 from ._records import (
@@ -74,6 +77,7 @@ __all__ = [
     "Extractor",
     "FieldValue",
     "ItemRecord",
+    "extract_on_node",
     "extraction_plan",
     "items_plan",
     "optional_model",
@@ -311,6 +315,7 @@ class Extractor:
             optional_model(schema) if isinstance(schema, type) else schema_from_json(schema)
         )
         self.k = k
+        self.fields_per_step = fields_per_step
         self.groups = _groups(self.record_type, fields_per_step)
         self.budget = budget
         self.requirements = list(requirements)
@@ -324,6 +329,22 @@ class Extractor:
     @property
     def fields(self) -> list[str]:
         return list(self.record_type.model_fields)
+
+    def options(self) -> dict[str, Any]:
+        """What rebuilds this extractor elsewhere (with another orchestrator): the record
+        schema as JSON and the options, all plain data (Python-callable requirements are
+        not carried)."""
+        return {
+            "schema": self.record_type.model_json_schema(),
+            "k": self.k,
+            "fields_per_step": self.fields_per_step,
+            "budget": self.budget,
+            "strict": self.strict,
+            "instructions": self.instructions,
+            "per_item": self.per_item,
+            "max_items": self.max_items,
+            "items_k": self.items_k,
+        }
 
     def output(self, directory: str | Path, **options: Any) -> ExtractionOutput:
         """An :class:`ExtractionOutput` for this extractor's records (its fields and mode)."""
@@ -522,6 +543,7 @@ class Extractor:
         resume: bool = True,
         on_record: Callable[[ExtractionRecord], None] | None = None,
         on_event: EventHandler | None = None,
+        extract: Callable[[DocumentInfo], Awaitable[ExtractionRecord]] | None = None,
     ) -> ExtractionSummary:
         """Extract a record from each document, ``concurrency`` at a time.
 
@@ -534,6 +556,10 @@ class Extractor:
             resume: Skip documents ``output`` already holds a successful record for.
             on_record: Called with each record as it finishes (progress).
             on_event: Called with every event of every document's run.
+            extract: Extracts one document's record somewhere else (``maestro extract
+                --ray``: a task on a cluster node, see :func:`extract_on_node`);
+                :meth:`extract` in this process when ``None``. Records are written here,
+                once each, as they come back.
 
         Raises:
             UserError: A name matches no document; ``output`` is of the other mode (per
@@ -555,8 +581,11 @@ class Extractor:
         records: list[ExtractionRecord] = []
 
         async def one(document: DocumentInfo) -> None:
-            async with limit:
-                record = await self.extract(document, corpus=corpus, on_event=on_event)
+            async with limit:  # back-pressure: at most `concurrency` documents in flight
+                if extract is not None:
+                    record = await extract(document)
+                else:
+                    record = await self.extract(document, corpus=corpus, on_event=on_event)
             records.append(record)
             if output is not None:
                 output.append(record)
@@ -578,6 +607,20 @@ class Extractor:
     def run_sync(self, **kwargs: Any) -> ExtractionSummary:
         """:meth:`run` for code without an event loop."""
         return asyncio.run(self.run(**kwargs))
+
+
+async def extract_on_node(
+    node: Node, options: Mapping[str, Any], corpus: str, document: DocumentInfo
+) -> ExtractionRecord:
+    """One document's record, extracted on a cluster node (the body of a ``maestro extract
+    --ray`` task): an :class:`Extractor` rebuilt from ``options``
+    (:meth:`Extractor.options`) over the node's orchestrator, reading ``corpus`` as the
+    settings place it (a Chroma server for several machines)."""
+    given = dict(options)
+    schema, cache = given.pop("schema"), given.pop("cache", True)
+    maestro = node.maestro(caller=f"extract-{document.id}", cache=cache)
+    extractor = Extractor(maestro, schema, **given)
+    return await extractor.extract(document, corpus=await node.corpora.corpus(corpus))
 
 
 def _span_problem(

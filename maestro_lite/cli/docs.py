@@ -14,9 +14,11 @@ from rich.table import Table
 
 from ..corpus import DEFAULT_CORPUS, Corpus, IngestEvent, IngestProgress, IngestReport
 from ..corpus import list_corpora as _list_corpora
+from ..embeddings import Embedder
 from ..errors import UserError
 from ..retrieval import SearchFilter, SearchMode
 from ._app import MaestroGroup, app
+from ._cluster import RAY, ray_session
 from ._common import console, err_console, load_settings, shown
 
 docs_app = typer.Typer(help="List and remove the documents of a corpus.", cls=MaestroGroup)
@@ -132,6 +134,7 @@ def ingest(
         help="Take off the corpus the files deleted from the given folders since they were "
         "ingested (without it they are listed, and kept).",
     ),
+    ray: str | None = RAY,
 ) -> None:
     """Ingest documents into a corpus: unchanged files are skipped, changed ones replaced.
 
@@ -139,15 +142,23 @@ def ingest(
     them. Exits with status 1 when a file failed (the others are ingested all the same).
     """
     passwords = dict(_split_password(spec) for spec in file_password)
+    settings = load_settings()
 
-    async def run() -> IngestReport:
-        async with await _open(corpus, create=True) as target:
+    async def run(embedder: Embedder | None) -> IngestReport:
+        opened = await Corpus.open(corpus, settings=settings, create=True, embedder=embedder)
+        async with opened as target:
             with _file_progress() as progress:
                 return await target.ingest(
                     paths, password=password, passwords=passwords, progress=progress, prune=prune
                 )
 
-    report = asyncio.run(run())
+    with ray_session(ray, settings, "embedding") as address:
+        embedder: Embedder | None = None
+        if address is not None:
+            from ..cluster import RayEmbedder
+
+            embedder = RayEmbedder(address, settings=settings)
+        report = asyncio.run(run(embedder))
     _print_report(report)
     if report.failed:
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ short summary. The logic lives in :mod:`pipelines`; these commands only parse op
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -32,15 +32,18 @@ from pipelines import (
     overall_status,
     write_summaries,
 )
+from pipelines.extract import extract_on_node
 from pipelines.job_types import ResearchJob, SummarizeJob
 
 from ..corpus import Corpus
 from ..documents import DocumentInfo
+from ..embeddings import Embedder
 from ..errors import UserError
 from ..orchestrator import Maestro
 from ..settings import Settings
 from ._app import app
 from ._checks import existing_paths, output_folder
+from ._cluster import RAY, ray_session
 from ._common import (
     NO_CACHE,
     console,
@@ -103,7 +106,12 @@ def _existing(paths: Sequence[str]) -> bool:
 
 
 async def _documents(
-    settings: Settings, paths: Sequence[str], corpus: str | None, *, strict: bool = False
+    settings: Settings,
+    paths: Sequence[str],
+    corpus: str | None,
+    *,
+    strict: bool = False,
+    embedder: Embedder | None = None,
 ) -> DocumentSet:
     """Ingest ``paths`` into the corpus and report what happened.
 
@@ -111,12 +119,15 @@ async def _documents(
         strict: A file that could not be ingested (no text, encrypted...) is an error (one
             line naming it and why), before any model call; otherwise it is reported and
             the others are used.
+        embedder: The embedder (a cluster's); the settings' when ``None``.
 
     Raises:
         UserError: ``strict`` and a file failed.
     """
     with _ingest_progress() as progress:
-        docs = await ingest_documents(paths, corpus=corpus, settings=settings, progress=progress)
+        docs = await ingest_documents(
+            paths, corpus=corpus, settings=settings, embedder=embedder, progress=progress
+        )
     report = docs.report
     if strict and report is not None and report.failed:
         await docs.corpus.close()
@@ -135,15 +146,49 @@ async def _documents(
 
 
 async def _sources(
-    settings: Settings, documents: Sequence[str], corpus: str | None
+    settings: Settings,
+    documents: Sequence[str],
+    corpus: str | None,
+    *,
+    embedder: Embedder | None = None,
 ) -> tuple[Corpus, list[str | DocumentInfo]]:
     """Files and folders are ingested and their documents used; anything else names
     documents of an existing corpus (``--corpus``, else ``default``)."""
     if _existing(documents):
-        docs = await _documents(settings, documents, corpus)
+        docs = await _documents(settings, documents, corpus, embedder=embedder)
         return docs.corpus, list(docs.documents)
     source = await Corpus.open(corpus or "default", settings=settings, create=False)
     return source, list(documents)
+
+
+class _Cluster:
+    """What ``maestro extract --ray`` runs on the cluster: the embedding of what it
+    ingests, and each document's extraction (a task per document; the records are written
+    here)."""
+
+    def __init__(self, address: str, settings: Settings) -> None:
+        self.address = address
+        self.settings = settings
+
+    def embedder(self) -> Embedder:
+        from ..cluster import RayEmbedder
+
+        return RayEmbedder(self.address, settings=self.settings)
+
+    def extract(
+        self, extractor: Extractor, corpus: str, *, cache: bool
+    ) -> Callable[[DocumentInfo], Awaitable[ExtractionRecord]]:
+        from ..cluster import on_node
+
+        options = {**extractor.options(), "cache": cache}
+
+        async def one(document: DocumentInfo) -> ExtractionRecord:
+            record: ExtractionRecord = await on_node(
+                extract_on_node, self.settings, options, corpus, document
+            )
+            return record
+
+        return one
 
 
 def _run(
@@ -397,6 +442,7 @@ def extract(
     model: str | None = _MODEL,
     verbose: bool = _VERBOSE,
     no_cache: bool = NO_CACHE,
+    ray: str | None = RAY,
 ) -> None:
     """Extract one validated record per document (or per item found, with --per-item) to
     JSON Lines, CSV and SQLite.
@@ -410,7 +456,8 @@ def extract(
 
     async def work(build: Callable[[], Maestro]) -> tuple[int, int, int]:
         maestro = build()
-        source, chosen = await _sources(settings, documents, corpus)
+        embedder = on_cluster.embedder() if on_cluster else None
+        source, chosen = await _sources(settings, documents, corpus, embedder=embedder)
         extractor = Extractor(
             maestro,
             record_type,
@@ -453,7 +500,14 @@ def extract(
             with bar:
                 task = bar.add_task("extract", total=len(todo), last="")
                 summary = await extractor.run(
-                    corpus=source, documents=chosen, output=output, resume=resume, on_record=done
+                    corpus=source,
+                    documents=chosen,
+                    output=output,
+                    resume=resume,
+                    on_record=done,
+                    extract=on_cluster.extract(extractor, source.name, cache=not no_cache)
+                    if on_cluster
+                    else None,
                 )
         finally:
             await source.close()
@@ -462,9 +516,11 @@ def extract(
         failed = len(summary.failed)
         return len(summary.records) - failed, failed, len(summary.skipped)
 
-    extracted, failed, skipped = _run(
-        settings, work, verbose=True if verbose else None, no_cache=no_cache
-    )
+    with ray_session(ray, settings, "extracting") as address:
+        on_cluster = _Cluster(address, settings) if address else None
+        extracted, failed, skipped = _run(
+            settings, work, verbose=True if verbose else None, no_cache=no_cache
+        )
     written = [str(out / f"records.{f}") for f in ("jsonl", "csv", "sqlite") if f in formats]
     console.print(
         f"{extracted} extracted, {failed} failed, {skipped} skipped; wrote {', '.join(written)}"

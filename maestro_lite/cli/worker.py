@@ -33,11 +33,13 @@ from ..scheduling import (
     WorkerStopped,
     WorkerStopping,
 )
+from ..scheduling.execute import JobExecutor
 from ..scheduling.metrics import WorkerMetrics, start_metrics_server
 from ..settings import Settings
 from ..shared_limits import gates_for
 from ._app import MaestroGroup, app
 from ._checks import positive
+from ._cluster import RAY, ray_session
 from ._common import console, err_console, fan_out, load_settings, open_model, shown, traced
 from ._jobargs import JOB_RUNNERS, describe_job, job_from_args
 from .render import EventPrinter
@@ -188,6 +190,7 @@ def serve(
     verbose: bool = False,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    ray_address: str | None = None,
 ) -> None:
     """Run a worker until SIGTERM or Ctrl-C, printing its events. Stopping lets model calls
     in flight finish within ``grace`` seconds (``MAESTRO_STOP_GRACE`` when ``None``); a second
@@ -197,6 +200,9 @@ def serve(
     Provider limits: ``max_calls`` and ``rpm`` when given, else the settings'
     (``MAESTRO_MAX_CONCURRENT``, ``MAESTRO_REQUESTS_PER_MINUTE``, ``MAESTRO_TOKENS_PER_MINUTE``),
     and at most 8 calls in flight when neither says.
+
+    With ``ray_address`` (else ``MAESTRO_RAY_ADDRESS``), the jobs run as Ray tasks on that
+    cluster, within the same limits; the queue, schedules and watches stay here.
     """
     chat = open_model(settings)
     limiter = worker_limiter(settings, max_calls=max_calls, rpm=rpm)
@@ -216,6 +222,7 @@ def serve(
             settle=settle,
             grace=settings.stop_grace if grace is None else grace,
             on_event=traced(fan_out(WorkerPrinter(err_console, verbose=verbose), metrics)),
+            executor=_ray_executor(address, settings, limiter, concurrency=concurrency),
         )
         metrics.job_counts = getattr(worker.store, "job_counts", None)
         loop = asyncio.get_running_loop()
@@ -233,7 +240,31 @@ def serve(
                 server.close()
                 await server.wait_closed()
 
-    asyncio.run(go())
+    with ray_session(ray_address, settings, "running jobs") as address:
+        asyncio.run(go())
+
+
+def _ray_executor(
+    address: str | None, settings: Settings, limiter: Limiter, *, concurrency: int
+) -> JobExecutor | None:
+    """The Ray executor of the worker's jobs (``None``: they run in this process). Its
+    tasks get the settings with the worker's limits written in, so a job's calls on any
+    node count against the same limits as here."""
+    if address is None:
+        return None
+    from ..cluster import RayJobExecutor
+
+    limits = limiter.default
+    node_settings = settings.model_copy(
+        update={
+            "max_concurrent": limits.max_concurrent,
+            "requests_per_minute": limits.requests_per_minute,
+            "tokens_per_minute": limits.tokens_per_minute,
+        }
+    )
+    return RayJobExecutor(
+        address, settings=node_settings, runners=JOB_RUNNERS, concurrency=concurrency
+    )
 
 
 @app.command("worker")
@@ -278,6 +309,7 @@ def worker_command(
     metrics_host: str = typer.Option(
         "127.0.0.1", "--metrics-host", help="Address of the metrics endpoint (loopback)."
     ),
+    ray: str | None = RAY,
 ) -> None:
     """Run schedules, watched folders and queued jobs until stopped (SIGTERM, Ctrl-C).
 
@@ -299,6 +331,7 @@ def worker_command(
         verbose=verbose,
         metrics_port=metrics_port,
         metrics_host=metrics_host,
+        ray_address=ray,
     )
 
 

@@ -27,6 +27,8 @@ from .events import (
     WorkerStopped,
     WorkerStopping,
 )
+from .execute import JobExecutor, failed_outcome, job_context, run_claimed
+from .job_runs import JobRuns
 from .jobs import (
     JOB_ADAPTER,
     PLACEHOLDERS,
@@ -91,6 +93,12 @@ __all__ = [
     "Worker",
     "WorkerEventHandler",
     "default_runners",
+    # running a claimed job (in the worker, or on a cluster node)
+    "JobExecutor",
+    "JobRuns",
+    "job_context",
+    "run_claimed",
+    "failed_outcome",
     # time
     "Clock",
     "SystemClock",

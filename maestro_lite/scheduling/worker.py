@@ -48,7 +48,7 @@ from ..events import Event
 from ..limits import Limiter
 from ..models.base import ChatModel
 from ..models.gate import CallGate, gated
-from ..orchestrator import CorpusStore, Maestro
+from ..orchestrator import CorpusStore
 from ..runs import RunStore, open_run_store
 from ..settings import Settings
 from .clock import Clock, SystemClock, sleep_or_wake
@@ -65,12 +65,11 @@ from .events import (
     WorkerStopped,
     WorkerStopping,
 )
+from .execute import JobExecutor, failed_outcome, job_context, run_claimed
 from .job_runs import JobRuns
 from .jobs import (
     Job,
-    JobContext,
     JobInputs,
-    JobOutcome,
     JobRecord,
     JobRunner,
     RunJob,
@@ -123,7 +122,11 @@ class Worker:
         queue_poll: Real seconds between looks for jobs queued by other processes.
         grace: Seconds :meth:`run` lets model calls in flight finish once a stop is asked
             for (0: cancel them at once).
-        on_event: Receives worker events and the events of every run.
+        on_event: Receives worker events and the events of every run (of the jobs run in
+            this process).
+        executor: Runs the claimed jobs elsewhere (``maestro_lite.cluster.RayJobExecutor``:
+            on a Ray cluster); in this process when ``None``. The queue, schedules and
+            watches stay here.
     """
 
     def __init__(
@@ -149,6 +152,7 @@ class Worker:
         queue_poll: float = 1.0,
         grace: float = 30.0,
         on_event: WorkerEventHandler | None = None,
+        executor: JobExecutor | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.model = model
@@ -170,6 +174,7 @@ class Worker:
         self.queue_poll = queue_poll
         self.grace = grace
         self.on_event = on_event
+        self.executor = executor
         self.started_at: datetime | None = None
         self._own_corpora = Corpora(self.settings, embedder=self.embedder)
         self.corpora: CorpusStore = corpora or self._own_corpora
@@ -366,27 +371,6 @@ class Worker:
 
     async def _run(self, job: JobRecord) -> None:
         runs = JobRuns(job.job_id, job.run_ids, self.store, self.run_store)
-        # Every call of the job, in its runs or outside them (a pipeline splitting a
-        # question), goes through the shared limits as the job's, and the response cache.
-        maestro = Maestro(
-            self.model,
-            store=self.corpora,
-            run_store=self.run_store,
-            cache=self.cache if job.spec.cache else None,
-            limiter=self.limiter,
-            concurrency=self.concurrency,
-            on_event=self.emit if self.on_event else None,
-            caller=job.job_id,
-            claims=runs,
-        )
-        context = JobContext(
-            job_id=job.job_id,
-            inputs=job.inputs,
-            maestro=maestro,
-            settings=self.settings,
-            corpora=self.corpora,
-            embedder=self.embedder,
-        )
         self.emit(
             JobStarted(
                 job_id=job.job_id,
@@ -397,21 +381,35 @@ class Worker:
         )
         started = time.perf_counter()
         try:
-            runner = self.runners.get(job.spec.kind)
-            if runner is None:
-                raise LookupError(f"this worker has no runner for {job.spec.kind!r} jobs")
-            with gated(self._gate):
-                outcome = await runner(job.spec, context)
+            if self.executor is not None:
+                outcome = await self.executor.run(job)
+            else:
+                context = job_context(
+                    job,
+                    runs,
+                    model=self.model,
+                    settings=self.settings,
+                    run_store=self.run_store,
+                    corpora=self.corpora,
+                    embedder=self.embedder,
+                    cache=self.cache,
+                    limiter=self.limiter,
+                    concurrency=self.concurrency,
+                    on_event=self.emit if self.on_event else None,
+                )
+                with gated(self._gate):
+                    outcome = await run_claimed(job, context, self.runners)
         except asyncio.CancelledError:
             self.store.stop_job(job.job_id)
             self._stopped.append(job.job_id)
-            self.emit(JobStopped(job_id=job.job_id, name=job.name, run_ids=runs.run_ids))
+            run_ids = self._run_ids(job, runs)
+            self.emit(JobStopped(job_id=job.job_id, name=job.name, run_ids=run_ids))
             raise
         except Exception as exc:  # a failed job is recorded; the worker goes on
-            outcome = JobOutcome(status="failed", error=f"{type(exc).__name__}: {exc}")
+            outcome = failed_outcome(exc)
         # From here to the record of the outcome nothing awaits, so a stop cannot land
         # between a finished runner and its record (the job would be run again).
-        outcome = outcome.model_copy(update={"run_ids": runs.run_ids})
+        outcome = outcome.model_copy(update={"run_ids": self._run_ids(job, runs)})
         follow_ups = [
             JobRecord.queue(t.job, t.inputs(job.job_id, job.name, outcome, job.inputs))
             for t in self.store.triggers()
@@ -430,6 +428,13 @@ class Worker:
         )
         if follow_ups:
             self._queued(follow_ups, after=job.job_id)
+
+    def _run_ids(self, job: JobRecord, runs: JobRuns) -> list[str]:
+        """The job's runs: this process's record of them, or, when an executor ran the job
+        elsewhere, the store's."""
+        if self.executor is None:
+            return runs.run_ids
+        return self.store.job(job.job_id).run_ids
 
     # -- schedules and watches ------------------------------------------------------------
 
