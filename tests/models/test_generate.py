@@ -9,20 +9,19 @@ from pydantic import BaseModel, Field
 
 from maestro_lite import (
     BudgetExceeded,
-    FunctionModel,
     Message,
     ModelAPIError,
     ModelAuthError,
     ModelSettings,
     ModelTimeout,
     RetryPolicy,
-    ScriptedModel,
     StructuredOutputError,
     UsageLimits,
     UsageMeter,
     generate,
 )
 from maestro_lite.models import CallGate, ModelCall, RawResponse, gated
+from maestro_lite.testing import FunctionModel, ScriptedModel
 
 NO_WAIT = RetryPolicy(max_retries=3, initial_delay=0.0, jitter=0.0)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from maestro_lite import FunctionModel, ModelAPIError, RequirementsNotMet, UserError
+from maestro_lite import ModelAPIError, RequirementsNotMet, UserError
 from maestro_lite.budget import Budget
 from maestro_lite.documents import Chunk
 from maestro_lite.events import (
@@ -26,6 +26,7 @@ from maestro_lite.orchestrator import Maestro
 from maestro_lite.plan import Plan, Step
 from maestro_lite.requirements import Requirement
 from maestro_lite.retrieval import SearchFilter
+from maestro_lite.testing import FunctionModel
 
 from .conftest import MemoryRetriever, cite, step_of
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from maestro_lite import FunctionModel, Maestro
+from maestro_lite import Maestro
 from maestro_lite.models import ModelCall
 from maestro_lite.orchestrator import CorpusStore
 from maestro_lite.retrieval import Retriever
+from maestro_lite.testing import FunctionModel
 
 
 def named(name: str) -> FunctionModel:
