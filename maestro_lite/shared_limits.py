@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ._sqlite import write_transaction
+from ._sqlite import open_database, write_transaction
 from .errors import StoreError
 from .rates import ProviderLimits, RateBucket
 from .settings import Settings
@@ -221,19 +220,7 @@ class SQLiteGates(_SQLGates):
         self._clock = clock
         self._lock = threading.RLock()
         self._host = socket.gethostname()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot open the shared limits {self.path}: {exc}",
-                hint="Check that the directory is writable (MAESTRO_HOME).",
-            ) from exc
+        self._db = open_database(self.path, _SCHEMA, "shared limits")
 
     @contextmanager
     def _transaction(self, gate: str) -> Iterator[_Db]:

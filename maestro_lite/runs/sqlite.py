@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from .._sqlite import write_transaction
-from ..errors import RunNotFound, StoreError, UserError
+from .._sqlite import open_database, write_transaction
+from ..errors import RunNotFound, UserError
 from ..events import (
     EVENT_ADAPTER,
     Event,
@@ -203,28 +203,14 @@ class SQLiteRunStore:
         busy_timeout: float = 30.0,
     ) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE.
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > _SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} was written by a newer maestro-lite (schema {version})",
-                    hint="Upgrade maestro-lite, or point MAESTRO_HOME elsewhere.",
-                )
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"cannot open the run store {self.path}: {exc}",
-                hint="Check that the directory is writable (MAESTRO_HOME).",
-            ) from exc
+        self._db = open_database(
+            self.path,
+            _SCHEMA,
+            "run store",
+            busy_timeout=busy_timeout,
+            synchronous=synchronous,
+            version=_SCHEMA_VERSION,
+        )
         # One connection shared by every run of the process, possibly from several threads.
         self._lock = threading.RLock()
         self._active: set[str] = set()

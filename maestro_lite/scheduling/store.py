@@ -25,8 +25,8 @@ from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
-from .._sqlite import write_transaction
-from ..errors import StoreError, UserError
+from .._sqlite import open_database, write_transaction
+from ..errors import UserError
 from ..runs.sqlite import _alive, _owner
 from ..settings import Settings
 from .jobs import FINISHED_JOBS, JobOutcome, JobRecord, JobStatus
@@ -226,19 +226,9 @@ class SQLiteScheduleStore:
 
     def __init__(self, path: str | Path = ":memory:", *, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"cannot open the schedule store {self.path}: {exc}",
-                hint="Check that the directory is writable (MAESTRO_HOME).",
-            ) from exc
+        self._db = open_database(
+            self.path, _SCHEMA, "schedule store", busy_timeout=busy_timeout, synchronous=None
+        )
         self._lock = threading.RLock()
         self._me = _owner()
 
