@@ -50,7 +50,7 @@ async def measure(
         worker = Worker(
             FunctionModel(lambda call: "unused", name="none"),
             settings=settings,
-            store=store,
+            schedule_store=store,
             embedder=HashingEmbedder(),
             settle=settle,
             on_event=on_event,

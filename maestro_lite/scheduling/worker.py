@@ -92,7 +92,8 @@ class Worker:
     Args:
         model: The model every job's runs use.
         settings: Where the stores and corpora live; ``Settings.from_env()`` when ``None``.
-        store: The schedule store; the one in ``settings.runs_db`` when ``None``.
+        schedule_store: The schedule store; the one in ``settings.runs_db`` when ``None``
+            (``store``: its old name, still accepted).
         run_store: The run store (resuming needs one); ``settings.runs_db`` when ``None``.
         cache: The response cache; ``settings.cache_dir`` when ``None``.
         limiter: Provider limits shared by every job's calls; default limits when ``None``.
@@ -120,7 +121,7 @@ class Worker:
         model: ChatModel,
         *,
         settings: Settings | None = None,
-        store: ScheduleStore | None = None,
+        schedule_store: ScheduleStore | None = None,
         run_store: RunStore | None = None,
         cache: ResponseCache | None = None,
         limiter: Limiter | None = None,
@@ -138,11 +139,14 @@ class Worker:
         queue_poll: float = 1.0,
         grace: float = 30.0,
         on_event: WorkerEventHandler | None = None,
+        store: ScheduleStore | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.model = model
         self._owned: list[Any] = []
-        self.store: ScheduleStore = store or self._own(SQLiteScheduleStore.open(self.settings))
+        self.store: ScheduleStore = (
+            schedule_store or store or self._own(SQLiteScheduleStore.open(self.settings))
+        )
         self.run_store: RunStore = run_store or self._own(SQLiteRunStore.open(self.settings))
         self.cache = cache if cache is not None else self._own(ResponseCache.open(self.settings))
         self.limiter = limiter or Limiter()
@@ -175,6 +179,11 @@ class Worker:
         self._gate = CallGate()
         self._stopped: list[str] = []
         self._handler_tasks: set[asyncio.Future[None]] = set()
+
+    @property
+    def schedule_store(self) -> ScheduleStore:
+        """The schedule store (``store``, its old name, is the same object)."""
+        return self.store
 
     def _own(self, resource: Any) -> Any:
         self._owned.append(resource)

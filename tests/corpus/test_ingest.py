@@ -257,7 +257,7 @@ async def test_a_crash_mid_ingest_leaves_no_half_document_and_a_rerun_completes(
         embedder = _FailingEmbedder(allowed=1)
     else:
         store = _CrashAfterChunks(store, survive=1)  # type: ignore[assignment]
-    broken = await Corpus.open("c", settings=settings, embedder=embedder, store=store)
+    broken = await Corpus.open("c", settings=settings, embedder=embedder, vector_store=store)
     with pytest.raises(RuntimeError):
         await broken.ingest(files)
 

@@ -93,7 +93,7 @@ def make_worker(
     return Worker(
         model or no_model(),
         settings=settings,
-        store=store,
+        schedule_store=store,
         clock=clock,
         on_event=sink.append,
         **kwargs,
