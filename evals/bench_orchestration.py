@@ -31,7 +31,7 @@ from typing import Annotated, Any, TypedDict
 
 from pydantic import BaseModel
 
-from maestro_lite import Budget, FunctionModel, Maestro, Message, Plan, SearchFilter, Step
+from maestro_lite import Budget, Maestro, Message, Plan, SearchFilter, Step
 from maestro_lite.documents import Chunk, DocumentInfo
 from maestro_lite.events import Event
 from maestro_lite.executor import Executor
@@ -39,6 +39,7 @@ from maestro_lite.models import ModelCall, ModelSettings, RawResponse
 from maestro_lite.models.generate import UsageMeter
 from maestro_lite.result import StepResult
 from maestro_lite.retrieval import SearchHit, SearchMode
+from maestro_lite.testing import FunctionModel
 from maestro_lite.validator import Validator
 
 _TEXT = "The notice period is 60 days. The cap is USD 2,500,000."

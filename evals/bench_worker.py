@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from maestro_lite import FunctionModel, RunJob, Schedule, Settings, SQLiteScheduleStore, Watch
+from maestro_lite import RunJob, Schedule, Settings, SQLiteScheduleStore, Watch
 from maestro_lite.events import Event
 from maestro_lite.scheduling import FilesIngested, Worker, WorkerEvent
-from maestro_lite.testing import HashingEmbedder
+from maestro_lite.testing import FunctionModel, HashingEmbedder
 
 
 def _write(inbox: Path, files: int) -> None:
@@ -50,7 +50,7 @@ async def measure(
         worker = Worker(
             FunctionModel(lambda call: "unused", name="none"),
             settings=settings,
-            store=store,
+            schedule_store=store,
             embedder=HashingEmbedder(),
             settle=settle,
             on_event=on_event,

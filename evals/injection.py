@@ -47,17 +47,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from maestro_lite import (
-    Budget,
-    ChatModel,
-    Embedder,
-    FunctionModel,
-    Maestro,
-    ModelCall,
-    Settings,
-    find_marked,
-)
-from maestro_lite.testing import HashingEmbedder
+from maestro_lite import Budget, ChatModel, Embedder, Maestro, Settings, find_marked
+from maestro_lite.testing import FunctionModel, HashingEmbedder, ModelCall
 from pipelines import Compare, Extractor, Research, ingest_documents
 
 from .common import eval_embedder

@@ -99,7 +99,7 @@ async def run(
     with tempfile.TemporaryDirectory(prefix="maestro-scifact-") as home:
         local = settings.model_copy(update={"home": Path(home), "chroma_url": None})
         store = store_from_settings(local)
-        corpus = await Corpus.open("scifact", settings=local, embedder=embedder, store=store)
+        corpus = await Corpus.open("scifact", settings=local, embedder=embedder, vector_store=store)
         started = time.perf_counter()
         report = await corpus.ingest_documents(data.documents)
         ingest_seconds = time.perf_counter() - started
@@ -110,7 +110,7 @@ async def run(
         scores: dict[str, dict[str, MethodScores]] = {}
         for method, (mode, hybrid) in _methods(tune).items():
             searcher = await Corpus.open(
-                "scifact", settings=local, embedder=embedder, store=store, hybrid=hybrid
+                "scifact", settings=local, embedder=embedder, vector_store=store, hybrid=hybrid
             )
             per_query: dict[str, tuple[float, float]] = {}
             for query_id, text in data.queries.items():
@@ -132,7 +132,7 @@ async def run(
         # Latency of the call the orchestration makes: hybrid, k=10, warm lexical index,
         # and the query embedded for real (the eval cache would hide that cost).
         raw = embedder.inner if isinstance(embedder, CachedEmbedder) else embedder
-        timed = await Corpus.open("scifact", settings=local, embedder=raw, store=store)
+        timed = await Corpus.open("scifact", settings=local, embedder=raw, vector_store=store)
         await timed.search("warm up the model and the lexical index", k=10)
         latencies = []
         for text in data.queries.values():

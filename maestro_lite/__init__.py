@@ -59,13 +59,10 @@ from .models import (
     ChatModel,
     Completion,
     FallbackModel,
-    FunctionModel,
     Message,
-    ModelCall,
     ModelRegistry,
     ModelSettings,
     RetryPolicy,
-    ScriptedModel,
     UsageMeter,
     generate,
     model_from_settings,
@@ -225,13 +222,10 @@ __all__ = [
     "Completion",
     "FallbackModel",
     "CachedModel",
-    "FunctionModel",
     "Message",
-    "ModelCall",
     "ModelRegistry",
     "ModelSettings",
     "RetryPolicy",
-    "ScriptedModel",
     "UsageMeter",
     "generate",
     "model_from_settings",
@@ -262,3 +256,23 @@ __all__ = [
     "StructuredOutputError",
     "UserError",
 ]
+
+
+_MOVED_TO_TESTING = frozenset({"FunctionModel", "ModelCall", "ScriptedModel"})
+
+
+def __getattr__(name: str) -> object:
+    # The test doubles left the top level for ``maestro_lite.testing``; the old imports
+    # still work for one release, with a warning.
+    if name in _MOVED_TO_TESTING:
+        import warnings
+
+        from . import testing
+
+        warnings.warn(
+            f"import {name} from maestro_lite.testing; maestro_lite.{name} will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(testing, name)
+    raise AttributeError(f"module 'maestro_lite' has no attribute {name!r}")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, Self
 
-from ._sqlite import write_transaction
+from ._sqlite import open_database, write_transaction
 from .errors import StoreError
 
 __all__ = [
@@ -158,21 +158,9 @@ class SQLiteBackend:
         self._what = what
         self._clock = clock
         self._lock = threading.RLock()
-        try:
-            if self.where != ":memory:":
-                Path(self.where).parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE.
-            self._db = sqlite3.connect(
-                self.where, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            if synchronous is not None:
-                self._db.execute(f"PRAGMA synchronous={synchronous}")
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot open the {what} {self.where}: {exc}",
-                hint="Check that the directory is writable (MAESTRO_HOME).",
-            ) from exc
+        # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE. The
+        # tables come from the store's migrations, not a schema script.
+        self._db = open_database(path, "", what, busy_timeout=busy_timeout, synchronous=synchronous)
 
     @property
     def connection(self) -> sqlite3.Connection:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import StoreError
+from ._sqlite import open_database
 from .settings import Settings
 
 # Type-only: the models package imports this module: no import back at run time.
@@ -85,20 +84,7 @@ class ResponseCache:
         self.include_sampled = include_sampled
         self.hits = 0
         self.misses = 0
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"cannot open the response cache {self.path}: {exc}",
-                hint="Check that the directory is writable (MAESTRO_HOME).",
-            ) from exc
+        self._db = open_database(self.path, _SCHEMA, "response cache")
         self._lock = threading.Lock()
 
     @classmethod

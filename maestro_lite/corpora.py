@@ -14,12 +14,13 @@ class Corpora:
     """The corpora of one vector store, opened on demand and kept open.
 
     Implements :class:`~maestro_lite.orchestrator.CorpusStore`, so
-    ``Maestro(model, store=Corpora(settings)).run(task, corpus="contracts")`` works.
+    ``Maestro(model, corpora=Corpora(settings)).run(task, corpus="contracts")`` works.
 
     Args:
         settings: Where the store lives and which embedder to use.
         embedder: The embedding model (shared by every corpus opened here).
-        store: The vector store; the one ``settings`` describe when ``None``.
+        vector_store: The vector store; the one ``settings`` describe when ``None``.
+        store: The old name of ``vector_store`` (still accepted).
     """
 
     def __init__(
@@ -27,12 +28,18 @@ class Corpora:
         settings: Settings | None = None,
         *,
         embedder: Embedder | None = None,
+        vector_store: VectorStore | None = None,
         store: VectorStore | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.embedder = embedder
-        self.store = store
+        self.vector_store = vector_store if vector_store is not None else store
         self._open: dict[str, Corpus] = {}
+
+    @property
+    def store(self) -> VectorStore | None:
+        """The old name of :attr:`vector_store` (kept as an alias)."""
+        return self.vector_store
 
     async def corpus(self, name: str) -> Corpus:
         """The existing corpus ``name``.
@@ -45,7 +52,7 @@ class Corpora:
                 name,
                 settings=self.settings,
                 embedder=self.embedder,
-                store=self.store,
+                vector_store=self.vector_store,
                 create=False,
             )
         return self._open[name]

@@ -373,6 +373,7 @@ class Executor:
                 retry=self.retry,
                 meter=meter,
                 on_attempt=on_attempt,
+                purpose=f"step:{step.id}",
             )
             if self.step_timeout is None:
                 completion = await call

@@ -69,7 +69,7 @@ __all__ = ["CorpusStore", "EventHandler", "Maestro", "RunClaim", "RunClaims"]
 @dataclass(frozen=True)
 class _Override:
     model: ChatModel | None
-    store: CorpusStore | None
+    corpora: CorpusStore | None
 
 
 _OVERRIDES: ContextVar[Mapping[int, _Override]] = ContextVar(
@@ -113,7 +113,8 @@ class Maestro:
 
     Args:
         model: The model for steps (and, unless given separately, planning and judging).
-        store: Resolves ``corpus="name"`` to a retriever.
+        corpora: Resolves ``corpus="name"`` to a retriever (a
+            :class:`~maestro_lite.corpora.Corpora`).
         planner_model: A different model for planning (often a stronger one).
         judge_model: A different model for judging requirements.
         concurrency: Most steps in flight at once.
@@ -141,10 +142,11 @@ class Maestro:
         plan_versions: A task that names document versions by year ("between the 2023 and
             2025 agreements") gets its per-version plan without a planner call
             (:mod:`.version_plan`).
+        store: The old name of ``corpora`` (still accepted).
 
     Example::
 
-        maestro = Maestro(model=model, store=store)
+        maestro = Maestro(model=model, corpora=Corpora(settings))
         result = await maestro.run("How did the liability cap change?", corpus="contracts",
                                    requirements=["cite a source for every figure"])
     """
@@ -153,7 +155,7 @@ class Maestro:
         self,
         model: ChatModel,
         *,
-        store: CorpusStore | None = None,
+        corpora: CorpusStore | None = None,
         planner_model: ChatModel | None = None,
         judge_model: ChatModel | None = None,
         concurrency: int = 4,
@@ -171,9 +173,10 @@ class Maestro:
         claims: RunClaims | None = None,
         focus: int = 8,
         plan_versions: bool = True,
+        store: CorpusStore | None = None,
     ) -> None:
         self._model = model
-        self._store = store
+        self._corpora = corpora if corpora is not None else store  # `store`: the old name
         self._planner_model = planner_model
         self._judge_model = judge_model
         self.concurrency = concurrency
@@ -215,9 +218,9 @@ class Maestro:
         owned: list[Callable[[], Awaitable[None] | None]] = []
         if "model" not in options:
             built["model"] = model_from_settings(settings)
-        if "store" not in options:
+        if "corpora" not in options and "store" not in options:
             corpora = Corpora(settings)
-            built["store"] = corpora
+            built["corpora"] = corpora
             owned.append(corpora.aclose)
         if "run_store" not in options:
             run_store = open_run_store(settings)
@@ -284,28 +287,43 @@ class Maestro:
         self._judge_model = model
 
     @property
-    def store(self) -> CorpusStore | None:
+    def corpora(self) -> CorpusStore | None:
         """Resolves ``corpus="name"`` to a retriever."""
         swapped = self._swapped()
-        return swapped.store if swapped is not None and swapped.store else self._store
+        return swapped.corpora if swapped is not None and swapped.corpora else self._corpora
+
+    @corpora.setter
+    def corpora(self, corpora: CorpusStore | None) -> None:
+        self._corpora = corpora
+
+    @property
+    def store(self) -> CorpusStore | None:
+        """The old name of :attr:`corpora` (kept as an alias)."""
+        return self.corpora
 
     @store.setter
-    def store(self, store: CorpusStore | None) -> None:
-        self._store = store
+    def store(self, corpora: CorpusStore | None) -> None:
+        self._corpora = corpora
 
     @contextmanager
     def override(
-        self, *, model: ChatModel | None = None, store: CorpusStore | None = None
+        self,
+        *,
+        model: ChatModel | None = None,
+        corpora: CorpusStore | None = None,
+        store: CorpusStore | None = None,
     ) -> Iterator[Maestro]:
-        """Swap the model or store for the duration of a ``with`` block (for tests).
+        """Swap the model or the corpora for the duration of a ``with`` block (for tests);
+        ``store`` is the old name of ``corpora``.
 
         The swap is seen only by this task and the tasks it starts inside the block: runs
-        of the same orchestrator in other tasks go on with its own model and store.
+        of the same orchestrator in other tasks go on with its own model and corpora.
         """
         earlier = self._swapped()
+        corpora = corpora or store
         swapped = _Override(
             model=model or (earlier.model if earlier else None),
-            store=store or (earlier.store if earlier else None),
+            corpora=corpora or (earlier.corpora if earlier else None),
         )
         token = _OVERRIDES.set({**_OVERRIDES.get(), id(self): swapped})
         try:
@@ -396,12 +414,12 @@ class Maestro:
     async def _retriever(self, corpus: str | Retriever | None) -> Retriever | None:
         if corpus is None or isinstance(corpus, Retriever):
             return corpus
-        if self.store is None:
+        if self.corpora is None:
             raise UserError(
-                f"corpus {corpus!r} was given by name but Maestro has no store",
-                hint="Pass store=Corpora(settings) to Maestro, or a retriever as corpus=.",
+                f"corpus {corpus!r} was given by name but Maestro has no corpora",
+                hint="Pass corpora=Corpora(settings) to Maestro, or a retriever as corpus=.",
             )
-        return await self.store.corpus(corpus)
+        return await self.corpora.corpus(corpus)
 
     async def run(
         self,
@@ -422,7 +440,7 @@ class Maestro:
 
         Args:
             task: What to do, in natural language.
-            corpus: The corpus to search: a name (resolved by ``store``) or a retriever.
+            corpus: The corpus to search: a name (resolved by ``corpora``) or a retriever.
             requirements: Natural-language strings, callables, or :class:`Requirement`.
             budget: ``"low"``, ``"medium"``, ``"high"`` or a :class:`Budget`.
             output_type: A pydantic model for the final output (each field cited).
@@ -529,7 +547,7 @@ class Maestro:
         Args:
             run_id: The run to continue.
             corpus: The retriever, when the run was given one as an object (a corpus given by
-                name is opened again through ``store``).
+                name is opened again through ``corpora``).
             requirements: The run's requirements again; needed only when some were Python
                 callables or schemas, which cannot be stored.
             output_type: The run's output type again, if it had one.

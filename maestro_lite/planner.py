@@ -168,6 +168,7 @@ class Planner:
                 retry=self.retry,
                 meter=meter,
                 on_attempt=on_attempt,
+                purpose="plan",
             )
             draft = completion.output
             steps = self._steps(draft, handles, kept)

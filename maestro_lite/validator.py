@@ -472,6 +472,7 @@ class Validator:
                 max_reasks=self.max_reasks,
                 meter=meter,
                 on_attempt=on_attempt,
+                purpose=purpose,
             )
         except BudgetExceeded:
             raise

@@ -21,6 +21,7 @@ from maestro_lite import (
     UserError,
     one_line,
 )
+from maestro_lite.corpus.ingest import collect_files
 
 __all__ = [
     "DocumentSet",
@@ -36,25 +37,14 @@ __all__ = [
 def document_files(
     paths: Iterable[str | Path], *, loaders: LoaderRegistry | None = None
 ) -> list[Path]:
-    """The files a loader reads under ``paths``, each once, in a stable order.
+    """The files a loader reads under ``paths``, each once, in a stable order: the files
+    ingestion would read (:func:`maestro_lite.corpus.ingest.collect_files`, with its rules).
 
-    Folders are searched recursively, skipping entries whose name starts with ``_`` or ``.``
+    Folders are searched recursively, skipping entries whose name starts with ``.`` or ``_``
     (``sample_docs/_src`` holds the sources of the PDFs, which would otherwise be read twice).
     A file named directly is always kept, so an unreadable one fails visibly at ingestion.
     """
-    registry = loaders or LoaderRegistry()
-    files: list[Path] = []
-    for given in paths:
-        path = Path(given).expanduser()
-        if not path.is_dir():
-            files.append(path)
-            continue
-        for root, dirs, names in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
-            for name in sorted(names):
-                if not name.startswith(("_", ".")) and registry.supports(name):
-                    files.append(Path(root, name))
-    return list(dict.fromkeys(Path(os.path.abspath(f)) for f in files))
+    return collect_files(paths, loaders or LoaderRegistry())[0]
 
 
 def corpus_name_for(paths: Sequence[str | Path]) -> str:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import maestro_lite
 
 PACKAGE = Path(maestro_lite.__file__).parent
@@ -184,3 +186,15 @@ print(json.dumps({{"loaded": loaded, "missing": missing}}))
         check=True,
     )
     assert cli.stdout.strip() == "True"
+
+
+def test_test_doubles_live_in_testing_not_at_the_top_level() -> None:
+    import maestro_lite.testing
+
+    doubles = {"FunctionModel", "ModelCall", "ScriptedModel"}
+    assert doubles <= set(maestro_lite.testing.__all__)
+    assert not doubles & set(maestro_lite.__all__)
+    with pytest.warns(DeprecationWarning, match="maestro_lite.testing"):
+        assert maestro_lite.ScriptedModel is maestro_lite.testing.ScriptedModel
+    with pytest.raises(AttributeError):
+        _ = maestro_lite.NoSuchThing

@@ -49,7 +49,7 @@ async def test_a_real_run_over_pdfs_cites_exact_page_text(
     )
     corpora = Corpora(settings, embedder=minilm)
     try:
-        result = await Maestro(local_model, store=corpora).run(
+        result = await Maestro(local_model, corpora=corpora).run(
             "Which law governs the 2023 supply agreement?",
             corpus="contracts",
             plan=plan,

@@ -128,7 +128,7 @@ def run_command(
         result: RunResult = run_with_corpora(
             settings,
             lambda corpora: Maestro(
-                chat, store=corpora, concurrency=concurrency, on_event=traced(printer), **kept
+                chat, corpora=corpora, concurrency=concurrency, on_event=traced(printer), **kept
             ),
             lambda maestro: maestro.run(
                 task, corpus=corpus, requirements=require, budget=limits, cache=not no_cache

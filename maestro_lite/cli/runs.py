@@ -311,7 +311,7 @@ def resume_command(
         result = run_with_corpora(
             settings,
             lambda corpora: Maestro(
-                chat, store=corpora, concurrency=concurrency, on_event=traced(printer), **kept
+                chat, corpora=corpora, concurrency=concurrency, on_event=traced(printer), **kept
             ),
             lambda maestro: maestro.resume(run_id, force=force, budget=new_budget),
         )

@@ -21,9 +21,15 @@ class IngestSkipped(BaseModel):
 
     path: str
     reason: Literal["hidden", "unsupported"]
-    """``hidden``: its name starts with a dot (a folder's whole content is skipped);
+    """``hidden``: its name starts with a dot, or an underscore (``_src``, ``__pycache__``;
+    a folder's whole content is skipped);
     ``unsupported``: no loader reads its suffix."""
     detail: str
+
+
+_HIDDEN = (".", "_")
+"""Name prefixes a folder search skips: dot files and folders (``.git``), and private
+ones (``_src`` holding the sources of generated documents, ``__pycache__``)."""
 
 
 def collect_files(
@@ -33,9 +39,9 @@ def collect_files(
 
     Returns:
         The files, each once, as absolute paths in a stable order; and what was found in
-        directories and left out: hidden files and folders (names starting with a dot, such
-        as ``.git``) and files no loader reads. A file named directly is always kept: if no
-        loader reads it, it fails visibly.
+        directories and left out: hidden files and folders (names starting with a dot or an
+        underscore, such as ``.git`` or ``_src``) and files no loader reads. A file named
+        directly is always kept: if no loader reads it, it fails visibly.
     """
     files: list[Path] = []
     skipped: list[IngestSkipped] = []
@@ -45,12 +51,12 @@ def collect_files(
             files.append(path)
             continue
         for root, dirs, names in os.walk(path):
-            for name in sorted(d for d in dirs if d.startswith(".")):
+            for name in sorted(d for d in dirs if d.startswith(_HIDDEN)):
                 skipped.append(_skip(Path(root, name), "hidden", "hidden folder, not searched"))
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            dirs[:] = sorted(d for d in dirs if not d.startswith(_HIDDEN))
             for name in sorted(names):
                 found = Path(root, name)
-                if name.startswith("."):
+                if name.startswith(_HIDDEN):
                     skipped.append(_skip(found, "hidden", "hidden file"))
                 elif registry.supports(found):
                     files.append(found)

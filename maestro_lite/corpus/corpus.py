@@ -114,12 +114,13 @@ class Corpus:
         *,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
-        store: VectorStore | None = None,
+        vector_store: VectorStore | None = None,
         create: bool = True,
         chunker: Chunker | None = None,
         loaders: LoaderRegistry | None = None,
         hybrid: HybridSearch | None = None,
         parse_timeout: float = 300.0,
+        store: VectorStore | None = None,
     ) -> Corpus:
         """Open the corpus ``name``, creating it when ``create`` is true.
 
@@ -129,9 +130,9 @@ class Corpus:
                 not passed explicitly; ``Settings.from_env()`` when ``None``.
             embedder: The embedding model; the one ``settings.embedder`` names when ``None``
                 (loaded lazily, so listing or lexical search never loads it).
-            store: The vector store; Chroma as ``settings`` describe when ``None``. A store
-                passed in stays open when the corpus closes (close it yourself); one the
-                corpus opened closes with it.
+            vector_store: The vector store; Chroma as ``settings`` describe when ``None``.
+                A store passed in stays open when the corpus closes (close it yourself);
+                one the corpus opened closes with it.
             create: Create the corpus if it does not exist; else raise ``CorpusNotFound``.
             chunker: How to chunk new documents; a new corpus records its sizes, an existing
                 one uses the recorded sizes when ``None``.
@@ -139,11 +140,13 @@ class Corpus:
             hybrid: How hybrid search fuses results; the defaults with
                 ``settings.fusion`` when ``None``.
             parse_timeout: Seconds one file may take to parse before it is abandoned.
+            store: The old name of ``vector_store`` (still accepted).
 
         Raises:
             CorpusNotFound: No such corpus and ``create`` is false.
         """
         check_corpus_name(name)
+        store = vector_store if vector_store is not None else store
         settings = settings or Settings.from_env()
         options: dict[str, Any] = {
             "settings": settings,
@@ -544,9 +547,14 @@ def _attributed(chunk: Chunk, visible: Mapping[str, DocumentInfo]) -> Chunk:
 
 
 async def list_corpora(
-    settings: Settings | None = None, *, store: VectorStore | None = None
+    settings: Settings | None = None,
+    *,
+    vector_store: VectorStore | None = None,
+    store: VectorStore | None = None,
 ) -> list[str]:
-    """Names of the corpora in the store ``settings`` (or ``store``) points at."""
+    """Names of the corpora in the vector store ``settings`` (or ``vector_store``) points
+    at; ``store`` is the old name of ``vector_store``."""
+    store = vector_store if vector_store is not None else store
     if store is not None:
         return await store.corpora()
     own = store_from_settings(settings or Settings.from_env())

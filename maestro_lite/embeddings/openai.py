@@ -1,7 +1,7 @@
 """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint.
 
-The second (and last) module allowed to import ``openai``. Transient faults are retried by
-the SDK's own backoff: embedding happens during ingestion, outside any LLM budget.
+Its ``openai`` errors are mapped by ``maestro_lite._openai_errors``. Transient faults are
+retried by the SDK's own backoff: embedding happens during ingestion, outside any LLM budget.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import openai
 
-from ..errors import ConfigError, ModelAPIError, ModelAuthError, ModelConnectionError
+from .._openai_errors import api_error
+from ..errors import ConfigError, ModelAPIError
 from .base import InputType, Vectors, normalize
 
 __all__ = ["OpenAIEmbedder"]
@@ -85,19 +86,8 @@ class OpenAIEmbedder:
                 encoding_format="float",
                 dimensions=self.dimensions if self.dimensions else openai.omit,
             )
-        except openai.APIConnectionError as exc:
-            raise ModelConnectionError(
-                f"cannot reach {self.name} at {where}: {exc.__cause__ or exc}",
-                model=self.name,
-                hint="Check that the server runs and OPENAI_BASE_URL is right.",
-            ) from None
-        except openai.APIStatusError as exc:
-            cls = ModelAuthError if exc.status_code in (401, 403) else ModelAPIError
-            raise cls(
-                f"{self.name} at {where} answered HTTP {exc.status_code}: {exc.message}",
-                model=self.name,
-                status_code=exc.status_code,
-            ) from None
+        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+            raise api_error(exc, name=self.name, where=where) from None
         data = sorted(response.data, key=lambda item: item.index)
         if len(data) != len(batch):
             raise ModelAPIError(

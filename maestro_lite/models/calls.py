@@ -13,7 +13,9 @@ the order of all of them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeGuard, TypeVar, runtime_checkable
 
@@ -23,7 +25,40 @@ from ..usage import Usage
 from .base import ChatModel, Message, ModelSettings
 from .output import json_schema_for, parse_output
 
-__all__ = ["Attempt", "Call", "CallWrapper", "Completion", "acts_on_calls"]
+__all__ = [
+    "Attempt",
+    "Call",
+    "CallWrapper",
+    "Completion",
+    "acts_on_calls",
+    "call_purpose",
+    "for_purpose",
+]
+
+_PURPOSE: ContextVar[str | None] = ContextVar("maestro_call_purpose", default=None)
+
+
+def call_purpose() -> str | None:
+    """What the model call in progress is for, as its attempts are recorded: ``plan``,
+    ``step:<id>``, ``judge`` or ``judge:<id>`` (``None`` outside a run's calls). The
+    test models (:mod:`maestro_lite.testing`) hand it to their functions as
+    ``ModelCall.purpose``, so a fake can answer by purpose rather than by prompt text."""
+    return _PURPOSE.get()
+
+
+@contextmanager
+def for_purpose(purpose: str | None) -> Iterator[None]:
+    """Mark the model calls made in the block (and the tasks it creates) as ``purpose``;
+    ``None`` keeps the purpose already set."""
+    if purpose is None:
+        yield
+        return
+    token = _PURPOSE.set(purpose)
+    try:
+        yield
+    finally:
+        _PURPOSE.reset(token)
+
 
 OutputT = TypeVar("OutputT")
 

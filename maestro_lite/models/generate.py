@@ -36,7 +36,7 @@ from ..errors import (
 from ..tokens import count_tokens
 from ..usage import Usage, UsageMeter, estimate_cost, has_price
 from .base import ChatModel, Message, ModelSettings, RawResponse
-from .calls import Attempt, AttemptHandler, Call, Completion, acts_on_calls
+from .calls import Attempt, AttemptHandler, Call, Completion, acts_on_calls, for_purpose
 from .gate import current_gate
 from .output import (
     json_schema_for,
@@ -162,6 +162,7 @@ async def generate(
     retry: RetryPolicy | None = None,
     meter: UsageMeter | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
+    purpose: str | None = None,
 ) -> Completion[T]: ...
 
 
@@ -176,6 +177,7 @@ async def generate(
     retry: RetryPolicy | None = None,
     meter: UsageMeter | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
+    purpose: str | None = None,
 ) -> Completion[str]: ...
 
 
@@ -189,6 +191,7 @@ async def generate(
     retry: RetryPolicy | None = None,
     meter: UsageMeter | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
+    purpose: str | None = None,
 ) -> Completion[T] | Completion[str]:
     """Call ``model`` and return its answer, validated against ``output_type`` if given.
 
@@ -204,6 +207,8 @@ async def generate(
             reached the provider (:class:`~maestro_lite.errors.ModelUnreachable`) is added as
             ``unreached_requests`` and spends no request budget.
         on_attempt: Called after every attempt (for logs and run records).
+        purpose: What the call is for (``plan``, ``step:<id>``, ``judge``...), readable
+            by the models it reaches as :func:`~maestro_lite.models.calls.call_purpose`.
 
     A model that acts on whole calls (:class:`~maestro_lite.models.calls.CallWrapper`) is
     handed the call: a :class:`~maestro_lite.models.CachedModel` answers a call it has seen
@@ -216,6 +221,22 @@ async def generate(
         StructuredOutputError: The output never validated within ``max_reasks``.
         ModelAPIError: A permanent error, or a transient one that outlasted its retries.
     """
+    with for_purpose(purpose):
+        return await _generate(
+            model, messages, output_type, settings, max_reasks, retry, meter, on_attempt
+        )
+
+
+async def _generate(
+    model: ChatModel,
+    messages: Sequence[Message],
+    output_type: type[T] | None,
+    settings: ModelSettings | None,
+    max_reasks: int,
+    retry: RetryPolicy | None,
+    meter: UsageMeter | None,
+    on_attempt: Callable[[Attempt], None] | None,
+) -> Completion[T] | Completion[str]:
     settings = settings or ModelSettings()
     retry = retry or DEFAULT_RETRY
     meter = meter or UsageMeter()

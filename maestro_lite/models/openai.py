@@ -1,6 +1,7 @@
 """Any OpenAI-compatible chat-completions endpoint: OpenAI, vLLM, Ollama, llama.cpp's server.
 
-The only module that imports ``openai``. The client is created with ``max_retries=0``:
+Imports ``openai`` (as do the embedder and ``maestro_lite._openai_errors``, the one mapping
+of its exceptions to ours). The client is created with ``max_retries=0``:
 retries belong to :func:`~maestro_lite.models.generate`, where each is counted and budgeted.
 """
 
@@ -8,20 +9,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import openai
 
-from ..errors import (
-    ConfigError,
-    ModelAPIError,
-    ModelAuthError,
-    ModelConnectionError,
-    ModelTimeout,
-    ModelUnreachable,
-)
+from .._openai_errors import api_error
+from ..errors import ConfigError, ModelAPIError
 from .base import Message, ModelSettings, RawResponse
 
 __all__ = ["OpenAIModel", "StructuredMode"]
@@ -58,51 +51,6 @@ def _strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
     visit(out)
     return out
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    """The ``Retry-After`` header in seconds: a number of seconds, or an HTTP date."""
-    value = exc.response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-_NOT_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
-"""The HTTP client's failures before a request went out: refused, no such host, no
-connection in time. By name: the SDK's HTTP client is ``httpx`` or ``httpx2`` by version."""
-
-
-def _unreachable(exc: openai.APIConnectionError, model: str, where: str) -> ModelUnreachable | None:
-    """The error for a request that never left this machine, or ``None`` if it may have."""
-    cause = exc.__cause__
-    if cause is None or not _NOT_SENT & {c.__name__ for c in type(cause).__mro__}:
-        return None
-    return ModelUnreachable(
-        f"cannot reach {model} at {where}: {exc.__cause__ or exc} (nothing was sent)",
-        model=model,
-        hint="Check that the server is running and OPENAI_BASE_URL is right "
-        "(`maestro doctor` tests it).",
-    )
-
-
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return exc.message
 
 
 class OpenAIModel:
@@ -208,37 +156,12 @@ class OpenAIModel:
         where = self.base_url or "https://" + _OPENAI_HOST
         try:
             response = await self._client.chat.completions.create(**kwargs)
-        except openai.APIConnectionError as exc:
-            # A connect timeout is an APITimeoutError too, yet nothing was sent: check first.
-            if (unreached := _unreachable(exc, self.name, where)) is not None:
-                raise unreached from None
-            if isinstance(exc, openai.APITimeoutError):
-                raise ModelTimeout(
-                    f"{self.name} at {where} timed out",
-                    model=self.name,
-                    hint="Raise the timeout, or check the server's load.",
-                ) from None
-            raise ModelConnectionError(
-                f"cannot reach {self.name} at {where}: {exc.__cause__ or exc}",
-                model=self.name,
-                hint="Check that the server is running and OPENAI_BASE_URL is right "
-                "(`maestro doctor` tests it).",
-            ) from None
-        except openai.APIStatusError as exc:
-            body = exc.response.text[:500] if exc.response is not None else None
-            error_cls = ModelAuthError if exc.status_code in (401, 403) else ModelAPIError
-            hint = None
-            if exc.status_code in (401, 403):
-                hint = "Check OPENAI_API_KEY for this endpoint."
-            elif exc.status_code == 404:
-                hint = f"Check the model name {self.model!r} and the base URL."
-            raise error_cls(
-                f"{self.name} at {where} answered HTTP {exc.status_code}: {_message(exc)}",
-                model=self.name,
-                status_code=exc.status_code,
-                retry_after=_retry_after(exc),
-                body=body,
-                hint=hint,
+        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+            raise api_error(
+                exc,
+                name=self.name,
+                where=where,
+                hint_404=f"Check the model name {self.model!r} and the base URL.",
             ) from None
         except (openai.APIResponseValidationError, ValueError) as exc:
             # A truncated or non-JSON body (the SDK raises JSONDecodeError): a server fault
@@ -269,21 +192,8 @@ class OpenAIModel:
         where = self.base_url or "https://" + _OPENAI_HOST
         try:
             page = await self._client.models.list()
-        except openai.APIConnectionError as exc:
-            if (unreached := _unreachable(exc, self.name, where)) is not None:
-                raise unreached from None
-            raise ModelConnectionError(
-                f"cannot reach {where}: {exc.__cause__ or exc}",
-                model=self.name,
-                hint="Check that the server is running and OPENAI_BASE_URL is right.",
-            ) from None
-        except openai.APIStatusError as exc:
-            cls = ModelAuthError if exc.status_code in (401, 403) else ModelAPIError
-            raise cls(
-                f"{where} answered HTTP {exc.status_code} to GET /models",
-                model=self.name,
-                status_code=exc.status_code,
-            ) from None
+        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+            raise api_error(exc, name=self.name, where=where, request=" to GET /models") from None
         return [m.id for m in page.data]
 
     async def aclose(self) -> None:

@@ -24,6 +24,7 @@ from typing import Any, TypeAlias
 from pydantic import BaseModel
 
 from .base import Message, ModelSettings, RawResponse
+from .calls import call_purpose
 
 __all__ = ["FunctionModel", "ModelCall", "ScriptedModel", "ScriptedReply"]
 
@@ -35,6 +36,17 @@ class ModelCall:
     messages: list[Message]
     json_schema: dict[str, Any] | None
     settings: ModelSettings
+    purpose: str | None = None
+    """What the call is for, as the run records it: ``plan``, ``step:<id>``, ``judge`` or
+    ``judge:<id>`` (``None`` for a call made outside the planner, executor and validator).
+    Key a fake on it rather than on the prompt's text."""
+
+    @property
+    def step_id(self) -> str | None:
+        """The id of the step the call answers (``None`` unless ``purpose`` is a step's)."""
+        if self.purpose is None or not self.purpose.startswith("step:"):
+            return None
+        return self.purpose.removeprefix("step:")
 
     @property
     def system(self) -> str:
@@ -93,7 +105,7 @@ class _TestModelBase:
         json_schema: dict[str, Any] | None,
         settings: ModelSettings,
     ) -> ModelCall:
-        call = ModelCall(list(messages), json_schema, settings)
+        call = ModelCall(list(messages), json_schema, settings, call_purpose())
         self.calls.append(call)
         return call
 

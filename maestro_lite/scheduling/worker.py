@@ -101,8 +101,8 @@ class Worker:
     Args:
         model: The model every job's runs use.
         settings: Where the stores and corpora live; ``Settings.from_env()`` when ``None``.
-        store: The schedule store; the settings' (PostgreSQL at ``database_url``, else
-            ``runs_db``) when ``None``.
+        schedule_store: The schedule store; the settings' (PostgreSQL at ``database_url``,
+            else ``runs_db``) when ``None`` (``store``: its old name, still accepted).
         run_store: The run store (resuming needs one); the settings' when ``None``.
         cache: The response cache; ``settings.cache_dir`` when ``None``.
         limiter: Provider limits shared by every job's calls; default limits when ``None``.
@@ -134,7 +134,7 @@ class Worker:
         model: ChatModel,
         *,
         settings: Settings | None = None,
-        store: ScheduleStore | None = None,
+        schedule_store: ScheduleStore | None = None,
         run_store: RunStore | None = None,
         cache: ResponseCache | None = None,
         limiter: Limiter | None = None,
@@ -153,11 +153,14 @@ class Worker:
         grace: float = 30.0,
         on_event: WorkerEventHandler | None = None,
         executor: JobExecutor | None = None,
+        store: ScheduleStore | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.model = model
         self._owned: list[Any] = []
-        self.store: ScheduleStore = store or self._own(open_schedule_store(self.settings))
+        self.store: ScheduleStore = (
+            schedule_store or store or self._own(open_schedule_store(self.settings))
+        )
         self.run_store: RunStore = run_store or self._own(open_run_store(self.settings))
         self.cache = cache if cache is not None else self._own(ResponseCache.open(self.settings))
         self.limiter = limiter or Limiter()
@@ -191,6 +194,11 @@ class Worker:
         self._gate = CallGate()
         self._stopped: list[str] = []
         self._handler_tasks: set[asyncio.Future[None]] = set()
+
+    @property
+    def schedule_store(self) -> ScheduleStore:
+        """The schedule store (``store``, its old name, is the same object)."""
+        return self.store
 
     def _own(self, resource: Any) -> Any:
         self._owned.append(resource)

@@ -112,8 +112,8 @@ async def _corpora(settings: Settings) -> list[dict[str, Any]]:
     store = store_from_settings(settings)  # one store for every corpus listed
     out = []
     try:
-        for name in await list_corpora(settings, store=store):
-            corpus = await Corpus.open(name, settings=settings, store=store, create=False)
+        for name in await list_corpora(settings, vector_store=store):
+            corpus = await Corpus.open(name, settings=settings, vector_store=store, create=False)
             try:
                 documents = await corpus.documents()
                 last = await corpus.last_ingestion()

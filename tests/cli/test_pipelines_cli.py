@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import ModelCall
-from maestro_lite.testing import OpenAICompatibleServer, responder_from
+from maestro_lite.testing import ModelCall, OpenAICompatibleServer, responder_from
 
 from ..orchestration.conftest import V1, V2, cite, evidence, step_of
 from .conftest import Maestro

@@ -150,7 +150,7 @@ async def test_resume_continues_a_stopped_run_from_the_command_line(
             with pytest.raises(RunInterruptedError):
                 await Maestro(
                     model,
-                    store=corpora,
+                    corpora=corpora,
                     run_store=store,
                     concurrency=1,
                     retry=RetryPolicy(max_retries=0),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import ModelCall
+from maestro_lite.testing import ModelCall
 
 from ..orchestration.conftest import evidence
 from .conftest import Maestro

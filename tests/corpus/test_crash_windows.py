@@ -99,7 +99,9 @@ async def _close_opened() -> AsyncIterator[None]:
 
 
 async def _open(settings: Settings, name: str, store: ChromaStore | None = None) -> Corpus:
-    corpus = await Corpus.open(name, settings=settings, embedder=HashingEmbedder(), store=store)
+    corpus = await Corpus.open(
+        name, settings=settings, embedder=HashingEmbedder(), vector_store=store
+    )
     _OPENED.append(corpus)
     return corpus
 

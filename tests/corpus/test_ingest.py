@@ -34,6 +34,9 @@ def _library(root: Path) -> Path:
     (root / ".hidden.txt").write_text("never read")
     (root / ".git").mkdir()
     (root / ".git" / "HEAD.txt").write_text("never read either")
+    (root / "_src").mkdir()  # the sources of generated documents
+    (root / "_src" / "report.md").write_text("# Quarterly report\n\nThe source, not read.")
+    (root / "sub" / "_draft.md").write_text("private, not read")
     return root
 
 
@@ -49,18 +52,22 @@ async def test_ingest_a_folder_and_report_each_file(corpus: Corpus, tmp_path: Pa
     ]
     assert [(s.path, s.reason) for s in report.skipped] == [
         (str(root / ".git"), "hidden"),
+        (str(root / "_src"), "hidden"),
         (str(root / ".hidden.txt"), "hidden"),
+        (str(root / "sub" / "_draft.md"), "hidden"),
         (str(root / "sub" / "data.bin"), "unsupported"),
     ]
     assert [s.detail for s in report.skipped] == [
         "hidden folder, not searched",
+        "hidden folder, not searched",
+        "hidden file",
         "hidden file",
         "no loader reads .bin",
     ]
     assert not report.failed and not report.updated and not report.unchanged
     assert report.pages == 4 and report.chunks == len(await _stored_chunk_ids(corpus))
     assert report.summary().startswith("3 ingested, 0 updated, 0 unchanged")
-    assert "3 skipped" in report.summary()
+    assert "5 skipped" in report.summary()
 
     listed = await corpus.documents()
     assert [d.title for d in listed] == ["notes", "report", "Setup Guide"]
@@ -250,7 +257,7 @@ async def test_a_crash_mid_ingest_leaves_no_half_document_and_a_rerun_completes(
         embedder = _FailingEmbedder(allowed=1)
     else:
         store = _CrashAfterChunks(store, survive=1)  # type: ignore[assignment]
-    broken = await Corpus.open("c", settings=settings, embedder=embedder, store=store)
+    broken = await Corpus.open("c", settings=settings, embedder=embedder, vector_store=store)
     with pytest.raises(RuntimeError):
         await broken.ingest(files)
 

@@ -14,7 +14,7 @@ from evals.bench_orchestration import (
     run_maestro,
     run_plain_loop,
 )
-from maestro_lite import FunctionModel
+from maestro_lite.testing import FunctionModel
 
 
 def _requests(model: FunctionModel) -> list[tuple[str, ...]]:

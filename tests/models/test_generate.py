@@ -9,20 +9,20 @@ from pydantic import BaseModel, Field
 
 from maestro_lite import (
     BudgetExceeded,
-    FunctionModel,
     Message,
     ModelAPIError,
     ModelAuthError,
     ModelSettings,
     ModelTimeout,
     RetryPolicy,
-    ScriptedModel,
     StructuredOutputError,
     UsageLimits,
     UsageMeter,
     generate,
 )
 from maestro_lite.models import CallGate, ModelCall, RawResponse, gated
+from maestro_lite.models.calls import call_purpose, for_purpose
+from maestro_lite.testing import FunctionModel, ScriptedModel
 
 NO_WAIT = RetryPolicy(max_retries=3, initial_delay=0.0, jitter=0.0)
 
@@ -341,3 +341,14 @@ async def test_a_closed_gate_lets_calls_in_flight_finish_and_holds_new_ones_unco
     with pytest.raises(asyncio.CancelledError):
         await second
     assert model.asked == 1 and meter.usage.requests == 1  # held back: made and paid nowhere
+
+
+async def test_a_call_s_purpose_reaches_the_model_and_nested_calls_keep_it() -> None:
+    model = ScriptedModel(["a", "b", "c"])
+    await generate(model, [Message.user("x")], purpose="step:s1")
+    await generate(model, [Message.user("x")])  # outside any purpose
+    with for_purpose("judge"):
+        await generate(model, [Message.user("x")])  # keeps the one set around it
+    assert [c.purpose for c in model.calls] == ["step:s1", None, "judge"]
+    assert [c.step_id for c in model.calls] == ["s1", None, None]
+    assert call_purpose() is None  # reset after each call

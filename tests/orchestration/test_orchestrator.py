@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from maestro_lite import FunctionModel, ModelAPIError, RequirementsNotMet, UserError
+from maestro_lite import ModelAPIError, RequirementsNotMet, UserError
 from maestro_lite.budget import Budget
 from maestro_lite.documents import Chunk
 from maestro_lite.events import (
@@ -26,23 +26,34 @@ from maestro_lite.orchestrator import Maestro
 from maestro_lite.plan import Plan, Step
 from maestro_lite.requirements import Requirement
 from maestro_lite.retrieval import SearchFilter
+from maestro_lite.testing import FunctionModel
 
 from .conftest import MemoryRetriever, cite, step_of
 
 Handler = Callable[[ModelCall], Any]
 
 
+_BY_SCHEMA = {"PlanDraft": "plan", "Verdicts": "judge"}
+
+
 def routed(plan: Handler, step: Handler, judge: Handler) -> FunctionModel:
-    """One model that plans, answers steps and judges, by the schema it is asked for."""
+    """One model that plans, answers steps and judges, by the purpose of each call (``plan``,
+    ``step:<id>``, ``judge`` or ``judge:<id>``, as the run records its attempts). A call
+    that came over HTTP (``responder_from``) carries no purpose: its schema tells."""
 
     def route(call: ModelCall) -> Any:
-        match call.schema_title:
-            case "PlanDraft":
+        kind = _BY_SCHEMA.get(call.schema_title or "", "step")
+        if call.purpose is not None:
+            kind = call.purpose.partition(":")[0]
+        match kind:
+            case "plan":
                 return plan(call)
-            case "Verdicts":
+            case "step":
+                return step(call)
+            case "judge":
                 return judge(call)
             case _:
-                return step(call)
+                pytest.fail(f"a call for an unknown purpose: {call.purpose!r}")
 
     return FunctionModel(route, name="routed")
 
@@ -138,6 +149,17 @@ async def test_a_failing_requirement_is_fixed_and_then_passes(
     assert [r.decision.action for r in result.rounds] == ["fix", "finish"]
     assert result.rounds[0].decision.step_ids == ["s3"]
     assert "state both notice periods" in result.rounds[0].decision.reason
+    # Each call carries its purpose, as the run records its attempts.
+    purposes = [c.purpose for c in model.calls]
+    assert purposes[0] == "plan" and purposes.count("plan") == 1
+    assert sorted(p for p in purposes if p and p.startswith("step:")) == [
+        "step:s1",
+        "step:s2",
+        "step:s3",
+        "step:s3",
+    ]
+    assert {p for p in purposes if p and p.startswith("judge")} <= {"judge", "judge:s3"}
+    assert all(c.step_id == (c.purpose or "")[5:] for c in model.calls if c.step_id)
     # Only the final step was re-run, with the failure as feedback.
     step_calls = [c for c in model.calls if c.schema_title == "StepAnswer"]
     assert len(step_calls) == 4

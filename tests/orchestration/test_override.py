@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from maestro_lite import FunctionModel, Maestro
+from maestro_lite import Maestro
 from maestro_lite.models import ModelCall
 from maestro_lite.orchestrator import CorpusStore
 from maestro_lite.retrieval import Retriever
+from maestro_lite.testing import FunctionModel
 
 
 def named(name: str) -> FunctionModel:
@@ -50,11 +51,14 @@ async def test_an_override_is_seen_by_its_task_and_the_tasks_it_starts_only() ->
     assert seen["other task"] == seen["after"] == ("own", planner, judge)
 
 
-async def test_overrides_nest_and_a_store_swap_keeps_the_model() -> None:
+async def test_overrides_nest_and_a_corpora_swap_keeps_the_model() -> None:
     store: CorpusStore = Store()
     maestro = Maestro(named("own"))
     with maestro.override(model=named("outer")):
-        with maestro.override(store=store):
-            assert maestro.model.name == "outer" and maestro.store is store
-        assert maestro.store is None
+        with maestro.override(corpora=store):
+            assert maestro.model.name == "outer" and maestro.corpora is store
+        assert maestro.corpora is None
+        with maestro.override(store=store):  # the old name still works
+            assert maestro.store is maestro.corpora is store
     assert maestro.model.name == "own"
+    assert Maestro(named("x"), store=store).corpora is store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from maestro_lite import FunctionModel, one_line
+from maestro_lite import one_line
 from maestro_lite.budget import Budget
 from maestro_lite.documents import DocumentInfo
 from maestro_lite.evidence import EvidencePool
@@ -13,6 +13,7 @@ from maestro_lite.models import ModelCall, UsageMeter
 from maestro_lite.orchestrator import Maestro
 from maestro_lite.planner import Planner
 from maestro_lite.retrieval import SearchHit
+from maestro_lite.testing import FunctionModel
 from maestro_lite.untrusted import UNTRUSTED_RULE, find_marked, mark_untrusted
 
 from .conftest import MemoryRetriever, make_chunk

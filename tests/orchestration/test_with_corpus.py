@@ -47,7 +47,7 @@ def answer(call: ModelCall) -> dict[str, Any]:
 
 async def test_a_named_corpus_is_searched_with_document_filters(store: Corpora) -> None:
     model = routed(notice_plan, answer, judge_mentions("90 days", "60 days"))
-    result = await Maestro(model, store=store).run(
+    result = await Maestro(model, corpora=store).run(
         "How did the notice period change?",
         corpus="contracts",
         requirements=["state both notice periods"],
@@ -69,6 +69,6 @@ async def test_a_named_corpus_is_searched_with_document_filters(store: Corpora) 
 
 async def test_an_unknown_corpus_name_is_a_clear_error(store: Corpora) -> None:
     with pytest.raises(CorpusNotFound, match="contracts"):
-        await Maestro(routed(notice_plan, answer, judge_mentions()), store=store).run(
+        await Maestro(routed(notice_plan, answer, judge_mentions()), corpora=store).run(
             "x", corpus="nope"
         )

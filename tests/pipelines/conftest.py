@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import Chunk, FunctionModel, ModelCall
+from maestro_lite import Chunk
+from maestro_lite.testing import FunctionModel, ModelCall
 
 from ..orchestration.conftest import MemoryRetriever, cite, evidence, step_of
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import Budget, DocumentInfo, Maestro, ModelCall, UserError
+from maestro_lite import Budget, DocumentInfo, Maestro, UserError
+from maestro_lite.testing import ModelCall
 from pipelines import Compare, Comparison, comparison_plan
 from pipelines._budget import fit_budget
 

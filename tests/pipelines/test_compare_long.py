@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fpdf import FPDF
 
-from maestro_lite import Budget, Corpus, DocumentInfo, Maestro, ModelCall, Settings
-from maestro_lite.testing import HashingEmbedder
+from maestro_lite import Budget, Corpus, DocumentInfo, Maestro, Settings
+from maestro_lite.testing import HashingEmbedder, ModelCall
 from pipelines import Compare
 
 from .conftest import cite, evidence, routed, step_of

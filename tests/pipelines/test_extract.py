@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from maestro_lite import Maestro, ModelCall, UserError
+from maestro_lite import Maestro, UserError
+from maestro_lite.testing import ModelCall
 from pipelines import ExtractionOutput, Extractor, optional_model, schema_from_json
 
 from .conftest import MemoryRetriever, chunk, cite, evidence, routed, step_of

@@ -9,17 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from maestro_lite import (
-    Budget,
-    Event,
-    Limiter,
-    Maestro,
-    ModelCall,
-    Plan,
-    ProviderLimits,
-    ResponseCache,
-    Step,
-)
+from maestro_lite import Budget, Event, Limiter, Maestro, Plan, ProviderLimits, ResponseCache, Step
+from maestro_lite.testing import ModelCall
 from pipelines import Research, ResearchReport, default_requirements, research_plan
 from pipelines.research import CITED_FACTS
 

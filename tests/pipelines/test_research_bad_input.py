@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import EmptyCorpus, Maestro, ModelCall
+from maestro_lite import EmptyCorpus, Maestro
+from maestro_lite.testing import ModelCall
 from pipelines import Research
 
 from .conftest import MemoryRetriever, all_met, chunk, routed

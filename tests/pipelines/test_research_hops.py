@@ -6,14 +6,8 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import (
-    Budget,
-    Maestro,
-    ModelCall,
-    SearchHit,
-    UserError,
-    find_marked,
-)
+from maestro_lite import Budget, Maestro, SearchHit, UserError, find_marked
+from maestro_lite.testing import ModelCall
 from pipelines import Research
 from pipelines._hops import bridge_messages, clean_entity, hops_plan
 from pipelines.jobs import ResearchJob

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import DocumentInfo, Maestro, ModelCall, UserError
+from maestro_lite import DocumentInfo, Maestro, UserError
+from maestro_lite.testing import ModelCall
 from pipelines import DEFAULT_SECTIONS, Section, Summarize, SummaryReport, summary_plan
 
 from .conftest import MemoryRetriever, chunk, cite, evidence, routed, step_of

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import FunctionModel, Settings
+from maestro_lite import Settings
 from maestro_lite.events import Event
 from maestro_lite.scheduling import (
     Clock,
@@ -25,7 +25,7 @@ from maestro_lite.scheduling import (
     Worker,
     WorkerEvent,
 )
-from maestro_lite.testing import HashingEmbedder
+from maestro_lite.testing import FunctionModel, HashingEmbedder
 
 from ..services.stores import schedule_store
 
@@ -100,7 +100,7 @@ def make_worker(
     return Worker(
         model or no_model(),
         settings=settings,
-        store=store,
+        schedule_store=store,
         clock=clock,
         on_event=sink.append,
         **kwargs,

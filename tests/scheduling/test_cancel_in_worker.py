@@ -26,7 +26,8 @@ def model_stuck_on(task: str) -> tuple[FunctionModel, list[str]]:
     synthesised: list[str] = []
 
     async def answer(call: ModelCall) -> Any:
-        if "Compare" in call.prompt and "Overall task: " + task in call.prompt:
+        # s3 compares the notice periods; only ``task``'s run has it wait.
+        if call.step_id == "s3" and "Overall task: " + task in call.prompt:
             synthesised.append(task)
             await asyncio.Event().wait()  # until cancelled
         return await inner.request(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from maestro_lite import FunctionModel, ModelCall, Settings
+from maestro_lite import Settings
 from maestro_lite.scheduling import (
     JobRecord,
     ManualClock,
@@ -20,6 +20,7 @@ from maestro_lite.scheduling import (
     Trigger,
     default_runners,
 )
+from maestro_lite.testing import FunctionModel, ModelCall
 from pipelines.jobs import RUNNERS, CompareJob, ExtractJob, ResearchJob
 
 from ..orchestration.conftest import V1, V2, cite, step_of

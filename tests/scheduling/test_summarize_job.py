@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from maestro_lite import ModelCall, Settings
+from maestro_lite import Settings
 from maestro_lite.cli._jobargs import job_from_args
 from maestro_lite.scheduling import SQLiteScheduleStore
+from maestro_lite.testing import ModelCall
 from pipelines.jobs import SummarizeJob
 
 from ..orchestration.conftest import evidence

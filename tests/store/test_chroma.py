@@ -179,10 +179,14 @@ async def test_closing_a_corpus_releases_its_store_files(tmp_path: Path) -> None
 async def test_a_store_passed_in_stays_open_when_its_corpus_closes(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, embedder="hashing")
     store = ChromaStore.from_settings(settings)
-    first = await Corpus.open("a", settings=settings, embedder=HashingEmbedder(), store=store)
+    first = await Corpus.open(
+        "a", settings=settings, embedder=HashingEmbedder(), vector_store=store
+    )
     await first.close()
     # The caller's store still works: another corpus on it opens, writes and reads.
-    second = await Corpus.open("b", settings=settings, embedder=HashingEmbedder(), store=store)
+    second = await Corpus.open(
+        "b", settings=settings, embedder=HashingEmbedder(), vector_store=store
+    )
     note = tmp_path / "note.txt"
     note.write_text("The cap is USD 2,500,000.")
     assert len((await second.ingest([note])).ingested) == 1

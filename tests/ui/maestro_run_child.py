@@ -23,7 +23,7 @@ def stuck_model() -> FunctionModel:
     inner = fix_then_replan_model()
 
     async def answer(call: ModelCall) -> Any:
-        if "Compare the notice periods" in call.prompt:
+        if call.step_id == "s3":  # compares the notice periods
             await asyncio.Event().wait()  # until cancelled
         return await inner.request(
             call.messages, json_schema=call.json_schema, settings=call.settings

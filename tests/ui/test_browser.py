@@ -106,7 +106,7 @@ def _gated_model(gate: threading.Event, started: threading.Event) -> FunctionMod
     inner = fix_then_replan_model()
 
     async def answer(call: ModelCall) -> Any:
-        if "Compare the notice periods" in call.prompt and not gate.is_set():
+        if call.step_id == "s3" and not gate.is_set():  # compares the notice periods
             started.set()
             await asyncio.to_thread(gate.wait)
         return await inner.request(
