@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maestro_lite import Corpus, ModelCall, Settings
+from maestro_lite import Corpus, Settings
 from maestro_lite.runs import SQLiteRunStore
+from maestro_lite.testing import ModelCall
 from maestro_lite.testing.ray_cluster import LocalRayCluster as RayCluster
 
 from ..cli.conftest import Maestro
