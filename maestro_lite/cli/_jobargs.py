@@ -41,6 +41,7 @@ _WORKER_LEVEL = {
     "model": "The worker's model is used: start it with `maestro worker --model ...`",
     "concurrency": "Set it on the worker: `maestro worker --concurrency N`",
     "resume": "A scheduled extraction always skips the documents already in --out",
+    "ray": "The worker decides where jobs run: start it with `maestro worker --ray ADDRESS`",
 }
 """Options of the pipeline commands that the worker, not a job, decides."""
 
