@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .budget import Budget, BudgetPreset
 from .cache import ResponseCache
+from .cluster.node import Node as ClusterNode
 from .corpora import Corpora
 from .corpus import (
     Corpus,
@@ -12,6 +13,7 @@ from .corpus import (
     IngestFailure,
     IngestReport,
     IngestSkipped,
+    collect_files,
     list_corpora,
 )
 from .documents import (
@@ -121,6 +123,8 @@ from .validator import check_citations
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClusterNode",
+    "collect_files",
     # orchestration
     "Maestro",
     "EventHandler",

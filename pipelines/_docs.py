@@ -19,9 +19,9 @@ from maestro_lite import (
     Retriever,
     Settings,
     UserError,
+    collect_files,
     one_line,
 )
-from maestro_lite.corpus.ingest import collect_files
 
 __all__ = [
     "DocumentSet",

@@ -34,7 +34,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field, create_model
 
@@ -43,6 +43,7 @@ from maestro_lite import (
     BudgetPreset,
     Chunk,
     Citation,
+    ClusterNode,
     DocumentInfo,
     EventHandler,
     Maestro,
@@ -56,9 +57,6 @@ from maestro_lite import (
     UserError,
     check_citations,
 )
-
-if TYPE_CHECKING:
-    from maestro_lite.cluster import Node
 
 from ._budget import fit_budget
 from ._docs import display_name, match_documents
@@ -610,7 +608,7 @@ class Extractor:
 
 
 async def extract_on_node(
-    node: Node, options: Mapping[str, Any], corpus: str, document: DocumentInfo
+    node: ClusterNode, options: Mapping[str, Any], corpus: str, document: DocumentInfo
 ) -> ExtractionRecord:
     """One document's record, extracted on a cluster node (the body of a ``maestro extract
     --ray`` task): an :class:`Extractor` rebuilt from ``options``

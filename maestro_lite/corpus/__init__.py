@@ -9,10 +9,12 @@ from .ingest import (
     IngestReport,
     IngestSkipped,
     IngestTimings,
+    collect_files,
 )
 from .lexical import LexicalIndex
 
 __all__ = [
+    "collect_files",
     "DEFAULT_CORPUS",
     "Corpus",
     "HybridSearch",
