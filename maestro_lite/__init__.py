@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .budget import Budget, BudgetPreset
 from .cache import ResponseCache
-from .cluster.node import Node as ClusterNode
 from .corpora import Corpora
 from .corpus import (
     Corpus,
@@ -262,6 +263,9 @@ __all__ = [
 ]
 
 
+if TYPE_CHECKING:  # Type-only: served by __getattr__ below (the cluster imports Ray)
+    from .cluster.node import Node as ClusterNode
+
 _MOVED_TO_TESTING = frozenset({"FunctionModel", "ModelCall", "ScriptedModel"})
 
 
@@ -279,4 +283,8 @@ def __getattr__(name: str) -> object:
             stacklevel=2,
         )
         return getattr(testing, name)
+    if name == "ClusterNode":  # loaded on use: the cluster package imports Ray
+        from .cluster.node import Node
+
+        return Node
     raise AttributeError(f"module 'maestro_lite' has no attribute {name!r}")

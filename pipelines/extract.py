@@ -34,7 +34,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, Field, create_model
 
@@ -43,7 +43,6 @@ from maestro_lite import (
     BudgetPreset,
     Chunk,
     Citation,
-    ClusterNode,
     DocumentInfo,
     EventHandler,
     Maestro,
@@ -57,6 +56,9 @@ from maestro_lite import (
     UserError,
     check_citations,
 )
+
+if TYPE_CHECKING:  # Type-only: the cluster package imports Ray
+    from maestro_lite import ClusterNode
 
 from ._budget import fit_budget
 from ._docs import display_name, match_documents
