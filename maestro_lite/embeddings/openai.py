@@ -1,7 +1,8 @@
 """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint.
 
-Its ``openai`` errors are mapped by ``maestro_lite._openai_errors``. Transient faults are
-retried by the SDK's own backoff: embedding happens during ingestion, outside any LLM budget.
+Its ``openai`` errors are mapped by :func:`maestro_lite.models.openai.api_error`. Transient
+faults are retried by the SDK's own backoff: embedding happens during ingestion, outside any
+LLM budget.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import openai
 
-from .._openai_errors import api_error
 from ..errors import ConfigError, ModelAPIError
+from ..models.openai import api_error
 from .base import InputType, Vectors, normalize
 
 __all__ = ["OpenAIEmbedder"]
